@@ -1,0 +1,718 @@
+/*
+ * kg-loadgen: an mTLS client and load generator (OpenSSL, one thread per
+ * connection for bulk modes).
+ *
+ *   kg-loadgen MODE --connect HOST:PORT --cert F --key F --cacert F
+ *              [--servername NAME] [-c CONNS] [--bytes N] [--duration S]
+ *              [-n COUNT] [--tls 1.2|1.3] [--ciphers L] [--ciphersuites L]
+ *
+ * echo      each connection sends N bytes of the shared stream (seeded by its
+ *           index) in 16 KiB writes while reading the echo, then close_notify;
+ *           SHA-256 of sent and received bytes must match
+ * upload    send N bytes, close_notify; a `sink` backend answers its count + hash
+ * download  read a `source` backend's stream until EOF and check it
+ * handshake full mTLS handshakes (no resumption) + one 64-byte round trip
+ * rr        64-byte request/response on persistent connections: p50/p99/p999
+ * idle      open CONNS connections (handshake + round trip), hold them idle
+ *
+ * One JSON summary line on stdout; exit 0 only if every connection verified.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "stream.h"
+
+#define CHUNK (16 * 1024)
+
+enum mode { M_ECHO, M_UPLOAD, M_DOWNLOAD, M_HANDSHAKE, M_RR, M_IDLE };
+
+static struct {
+	enum mode mode;
+	const char *mode_name, *connect, *cert, *key, *cacert, *servername;
+	const char *ciphers, *ciphersuites;
+	int tls;
+	unsigned conns;
+	unsigned long long bytes, count;
+	double duration;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	SSL_CTX *ctx;
+} opt = { .servername = "localhost", .conns = 1, .bytes = 16 << 20, .duration = 5 };
+
+struct worker {
+	pthread_t th;
+	unsigned idx;
+	unsigned long long sent, received, ops, errors;
+	bool ok;
+	double *lat;		/* microseconds */
+	size_t nlat, caplat;
+	char err[256];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_err(struct worker *w, const char *what, SSL *ssl, int ret)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[160] = "";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(w->err, sizeof(w->err), "%s: %s (ssl_error=%d errno=%s)", what, buf,
+		 ssl ? SSL_get_error(ssl, ret) : 0, strerror(errno));
+	ERR_clear_error();
+}
+
+static void add_lat(struct worker *w, double us)
+{
+	if (w->nlat == w->caplat) {
+		size_t n = w->caplat ? w->caplat * 2 : 4096;
+		double *p = realloc(w->lat, n * sizeof(*p));
+
+		if (!p)
+			return;
+		w->lat = p;
+		w->caplat = n;
+	}
+	w->lat[w->nlat++] = us;
+}
+
+static int tcp_connect(void)
+{
+	int fd = socket(opt.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&opt.ss, opt.sl)) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Blocking connect + handshake. NULL on failure (w->err set). */
+static SSL *tls_open(struct worker *w, int *fdp)
+{
+	int fd = tcp_connect(), r;
+	SSL *ssl;
+
+	if (fd < 0) {
+		snprintf(w->err, sizeof(w->err), "connect %s: %s", opt.connect, strerror(errno));
+		return NULL;
+	}
+	ssl = SSL_new(opt.ctx);
+	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, opt.servername);
+	SSL_set1_host(ssl, opt.servername);
+	r = SSL_connect(ssl);
+	if (r != 1) {
+		set_err(w, "handshake", ssl, r);
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	*fdp = fd;
+	return ssl;
+}
+
+static void tls_close(SSL *ssl, int fd)
+{
+	if (!ssl)
+		return;
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(fd);
+}
+
+static int write_all(struct worker *w, SSL *ssl, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		int n = SSL_write(ssl, p, (int)len);
+
+		if (n <= 0) {
+			set_err(w, "write", ssl, n);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_exact(struct worker *w, SSL *ssl, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		int n = SSL_read(ssl, p, (int)len);
+
+		if (n <= 0) {
+			set_err(w, "read", ssl, n);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* echo: one thread drives both directions with a non-blocking socket. */
+static void run_echo(struct worker *w)
+{
+	uint8_t *out = malloc(CHUNK), *in = malloc(4 * CHUNK);
+	struct kg_stream gen, chk;
+	struct kg_sha256 hs, hr;
+	char hexs[65], hexr[65];
+	size_t out_len = 0, out_off = 0;
+	bool sent_all = false, shut = false, eof = false, mismatch = false;
+	uint8_t *expect = malloc(4 * CHUNK);
+	int fd, r;
+	SSL *ssl = tls_open(w, &fd);
+
+	if (!ssl || !out || !in || !expect)
+		goto out;
+	kg_stream_init(&gen, w->idx);
+	kg_stream_init(&chk, w->idx);
+	kg_sha256_init(&hs);
+	kg_sha256_init(&hr);
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	{
+		int fl = 1;
+
+		ioctl_nb:
+		if (ioctl(fd, FIONBIO, &fl) < 0 && errno == EINTR)
+			goto ioctl_nb;
+	}
+	while (!eof) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		bool want_write = false, progress = false;
+
+		/* write side */
+		while (!sent_all) {
+			if (out_off == out_len) {
+				size_t left = opt.bytes - w->sent;
+
+				if (!left) {
+					sent_all = true;
+					break;
+				}
+				out_len = left < CHUNK ? left : CHUNK;
+				out_off = 0;
+				kg_stream_fill(&gen, out, out_len);
+				kg_sha256_update(&hs, out, out_len);
+			}
+			r = SSL_write(ssl, out + out_off, (int)(out_len - out_off));
+			if (r > 0) {
+				out_off += (size_t)r;
+				w->sent += (unsigned long long)r;
+				progress = true;
+				continue;
+			}
+			r = SSL_get_error(ssl, r);
+			if (r == SSL_ERROR_WANT_WRITE)
+				want_write = true;
+			else if (r != SSL_ERROR_WANT_READ) {
+				set_err(w, "write", ssl, -1);
+				goto out;
+			}
+			break;
+		}
+		if (sent_all && !shut) {
+			r = SSL_shutdown(ssl);	/* close_notify: our half-close */
+			if (r >= 0)
+				shut = true;
+			else if (SSL_get_error(ssl, r) == SSL_ERROR_WANT_WRITE)
+				want_write = true;
+			else {
+				set_err(w, "shutdown", ssl, r);
+				goto out;
+			}
+		}
+		/* read side */
+		for (;;) {
+			r = SSL_read(ssl, in, 4 * CHUNK);
+			if (r > 0) {
+				kg_sha256_update(&hr, in, (size_t)r);
+				if (!mismatch) {
+					kg_stream_fill(&chk, expect, (size_t)r);
+					if (memcmp(in, expect, (size_t)r)) {
+						mismatch = true;
+						snprintf(w->err, sizeof(w->err),
+							 "echo differs near offset %llu", w->received);
+					}
+				}
+				w->received += (unsigned long long)r;
+				progress = true;
+				continue;
+			}
+			r = SSL_get_error(ssl, r);
+			if (r == SSL_ERROR_ZERO_RETURN) {
+				eof = true;
+				break;
+			}
+			if (r == SSL_ERROR_WANT_WRITE) {
+				want_write = true;
+				break;
+			}
+			if (r != SSL_ERROR_WANT_READ) {
+				set_err(w, "read", ssl, -1);
+				goto out;
+			}
+			break;
+		}
+		if (eof || progress)
+			continue;
+		if (want_write)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, 30000) == 0) {
+			snprintf(w->err, sizeof(w->err), "stalled for 30 s (sent %llu, received %llu)",
+				 w->sent, w->received);
+			goto out;
+		}
+	}
+	kg_sha256_hex(&hs, hexs);
+	kg_sha256_hex(&hr, hexr);
+	w->ok = !mismatch && w->received == w->sent && w->sent == opt.bytes && !strcmp(hexs, hexr);
+	if (!w->ok && !w->err[0])
+		snprintf(w->err, sizeof(w->err), "sent %llu (sha256 %s) received %llu (sha256 %s)",
+			 w->sent, hexs, w->received, hexr);
+out:
+	if (ssl) {
+		SSL_free(ssl);
+		close(fd);
+	}
+	free(out);
+	free(in);
+	free(expect);
+}
+
+static void run_upload(struct worker *w)
+{
+	uint8_t *buf = malloc(CHUNK);
+	struct kg_stream gen;
+	struct kg_sha256 h;
+	char hex[65], reply[160] = "", want[160];
+	int fd, n;
+	size_t got = 0;
+	SSL *ssl = tls_open(w, &fd);
+
+	if (!ssl || !buf)
+		goto out;
+	kg_stream_init(&gen, w->idx);
+	kg_sha256_init(&h);
+	while (w->sent < opt.bytes) {
+		size_t len = opt.bytes - w->sent < CHUNK ? (size_t)(opt.bytes - w->sent) : CHUNK;
+
+		kg_stream_fill(&gen, buf, len);
+		kg_sha256_update(&h, buf, len);
+		if (write_all(w, ssl, buf, len))
+			goto out;
+		w->sent += len;
+	}
+	SSL_shutdown(ssl);
+	while (got < sizeof(reply) - 1 && (n = SSL_read(ssl, reply + got, (int)(sizeof(reply) - 1 - got))) > 0)
+		got += (size_t)n;
+	reply[got] = '\0';
+	kg_sha256_hex(&h, hex);
+	snprintf(want, sizeof(want), "%llu %s\n", w->sent, hex);
+	w->ok = !strcmp(reply, want);
+	if (!w->ok)
+		snprintf(w->err, sizeof(w->err), "backend saw '%.100s', expected '%.100s'", reply, want);
+out:
+	tls_close(ssl, fd);
+	free(buf);
+}
+
+static void run_download(struct worker *w)
+{
+	uint8_t *buf = malloc(4 * CHUNK), *exp = malloc(4 * CHUNK);
+	struct kg_stream chk;
+	int fd, n;
+	bool mismatch = false;
+	SSL *ssl = tls_open(w, &fd);
+
+	if (!ssl || !buf || !exp)
+		goto out;
+	kg_stream_init(&chk, 0);
+	while ((n = SSL_read(ssl, buf, 4 * CHUNK)) > 0) {
+		kg_stream_fill(&chk, exp, (size_t)n);
+		if (memcmp(buf, exp, (size_t)n))
+			mismatch = true;
+		w->received += (unsigned long long)n;
+	}
+	w->ok = !mismatch && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN &&
+		(!opt.bytes || w->received == opt.bytes);
+	if (!w->ok)
+		snprintf(w->err, sizeof(w->err), "received %llu bytes, %s", w->received,
+			 mismatch ? "content differs" : "unexpected end");
+out:
+	tls_close(ssl, fd);
+	free(buf);
+	free(exp);
+}
+
+static int roundtrip(struct worker *w, SSL *ssl)
+{
+	uint8_t req[64], resp[64];
+
+	memset(req, 'a' + (int)(w->ops % 26), sizeof(req));
+	if (write_all(w, ssl, req, sizeof(req)) || read_exact(w, ssl, resp, sizeof(resp)))
+		return -1;
+	if (memcmp(req, resp, sizeof(req))) {
+		snprintf(w->err, sizeof(w->err), "round trip: response differs");
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned long long shared_count;
+
+static void run_handshake(struct worker *w)
+{
+	double end = now_s() + opt.duration;
+
+	w->ok = true;
+	for (;;) {
+		double t0;
+		int fd;
+		SSL *ssl;
+
+		if (opt.count) {
+			if (__atomic_fetch_add(&shared_count, 1, __ATOMIC_RELAXED) >= opt.count)
+				break;
+		} else if (now_s() >= end) {
+			break;
+		}
+		t0 = now_s();
+		ssl = tls_open(w, &fd);
+		if (!ssl || roundtrip(w, ssl)) {
+			w->errors++;
+			w->ok = false;
+			tls_close(ssl, fd);
+			continue;
+		}
+		add_lat(w, (now_s() - t0) * 1e6);
+		w->ops++;
+		tls_close(ssl, fd);
+	}
+}
+
+static void run_rr(struct worker *w)
+{
+	double end = now_s() + opt.duration;
+	int fd;
+	SSL *ssl = tls_open(w, &fd);
+
+	if (!ssl)
+		return;
+	w->ok = true;
+	while (now_s() < end) {
+		double t0 = now_s();
+
+		if (roundtrip(w, ssl)) {
+			w->ok = false;
+			break;
+		}
+		add_lat(w, (now_s() - t0) * 1e6);
+		w->ops++;
+	}
+	tls_close(ssl, fd);
+}
+
+/* idle: this worker opens its share of the connections, then waits. */
+static pthread_barrier_t idle_up;
+
+static void run_idle(struct worker *w, unsigned nthreads)
+{
+	unsigned share = opt.conns / nthreads + (w->idx < opt.conns % nthreads), i;
+	SSL **ssl = calloc(share ? share : 1, sizeof(*ssl));
+	int *fds = calloc(share ? share : 1, sizeof(*fds));
+
+	w->ok = ssl && fds;
+	for (i = 0; w->ok && i < share; i++) {
+		ssl[i] = tls_open(w, &fds[i]);
+		if (!ssl[i] || roundtrip(w, ssl[i])) {
+			w->ok = false;
+			break;
+		}
+		SSL_set_mode(ssl[i], SSL_MODE_RELEASE_BUFFERS);
+		w->ops++;
+	}
+	pthread_barrier_wait(&idle_up);
+	if (w->idx == 0) {
+		fprintf(stderr, "idle: %u connections open\n", opt.conns);
+		fflush(stderr);
+	}
+	if (w->ok)
+		usleep((useconds_t)(opt.duration * 1e6));
+	for (i = 0; i < share; i++)
+		tls_close(ssl[i], fds[i]);
+	free(ssl);
+	free(fds);
+}
+
+static unsigned nthreads;
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	switch (opt.mode) {
+	case M_ECHO:
+		run_echo(w);
+		break;
+	case M_UPLOAD:
+		run_upload(w);
+		break;
+	case M_DOWNLOAD:
+		run_download(w);
+		break;
+	case M_HANDSHAKE:
+		run_handshake(w);
+		break;
+	case M_RR:
+		run_rr(w);
+		break;
+	case M_IDLE:
+		run_idle(w, nthreads);
+		break;
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+static int parse_connect(const char *s)
+{
+	char host[256];
+	const char *colon = strrchr(s, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	size_t hl;
+
+	if (!colon || (hl = (size_t)(colon - s)) >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl > 1 && host[0] == '[') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	if (getaddrinfo(host, colon + 1, &hints, &res))
+		return -1;
+	memcpy(&opt.ss, res->ai_addr, res->ai_addrlen);
+	opt.sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: kg-loadgen echo|upload|download|handshake|rr|idle --connect HOST:PORT\n"
+		"         --cert FILE --key FILE --cacert FILE [--servername NAME] [-c CONNS]\n"
+		"         [--bytes N] [--duration SECS] [-n COUNT] [--tls 1.2|1.3]\n"
+		"         [--ciphers LIST] [--ciphersuites LIST]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "connect", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'e' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "cacert", required_argument, NULL, 'a' },
+		{ "servername", required_argument, NULL, 's' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "tls", required_argument, NULL, 't' },
+		{ "ciphers", required_argument, NULL, 'p' },
+		{ "ciphersuites", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static const char *const names[] = { "echo", "upload", "download", "handshake", "rr", "idle" };
+	struct worker *ws;
+	struct rlimit rl;
+	unsigned long long sent = 0, received = 0, ops = 0, errors = 0;
+	double t0, secs, *all = NULL;
+	size_t nall = 0;
+	bool ok = true;
+	unsigned i;
+	int o;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < 6; i++)
+		if (!strcmp(argv[1], names[i]))
+			break;
+	if (i == 6) {
+		usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
+		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
+	}
+	opt.mode = (enum mode)i;
+	opt.mode_name = names[i];
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'C': opt.connect = optarg; break;
+		case 'e': opt.cert = optarg; break;
+		case 'k': opt.key = optarg; break;
+		case 'a': opt.cacert = optarg; break;
+		case 's': opt.servername = optarg; break;
+		case 'b': opt.bytes = strtoull(optarg, NULL, 0); break;
+		case 'd': opt.duration = atof(optarg); break;
+		case 't': opt.tls = !strcmp(optarg, "1.2") ? TLS1_2_VERSION :
+				    !strcmp(optarg, "1.3") ? TLS1_3_VERSION : -1; break;
+		case 'p': opt.ciphers = optarg; break;
+		case 'P': opt.ciphersuites = optarg; break;
+		case 'c': opt.conns = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'n': opt.count = strtoull(optarg, NULL, 0); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!opt.connect || !opt.cert || !opt.key || !opt.cacert || opt.tls < 0 || !opt.conns) {
+		usage(stderr);
+		return 2;
+	}
+	if (parse_connect(opt.connect)) {
+		fprintf(stderr, "kg-loadgen: cannot resolve %s\n", opt.connect);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	opt.ctx = SSL_CTX_new(TLS_client_method());
+	if (SSL_CTX_load_verify_locations(opt.ctx, opt.cacert, NULL) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(opt.ctx, opt.cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(opt.ctx, opt.key, SSL_FILETYPE_PEM) != 1 ||
+	    (opt.ciphers && SSL_CTX_set_cipher_list(opt.ctx, opt.ciphers) != 1) ||
+	    (opt.ciphersuites && SSL_CTX_set_ciphersuites(opt.ctx, opt.ciphersuites) != 1)) {
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, "kg-loadgen: cannot set up TLS (certificates, key, ciphers)\n");
+		return 2;
+	}
+	SSL_CTX_set_verify(opt.ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_session_cache_mode(opt.ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(opt.ctx, SSL_OP_NO_TICKET);
+	if (opt.tls) {
+		SSL_CTX_set_min_proto_version(opt.ctx, opt.tls);
+		SSL_CTX_set_max_proto_version(opt.ctx, opt.tls);
+	}
+	/* idle mode: a few threads open many connections each */
+	nthreads = opt.mode == M_IDLE ? (opt.conns < 8 ? opt.conns : 8) : opt.conns;
+	if (opt.mode == M_IDLE)
+		pthread_barrier_init(&idle_up, NULL, nthreads);
+	ws = calloc(nthreads, sizeof(*ws));
+	if (!ws)
+		return 1;
+	t0 = now_s();
+	for (i = 0; i < nthreads; i++) {
+		pthread_attr_t attr;
+
+		ws[i].idx = i;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 512 * 1024);
+		if (pthread_create(&ws[i].th, &attr, worker_main, &ws[i])) {
+			fprintf(stderr, "kg-loadgen: cannot start thread %u\n", i);
+			return 1;
+		}
+	}
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(ws[i].th, NULL);
+		sent += ws[i].sent;
+		received += ws[i].received;
+		ops += ws[i].ops;
+		errors += ws[i].errors + !ws[i].ok;
+		if (!ws[i].ok) {
+			ok = false;
+			fprintf(stderr, "kg-loadgen: connection %u failed: %s\n", i, ws[i].err);
+		}
+		if (ws[i].nlat) {
+			double *p = realloc(all, (nall + ws[i].nlat) * sizeof(*all));
+
+			if (p) {
+				all = p;
+				memcpy(all + nall, ws[i].lat, ws[i].nlat * sizeof(*all));
+				nall += ws[i].nlat;
+			}
+		}
+	}
+	secs = now_s() - t0;
+	if (nall)
+		qsort(all, nall, sizeof(*all), cmp_double);
+	printf("{\"mode\":\"%s\",\"conns\":%u,\"seconds\":%.3f", opt.mode_name, opt.conns, secs);
+	switch (opt.mode) {
+	case M_ECHO:
+	case M_UPLOAD:
+	case M_DOWNLOAD:
+		printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mbytes_per_s_sent\":%.1f,"
+		       "\"mbytes_per_s_received\":%.1f", sent, received, (double)sent / secs / 1e6,
+		       (double)received / secs / 1e6);
+		break;
+	case M_HANDSHAKE:
+		printf(",\"handshakes\":%llu,\"rate\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f", ops,
+		       (double)ops / secs, pct(all, nall, 0.50), pct(all, nall, 0.99));
+		break;
+	case M_RR:
+		printf(",\"requests\":%llu,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"p999_us\":%.1f", ops, (double)ops / secs, pct(all, nall, 0.50),
+		       pct(all, nall, 0.99), pct(all, nall, 0.999));
+		break;
+	case M_IDLE:
+		printf(",\"opened\":%llu", ops);
+		break;
+	}
+	printf(",\"errors\":%llu,\"ok\":%s}\n", errors, ok ? "true" : "false");
+	for (i = 0; i < nthreads; i++)
+		free(ws[i].lat);
+	free(ws);
+	free(all);
+	SSL_CTX_free(opt.ctx);
+	return ok ? 0 : 1;
+}

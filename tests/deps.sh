@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install what ktlsgw needs to build, run and test on Debian 12.
+# Idempotent: installs only the packages that are missing.
+set -eu
+PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
+libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

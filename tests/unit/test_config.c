@@ -1,0 +1,265 @@
+/* cmocka tests for the INI configuration parser: defaults, and every error
+ * path with its FILE:LINE message. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+
+static char tmpdir[256];
+static char cfgpath[512];
+static char pem[512];
+
+static int setup(void **state)
+{
+	FILE *f;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kg-test-config-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	snprintf(cfgpath, sizeof(cfgpath), "%s/t.conf", tmpdir);
+	snprintf(pem, sizeof(pem), "%s/x.pem", tmpdir);
+	f = fopen(pem, "w");
+	if (!f)
+		return -1;
+	fputs("placeholder\n", f);
+	fclose(f);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write @body (with %P for the placeholder PEM path) and parse it. */
+static int load(const char *body, struct kg_config **cfg, char *err, size_t errlen)
+{
+	FILE *f = fopen(cfgpath, "w");
+	const char *p;
+
+	assert_non_null(f);
+	for (p = body; *p; p++) {
+		if (p[0] == '%' && p[1] == 'P') {
+			fputs(pem, f);
+			p++;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	fclose(f);
+	return kg_config_load(cfgpath, cfg, err, errlen);
+}
+
+#define GOOD_LISTENER \
+	"[listener edge]\n" \
+	"listen = 127.0.0.1:8443\n" \
+	"cert = %P\n" \
+	"key = %P\n" \
+	"client_ca = %P\n" \
+	"backend = 127.0.0.1:8080\n"
+
+static void test_config_minimal_defaults(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512];
+	struct kg_listener_conf *l;
+
+	assert_int_equal(load(GOOD_LISTENER, &cfg, err, sizeof(err)), 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->n_listeners, 1);
+	assert_int_equal(cfg->workers, 0);
+	l = &cfg->listeners[0];
+	assert_string_equal(l->name, "edge");
+	assert_int_equal(l->verify_depth, 4);
+	assert_int_equal(l->tls_min, TLS1_2_VERSION);
+	assert_int_equal(l->tls_max, TLS1_3_VERSION);
+	assert_int_equal(l->handshake_timeout_ms, 10000);
+	assert_int_equal(l->connect_timeout_ms, 5000);
+	assert_int_equal(l->idle_timeout_ms, 300000);
+	assert_null(l->trust);
+	assert_null(l->ciphers);
+	assert_string_equal(l->listen.text, "127.0.0.1:8443");
+	assert_int_equal(l->listen.ss.ss_family, AF_INET);
+	assert_int_equal(l->line[KG_LK_BACKEND], 6);
+	kg_config_free(cfg);
+}
+
+static void test_config_full(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512];
+	struct kg_listener_conf *l;
+
+	assert_int_equal(load("; comment\n[global]\nworkers = 3\nlog_format = json\nlog_level = debug\n"
+			      GOOD_LISTENER
+			      "trust = %P\nverify_depth = 2\ntls_min = 1.3\ntls_max = 1.3\n"
+			      "ciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n"
+			      "ciphersuites = TLS_AES_128_GCM_SHA256\n"
+			      "handshake_timeout = 250ms\nconnect_timeout = 2s\nidle_timeout = 5m\n"
+			      "max_connections = 100\nktls = off\n"
+			      "[listener v6]\nlisten = [::1]:0\ncert = %P\nkey = %P\nclient_ca = %P\n"
+			      "backend = [::1]:9000\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->workers, 3);
+	assert_true(cfg->log_json);
+	assert_int_equal(cfg->log_level, 3);
+	assert_int_equal(cfg->n_listeners, 2);
+	l = &cfg->listeners[0];
+	assert_non_null(l->trust);
+	assert_int_equal(l->verify_depth, 2);
+	assert_int_equal(l->tls_min, TLS1_3_VERSION);
+	assert_int_equal(l->handshake_timeout_ms, 250);
+	assert_int_equal(l->connect_timeout_ms, 2000);
+	assert_int_equal(l->idle_timeout_ms, 300000);
+	assert_int_equal(l->max_connections, 100);
+	assert_int_equal(l->ktls, KG_KTLS_OFF);
+	assert_string_equal(l->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_int_equal(cfg->listeners[1].listen.ss.ss_family, AF_INET6);
+	kg_config_free(cfg);
+}
+
+/* Each bad input: the expected FILE:LINE and a fragment of the advice. */
+struct bad_case {
+	const char *body;
+	unsigned line;
+	const char *needle;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "[global]\nworkers = many\n" GOOD_LISTENER, 2, "workers = many" },
+	{ "[global]\nworkers = 0x4\n" GOOD_LISTENER, 2, "number from 1 to 1024" },
+	{ "[global]\nfoo = 1\n" GOOD_LISTENER, 2, "unknown key 'foo' in [global]" },
+	{ "[global]\nlog_level = loud\n" GOOD_LISTENER, 2, "log_level = loud" },
+	{ "[global]\nlog_format = xml\n" GOOD_LISTENER, 2, "text or json" },
+	{ "[global]\nmax_connections = -1\n" GOOD_LISTENER, 2, "max_connections" },
+	{ "[frontend x]\nlisten = 1.2.3.4:1\n", 1, "unknown section [frontend x]" },
+	{ "[listener]\nlisten = 127.0.0.1:1\n", 1, "needs a name" },
+	{ "[listener bad/name]\nlisten = 127.0.0.1:1\n", 1, "letters, digits" },
+	{ GOOD_LISTENER "color = blue\n", 7, "unknown key 'color'" },
+	{ GOOD_LISTENER "listen = 127.0.0.1:9\n", 7, "set twice" },
+	{ "[listener a]\nlisten = 127.0.0.1\n", 2, "has no port" },
+	{ "[listener a]\nlisten = 127.0.0.1:99999\n", 2, "0-65535" },
+	{ "[listener a]\nlisten = [::1:80\n", 2, "[IPv6]:PORT" },
+	{ "[listener a]\nlisten = no.such.host.invalid:80\n", 2, "cannot resolve" },
+	{ "[listener a]\nbackend = 127.0.0.1:0\n", 2, "non-zero port" },
+	{ "[listener a]\ncert = /nonexistent/cert.pem\n", 2, "No such file" },
+	{ "[listener a]\nkey = \n", 2, "key is empty" },
+	{ "[listener a]\nverify_depth = 0\n", 2, "from 1 to 16" },
+	{ "[listener a]\nverify_depth = 17\n", 2, "from 1 to 16" },
+	{ "[listener a]\ntls_min = 1.1\n", 2, "1.2 or 1.3" },
+	{ "[listener a]\nciphers =\n", 2, "ciphers is empty" },
+	{ "[listener a]\nhandshake_timeout = soon\n", 2, "positive duration" },
+	{ "[listener a]\nidle_timeout = 0\n", 2, "positive duration" },
+	{ "[listener a]\nconnect_timeout = 5 s\n", 2, "positive duration" },
+	{ "[listener a]\nbacklog = 0\n", 2, "backlog" },
+	{ "[listener a]\nktls = maybe\n", 2, "auto, on or off" },
+	{ "[listener a]\nmax_connections = lots\n", 2, "max_connections" },
+	{ "listen = 127.0.0.1:1\n", 1, "outside any section" },
+	{ "[global]\nworkers = 2\n", 2, "no [listener NAME] section" },
+	{ "[listener a]\nlisten = 127.0.0.1:1\ncert = %P\n", 1, "has no 'key'" },
+	{ "[listener a]\nthis line has no equals sign\n", 2, "syntax error" },
+	{ GOOD_LISTENER "tls_min = 1.3\ntls_max = 1.2\n", 7, "above tls_max" },
+	{ GOOD_LISTENER "[listener edge]\nlisten = 127.0.0.1:1\n", 7, "defined twice" },
+	{ GOOD_LISTENER "[listener b]\nlisten = 127.0.0.1:8443\ncert = %P\nkey = %P\n"
+	  "client_ca = %P\nbackend = 127.0.0.1:1\n", 8, "give each its own address" },
+};
+
+static void test_config_errors_name_file_and_line(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		struct kg_config *cfg = (void *)1;
+		char err[1024], want[600];
+		int rc = load(bad_cases[i].body, &cfg, err, sizeof(err));
+
+		if (rc != -EINVAL || cfg != NULL)
+			fail_msg("case %zu: rc=%d, expected -EINVAL", i, rc);
+		snprintf(want, sizeof(want), "%s:%u: ", cfgpath, bad_cases[i].line);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("case %zu: '%s' does not start with '%s'", i, err, want);
+		if (!strstr(err, bad_cases[i].needle))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, bad_cases[i].needle);
+	}
+}
+
+static void test_config_missing_file(void **state)
+{
+	struct kg_config *cfg = (void *)1;
+	char err[512];
+
+	assert_int_equal(kg_config_load("/nonexistent/ktlsgw.conf", &cfg, err, sizeof(err)), -ENOENT);
+	assert_null(cfg);
+	assert_non_null(strstr(err, "-c FILE"));
+}
+
+static void test_config_unreadable_cert(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512];
+
+	if (geteuid() == 0)
+		skip();	/* root reads anything: the access check cannot fail */
+	chmod(pem, 0);
+	assert_int_equal(load(GOOD_LISTENER, &cfg, err, sizeof(err)), -EINVAL);
+	chmod(pem, 0644);
+	assert_non_null(strstr(err, "Permission denied"));
+}
+
+static void test_config_duration_parse(void **state)
+{
+	unsigned ms;
+
+	assert_int_equal(kg_duration_parse("10", &ms), 0);
+	assert_int_equal(ms, 10000);
+	assert_int_equal(kg_duration_parse("250ms", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(kg_duration_parse("2m", &ms), 0);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(kg_duration_parse("1h", &ms), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(kg_duration_parse("5x", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("-1", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("99999999999h", &ms), -EINVAL);
+}
+
+static void test_config_addr_parse(void **state)
+{
+	struct kg_addr a;
+	char err[256];
+
+	assert_int_equal(kg_addr_parse("*:443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET);
+	assert_int_equal(kg_addr_parse(":443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(kg_addr_parse("[::]:443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+	assert_int_equal(kg_addr_parse("localhost:80", false, &a, err, sizeof(err)), 0);
+	assert_int_equal(kg_addr_parse("127.0.0.1:x", false, &a, err, sizeof(err)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_minimal_defaults),
+		cmocka_unit_test(test_config_full),
+		cmocka_unit_test(test_config_errors_name_file_and_line),
+		cmocka_unit_test(test_config_missing_file),
+		cmocka_unit_test(test_config_unreadable_cert),
+		cmocka_unit_test(test_config_duration_parse),
+		cmocka_unit_test(test_config_addr_parse),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
+}

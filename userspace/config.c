@@ -1,0 +1,557 @@
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+
+static const char *const kg_lkey_names[KG_LK__COUNT] = {
+	[KG_LK_SECTION] = "[listener]",
+	[KG_LK_LISTEN] = "listen",
+	[KG_LK_CERT] = "cert",
+	[KG_LK_KEY] = "key",
+	[KG_LK_CLIENT_CA] = "client_ca",
+	[KG_LK_TRUST] = "trust",
+	[KG_LK_VERIFY_DEPTH] = "verify_depth",
+	[KG_LK_BACKEND] = "backend",
+	[KG_LK_TLS_MIN] = "tls_min",
+	[KG_LK_TLS_MAX] = "tls_max",
+	[KG_LK_CIPHERS] = "ciphers",
+	[KG_LK_CIPHERSUITES] = "ciphersuites",
+	[KG_LK_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+	[KG_LK_CONNECT_TIMEOUT] = "connect_timeout",
+	[KG_LK_IDLE_TIMEOUT] = "idle_timeout",
+	[KG_LK_BACKLOG] = "backlog",
+	[KG_LK_MAX_CONNECTIONS] = "max_connections",
+	[KG_LK_KTLS] = "ktls",
+};
+
+const char *kg_lkey_name(enum kg_lkey k)
+{
+	return k < KG_LK__COUNT ? kg_lkey_names[k] : "?";
+}
+
+/* Parser state: inih gives no line numbers, so the reader counts them. */
+struct kg_parse {
+	FILE *f;
+	const char *path;
+	unsigned lineno;
+	struct kg_config *cfg;
+	struct kg_listener_conf *cur;	/* NULL while in [global] */
+	bool in_global;
+	char *err;
+	size_t errlen;
+	int rc;
+};
+
+static int kg_start_section(struct kg_parse *p, const char *section);
+
+/* inih reports neither line numbers nor (in Debian's build) section starts,
+ * so the reader counts lines and opens sections itself: that also catches a
+ * repeated or empty [listener] section. */
+static char *kg_cfg_reader(char *str, int num, void *stream)
+{
+	struct kg_parse *p = stream;
+	char *r = fgets(str, num, p->f), *s, *end;
+	char name[256];
+
+	if (!r)
+		return NULL;
+	p->lineno++;
+	s = r + strspn(r, " \t");
+	if (*s == '[' && !p->rc) {
+		end = strchr(s, ']');
+		if (end && (size_t)(end - s - 1) < sizeof(name)) {
+			memcpy(name, s + 1, (size_t)(end - s - 1));
+			name[end - s - 1] = '\0';
+			kg_start_section(p, name);
+		}
+	}
+	return r;
+}
+
+static int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->rc)
+		return 0;	/* keep the first error: it is the one to fix */
+	n = snprintf(p->err, p->errlen, "%s:%u: ", p->path, p->lineno);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < p->errlen)
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	p->rc = -EINVAL;
+	return 0;
+}
+
+int kg_duration_parse(const char *s, unsigned *ms)
+{
+	unsigned long long v, mult = 1000;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "s") || !*end)
+		mult = 1000;
+	else if (!strcmp(end, "m"))
+		mult = 60000;
+	else if (!strcmp(end, "h"))
+		mult = 3600000;
+	else
+		return -EINVAL;
+	if (v > UINT_MAX / mult)
+		return -EINVAL;
+	*ms = (unsigned)(v * mult);
+	return 0;
+}
+
+static int kg_uint_parse(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int kg_addr_parse(const char *s, bool passive, struct kg_addr *a, char *err, size_t errlen)
+{
+	char host[256];
+	const char *port, *h = s;
+	struct addrinfo hints = { 0 }, *res = NULL;
+	size_t hl;
+	unsigned long pn;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "'%s' is not [IPv6]:PORT", s);
+			return -EINVAL;
+		}
+		h = s + 1;
+		hl = (size_t)(close - h);
+		port = close + 2;
+	} else {
+		port = strrchr(s, ':');
+		if (!port) {
+			snprintf(err, errlen, "'%s' has no port; write HOST:PORT, e.g. 127.0.0.1:8443", s);
+			return -EINVAL;
+		}
+		hl = (size_t)(port - s);
+		port++;
+	}
+	if (hl >= sizeof(host) || kg_uint_parse(port, 65535, &pn)) {
+		snprintf(err, errlen, "'%s': port must be a number 0-65535", s);
+		return -EINVAL;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (!passive && pn == 0) {
+		snprintf(err, errlen, "'%s': a backend needs a non-zero port", s);
+		return -EINVAL;
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	rc = getaddrinfo((hl == 0 || !strcmp(host, "*")) ? NULL : host, port, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "'%s': cannot resolve '%s': %s", s, host, gai_strerror(rc));
+		return -EINVAL;
+	}
+	/* A wildcard listener binds IPv4 any unless the address says otherwise. */
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	snprintf(a->text, sizeof(a->text), "%s", s);
+	return 0;
+}
+
+static int kg_tls_version_parse(const char *s)
+{
+	if (!strcmp(s, "1.2") || !strcasecmp(s, "TLSv1.2"))
+		return TLS1_2_VERSION;
+	if (!strcmp(s, "1.3") || !strcasecmp(s, "TLSv1.3"))
+		return TLS1_3_VERSION;
+	return 0;
+}
+
+static void kg_listener_defaults(struct kg_listener_conf *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->verify_depth = 4;
+	l->tls_min = TLS1_2_VERSION;
+	l->tls_max = TLS1_3_VERSION;
+	l->handshake_timeout_ms = 10000;
+	l->connect_timeout_ms = 5000;
+	l->idle_timeout_ms = 300000;
+	l->backlog = 1024;
+	l->ktls = KG_KTLS_AUTO;
+}
+
+static int kg_set_path(struct kg_parse *p, char **dst, const char *key, const char *value)
+{
+	if (!*value)
+		return kg_cfg_fail(p, "%s is empty; give the path of a PEM file", key);
+	if (access(value, R_OK))
+		return kg_cfg_fail(p, "%s = %s: %s; check the path and its permissions",
+				   key, value, strerror(errno));
+	free(*dst);
+	*dst = strdup(value);
+	if (!*dst)
+		p->rc = -ENOMEM;
+	return 1;
+}
+
+static int kg_listener_key(struct kg_parse *p, const char *name, const char *value)
+{
+	struct kg_listener_conf *l = p->cur;
+	char aerr[256];
+	unsigned long n;
+	int k;
+
+	for (k = KG_LK_LISTEN; k < KG_LK__COUNT; k++)
+		if (!strcmp(name, kg_lkey_names[k]))
+			break;
+	if (k == KG_LK__COUNT)
+		return kg_cfg_fail(p, "unknown key '%s' in [listener %s]; valid keys: listen, cert, key, "
+				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
+				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
+				   "backlog, max_connections, ktls", name, l->name);
+	if (l->line[k])
+		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
+				   name, l->name, l->line[k]);
+	l->line[k] = p->lineno;
+
+	switch ((enum kg_lkey)k) {
+	case KG_LK_LISTEN:
+		if (kg_addr_parse(value, true, &l->listen, aerr, sizeof(aerr)))
+			return kg_cfg_fail(p, "listen: %s", aerr);
+		return 1;
+	case KG_LK_BACKEND:
+		if (kg_addr_parse(value, false, &l->backend, aerr, sizeof(aerr)))
+			return kg_cfg_fail(p, "backend: %s", aerr);
+		return 1;
+	case KG_LK_CERT:
+		return kg_set_path(p, &l->cert, name, value);
+	case KG_LK_KEY:
+		return kg_set_path(p, &l->key, name, value);
+	case KG_LK_CLIENT_CA:
+		return kg_set_path(p, &l->client_ca, name, value);
+	case KG_LK_TRUST:
+		return kg_set_path(p, &l->trust, name, value);
+	case KG_LK_VERIFY_DEPTH:
+		if (kg_uint_parse(value, 16, &n) || n < 1)
+			return kg_cfg_fail(p, "verify_depth = %s: must be a number from 1 to 16 "
+					   "(intermediates allowed above the client certificate)", value);
+		l->verify_depth = (int)n;
+		return 1;
+	case KG_LK_TLS_MIN:
+	case KG_LK_TLS_MAX: {
+		int v = kg_tls_version_parse(value);
+
+		if (!v)
+			return kg_cfg_fail(p, "%s = %s: must be 1.2 or 1.3", name, value);
+		if (k == KG_LK_TLS_MIN)
+			l->tls_min = v;
+		else
+			l->tls_max = v;
+		return 1;
+	}
+	case KG_LK_CIPHERS:
+	case KG_LK_CIPHERSUITES: {
+		char **dst = k == KG_LK_CIPHERS ? &l->ciphers : &l->ciphersuites;
+
+		if (!*value)
+			return kg_cfg_fail(p, "%s is empty; remove the line to use the default", name);
+		free(*dst);
+		*dst = strdup(value);
+		if (!*dst)
+			p->rc = -ENOMEM;
+		return 1;
+	}
+	case KG_LK_HANDSHAKE_TIMEOUT:
+	case KG_LK_CONNECT_TIMEOUT:
+	case KG_LK_IDLE_TIMEOUT: {
+		unsigned ms;
+
+		if (kg_duration_parse(value, &ms) || ms == 0)
+			return kg_cfg_fail(p, "%s = %s: give a positive duration such as 10s, 500ms or 5m",
+					   name, value);
+		if (k == KG_LK_HANDSHAKE_TIMEOUT)
+			l->handshake_timeout_ms = ms;
+		else if (k == KG_LK_CONNECT_TIMEOUT)
+			l->connect_timeout_ms = ms;
+		else
+			l->idle_timeout_ms = ms;
+		return 1;
+	}
+	case KG_LK_BACKLOG:
+		if (kg_uint_parse(value, 65535, &n) || n < 1)
+			return kg_cfg_fail(p, "backlog = %s: must be a number from 1 to 65535", value);
+		l->backlog = (int)n;
+		return 1;
+	case KG_LK_MAX_CONNECTIONS:
+		if (kg_uint_parse(value, 10000000, &n))
+			return kg_cfg_fail(p, "max_connections = %s: must be a number (0 = unlimited)", value);
+		l->max_connections = (unsigned)n;
+		return 1;
+	case KG_LK_KTLS:
+		if (!strcmp(value, "auto"))
+			l->ktls = KG_KTLS_AUTO;
+		else if (!strcmp(value, "on"))
+			l->ktls = KG_KTLS_ON;
+		else if (!strcmp(value, "off"))
+			l->ktls = KG_KTLS_OFF;
+		else
+			return kg_cfg_fail(p, "ktls = %s: must be auto, on or off", value);
+		return 1;
+	case KG_LK_SECTION:
+	case KG_LK__COUNT:
+		break;
+	}
+	return 1;
+}
+
+static int kg_global_key(struct kg_parse *p, const char *name, const char *value)
+{
+	struct kg_config *c = p->cfg;
+	unsigned long n;
+
+	if (!strcmp(name, "workers")) {
+		if (!strcmp(value, "auto")) {
+			c->workers = 0;
+			return 1;
+		}
+		if (kg_uint_parse(value, 1024, &n))
+			return kg_cfg_fail(p, "workers = %s: must be a number from 1 to 1024, or auto "
+					   "(one per online CPU)", value);
+		c->workers = (unsigned)n;
+	} else if (!strcmp(name, "max_connections")) {
+		if (kg_uint_parse(value, 10000000, &n))
+			return kg_cfg_fail(p, "max_connections = %s: must be a number (0 = unlimited)", value);
+		c->max_connections = (unsigned)n;
+	} else if (!strcmp(name, "log_level")) {
+		static const char *const lv[] = { "error", "warning", "info", "debug" };
+		unsigned i;
+
+		for (i = 0; i < 4; i++)
+			if (!strcmp(value, lv[i]))
+				break;
+		if (i == 4)
+			return kg_cfg_fail(p, "log_level = %s: must be error, warning, info or debug", value);
+		c->log_level = (int)i;
+	} else if (!strcmp(name, "log_format")) {
+		if (strcmp(value, "text") && strcmp(value, "json"))
+			return kg_cfg_fail(p, "log_format = %s: must be text or json", value);
+		c->log_json = !strcmp(value, "json");
+	} else {
+		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: workers, "
+				   "max_connections, log_level, log_format", name);
+	}
+	return 1;
+}
+
+static int kg_start_section(struct kg_parse *p, const char *section)
+{
+	struct kg_listener_conf *nl;
+	const char *name;
+	size_t i;
+
+	p->cur = NULL;
+	p->in_global = false;
+	if (p->rc)
+		return 0;
+	if (!strcmp(section, "global")) {
+		p->in_global = true;
+		return 1;
+	}
+	if (strncmp(section, "listener", 8) || (section[8] && section[8] != ' '))
+		return kg_cfg_fail(p, "unknown section [%s]; use [global] or [listener NAME]", section);
+	name = section + 8;
+	while (*name == ' ')
+		name++;
+	if (!*name)
+		return kg_cfg_fail(p, "[listener] needs a name, e.g. [listener edge]");
+	if (strlen(name) >= KG_NAME_MAX)
+		return kg_cfg_fail(p, "listener name '%s' is longer than %d characters", name,
+				   KG_NAME_MAX - 1);
+	for (i = 0; name[i]; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+			return kg_cfg_fail(p, "listener name '%s': use letters, digits, '-', '_' or '.'",
+					   name);
+	for (i = 0; i < p->cfg->n_listeners; i++)
+		if (!strcmp(p->cfg->listeners[i].name, name))
+			return kg_cfg_fail(p, "[listener %s] is defined twice (first at line %u); "
+					   "merge them or rename one", name,
+					   p->cfg->listeners[i].line[KG_LK_SECTION]);
+	nl = realloc(p->cfg->listeners, (p->cfg->n_listeners + 1) * sizeof(*nl));
+	if (!nl) {
+		p->rc = -ENOMEM;
+		return 0;
+	}
+	p->cfg->listeners = nl;
+	p->cur = &nl[p->cfg->n_listeners++];
+	kg_listener_defaults(p->cur);
+	snprintf(p->cur->name, sizeof(p->cur->name), "%s", name);
+	p->cur->line[KG_LK_SECTION] = p->lineno;
+	return 1;
+}
+
+static int kg_cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct kg_parse *p = user;
+
+	if (p->rc)
+		return 0;
+	if (!name)	/* new-section callback, where inih was built with it */
+		return 1;
+	if (!p->in_global && !p->cur)
+		return kg_cfg_fail(p, "'%s' is outside any section; put it under [global] or "
+				   "[listener NAME]", name);
+	if (p->in_global)
+		return kg_global_key(p, name, value);
+	return kg_listener_key(p, name, value);
+}
+
+static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
+{
+	static const enum kg_lkey required[] = {
+		KG_LK_LISTEN, KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_BACKEND,
+	};
+	size_t i;
+
+	p->lineno = l->line[KG_LK_SECTION];
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!l->line[required[i]])
+			return kg_cfg_fail(p, "[listener %s] has no '%s'; every listener needs listen, "
+					   "cert, key, client_ca and backend", l->name,
+					   kg_lkey_names[required[i]]);
+	if (l->tls_min > l->tls_max) {
+		p->lineno = l->line[KG_LK_TLS_MIN];
+		return kg_cfg_fail(p, "tls_min (%s) is above tls_max (%s)",
+				   l->tls_min == TLS1_3_VERSION ? "1.3" : "1.2",
+				   l->tls_max == TLS1_3_VERSION ? "1.3" : "1.2");
+	}
+	return 1;
+}
+
+static void kg_listener_conf_release(struct kg_listener_conf *l)
+{
+	free(l->cert);
+	free(l->key);
+	free(l->client_ca);
+	free(l->trust);
+	free(l->ciphers);
+	free(l->ciphersuites);
+}
+
+void kg_config_free(struct kg_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_listeners; i++)
+		kg_listener_conf_release(&cfg->listeners[i]);
+	free(cfg->listeners);
+	free(cfg->path);
+	free(cfg);
+}
+
+int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
+{
+	struct kg_parse p = { .path = path, .err = err, .errlen = errlen };
+	size_t i, j;
+	int rc;
+
+	*out = NULL;
+	err[0] = '\0';
+	p.cfg = calloc(1, sizeof(*p.cfg));
+	if (!p.cfg)
+		return -ENOMEM;
+	p.cfg->log_level = KG_LOG_INFO;
+	p.cfg->path = strdup(path);
+	p.f = fopen(path, "r");
+	if (!p.f) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s; pass the configuration file with -c FILE", path,
+			 strerror(errno));
+		goto fail;
+	}
+	rc = ini_parse_stream(kg_cfg_reader, &p, kg_cfg_handler, &p);
+	fclose(p.f);
+	if (p.rc) {
+		rc = p.rc;
+		goto fail;
+	}
+	if (rc > 0) {	/* a syntax error inih found itself, at line rc */
+		p.lineno = (unsigned)rc;
+		kg_cfg_fail(&p, "syntax error; expected [section], key = value, or a ; comment");
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (rc < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (!p.cfg->n_listeners) {
+		p.lineno = p.lineno ? p.lineno : 1;
+		kg_cfg_fail(&p, "no [listener NAME] section; nothing to serve");
+		rc = -EINVAL;
+		goto fail;
+	}
+	for (i = 0; i < p.cfg->n_listeners; i++) {
+		struct kg_listener_conf *l = &p.cfg->listeners[i];
+
+		if (!kg_listener_check(&p, l))
+			break;
+		for (j = 0; j < i && !p.rc; j++) {
+			struct kg_listener_conf *o = &p.cfg->listeners[j];
+
+			if (o->listen.len == l->listen.len &&
+			    !memcmp(&o->listen.ss, &l->listen.ss, l->listen.len) &&
+			    ((struct sockaddr_in *)&l->listen.ss)->sin_port != 0) {
+				p.lineno = l->line[KG_LK_LISTEN];
+				kg_cfg_fail(&p, "[listener %s] listens on %s like [listener %s]; "
+					    "give each its own address", l->name, l->listen.text, o->name);
+			}
+		}
+	}
+	if (p.rc) {
+		rc = p.rc;
+		goto fail;
+	}
+	*out = p.cfg;
+	return 0;
+fail:
+	kg_config_free(p.cfg);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/* Configuration: an INI file (libinih) parsed into an immutable object. */
+#ifndef KG_CONFIG_H
+#define KG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define KG_NAME_MAX 64
+
+enum kg_lkey {
+	KG_LK_SECTION, KG_LK_LISTEN, KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_TRUST,
+	KG_LK_VERIFY_DEPTH, KG_LK_BACKEND, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS,
+	KG_LK_CIPHERSUITES, KG_LK_HANDSHAKE_TIMEOUT, KG_LK_CONNECT_TIMEOUT,
+	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS,
+	KG_LK__COUNT
+};
+
+enum kg_ktls_mode { KG_KTLS_AUTO, KG_KTLS_ON, KG_KTLS_OFF };
+
+struct kg_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80];			/* as written in the config */
+};
+
+struct kg_listener_conf {
+	char name[KG_NAME_MAX];
+	struct kg_addr listen;
+	struct kg_addr backend;
+	char *cert, *key, *client_ca, *trust;	/* owned */
+	char *ciphers, *ciphersuites;		/* owned, NULL = library default */
+	int verify_depth;
+	int tls_min, tls_max;			/* TLS1_2_VERSION / TLS1_3_VERSION */
+	unsigned handshake_timeout_ms, connect_timeout_ms, idle_timeout_ms;
+	int backlog;
+	unsigned max_connections;		/* 0 = unlimited */
+	enum kg_ktls_mode ktls;
+	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */
+};
+
+struct kg_config {
+	char *path;				/* owned */
+	unsigned workers;			/* 0 in the file = one per online CPU */
+	unsigned max_connections;		/* per worker share computed at start */
+	int log_level;				/* enum kg_log_level */
+	bool log_json;
+	size_t n_listeners;
+	struct kg_listener_conf *listeners;	/* owned array */
+};
+
+/*
+ * Parse @path. On success *@out owns a new config (free with kg_config_free).
+ * On failure returns -EINVAL (bad content) or -errno (unreadable file) and
+ * writes "FILE:LINE: what is wrong; what to do" into @err.
+ */
+int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void kg_config_free(struct kg_config *cfg);
+
+/* "host:port", "[v6]:port", "*:port" → @a. Returns 0 or -EINVAL with @err set. */
+int kg_addr_parse(const char *s, bool passive, struct kg_addr *a, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* "10", "10s", "250ms", "2m" → milliseconds. Returns 0 or -EINVAL. */
+int kg_duration_parse(const char *s, unsigned *ms) __attribute__((warn_unused_result));
+
+const char *kg_lkey_name(enum kg_lkey k);
+
+#endif

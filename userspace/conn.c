@@ -1,0 +1,18 @@
+#include "conn.h"
+
+const char *kg_close_reason_str(enum kg_close_reason r)
+{
+	switch (r) {
+	case KG_CLOSE_NONE: return "none";
+	case KG_CLOSE_DONE: return "done";
+	case KG_CLOSE_REJECTED: return "rejected";
+	case KG_CLOSE_HANDSHAKE_TIMEOUT: return "handshake_timeout";
+	case KG_CLOSE_BACKEND_CONNECT: return "backend_connect_failed";
+	case KG_CLOSE_BACKEND_ERROR: return "backend_error";
+	case KG_CLOSE_CLIENT_ERROR: return "client_error";
+	case KG_CLOSE_IDLE_TIMEOUT: return "idle_timeout";
+	case KG_CLOSE_SHUTDOWN: return "shutdown";
+	case KG_CLOSE_INTERNAL: return "internal_error";
+	}
+	return "?";
+}

@@ -1,0 +1,71 @@
+/* A proxied connection: client TLS socket + backend TCP socket. Owned by one worker. */
+#ifndef KG_CONN_H
+#define KG_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "gateway.h"
+#include "tls.h"
+#include "verify.h"
+
+/* 64 KiB: four full TLS records per SSL_write and per recv, so a bulk
+ * transfer costs few syscalls; released whenever it runs empty. */
+#define KG_BUF_SIZE (64 * 1024)
+
+struct kg_buf {
+	struct kg_buf *next;	/* free list */
+	uint32_t off, len;
+	uint8_t data[KG_BUF_SIZE];
+};
+
+enum kg_conn_state { KG_ST_HANDSHAKE, KG_ST_CONNECTING, KG_ST_PROXY, KG_ST_LINGER };
+
+enum kg_close_reason {
+	KG_CLOSE_NONE,
+	KG_CLOSE_DONE,			/* both sides finished cleanly */
+	KG_CLOSE_REJECTED,		/* handshake refused (logged separately) */
+	KG_CLOSE_HANDSHAKE_TIMEOUT,
+	KG_CLOSE_BACKEND_CONNECT,
+	KG_CLOSE_BACKEND_ERROR,
+	KG_CLOSE_CLIENT_ERROR,
+	KG_CLOSE_IDLE_TIMEOUT,
+	KG_CLOSE_SHUTDOWN,
+	KG_CLOSE_INTERNAL,
+};
+
+#define KG_CF_C_RD_EOF	0x01	/* client sent close_notify (or FIN) */
+#define KG_CF_B_WR_SHUT	0x02	/* we half-closed the backend */
+#define KG_CF_B_RD_EOF	0x04	/* backend sent FIN */
+#define KG_CF_C_WR_SHUT	0x08	/* we sent close_notify + FIN to the client */
+#define KG_CF_ALL_DONE	0x0f
+#define KG_CF_TRUNCATED	0x10	/* client EOF came without close_notify */
+
+struct kg_conn {
+	uint64_t id;
+	uint32_t slot, gen;
+	enum kg_conn_state state;
+	enum kg_close_reason reason;
+	unsigned flags;
+	int cfd, bfd;
+	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
+	SSL *ssl;
+	struct kg_tls_ctx *tls;		/* reference held for the connection's life */
+	struct kg_listener *lst;
+	struct kg_hs_info hs;
+	struct kg_buf *c2b, *b2c;	/* NULL while empty */
+	uint64_t bytes_in, bytes_out;	/* application bytes from / to the client */
+	uint64_t start_ms, deadline_ms;
+	const char *path;		/* data path, for the access log */
+	uint8_t fp[KG_FP_LEN];
+	char peer[64];
+	char cn[256];
+	char tls_version[8];
+	char cipher[64];
+	char detail[160];
+};
+
+const char *kg_close_reason_str(enum kg_close_reason r);
+
+#endif

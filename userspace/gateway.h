@@ -1,0 +1,46 @@
+/* The running gateway: listeners, workers, signals. */
+#ifndef KG_GATEWAY_H
+#define KG_GATEWAY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "tls.h"
+
+struct kg_worker;
+
+struct kg_listener {
+	const struct kg_listener_conf *conf;
+	struct kg_tls_ctx *tls;
+	struct kg_addr bound;		/* the address actually bound (port 0 resolved) */
+};
+
+struct kg_gw {
+	struct kg_config *cfg;
+	struct kg_listener *lst;
+	size_t n_lst;
+	unsigned n_workers;
+	struct kg_worker **workers;
+	int stop;			/* 0 run, 1 drain (SIGTERM), 2 stop now (SIGINT) */
+	unsigned drain_timeout_ms;
+};
+
+/*
+ * Run the gateway until SIGTERM/SIGINT. Takes ownership of @cfg.
+ * @ready_file, if not NULL, gets one "NAME ADDRESS" line per listener once
+ * every socket is bound. Returns 0 on a clean stop, -errno if start failed
+ * (the cause is logged).
+ */
+int kg_gw_run(struct kg_config *cfg, const char *ready_file) __attribute__((warn_unused_result));
+
+/* Worker side (worker.c). */
+int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
+	__attribute__((warn_unused_result));
+int kg_worker_start(struct kg_worker *w) __attribute__((warn_unused_result));
+/* Wake a worker so it notices gw->stop. */
+void kg_worker_kick(struct kg_worker *w);
+void kg_worker_join_free(struct kg_worker *w);
+
+#endif

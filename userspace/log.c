@@ -1,0 +1,104 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+
+#include "log.h"
+
+static enum kg_log_level kg_level = KG_LOG_INFO;
+static bool kg_json;
+
+void kg_log_set_level(enum kg_log_level lvl) { kg_level = lvl; }
+void kg_log_set_json(bool json) { kg_json = json; }
+bool kg_log_json(void) { return kg_json; }
+
+static const char *const kg_level_names[] = { "error", "warning", "info", "debug" };
+
+void kg_json_escape(char *out, size_t outsz, const char *in)
+{
+	size_t o = 0;
+
+	if (!outsz)
+		return;
+	for (; in && *in && o + 7 < outsz; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void kg_emit(enum kg_log_level lvl, const char *msg)
+{
+	char ts[40], line[4608];
+	struct timespec now;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
+	if (kg_json) {
+		char esc[4096];
+
+		kg_json_escape(esc, sizeof(esc), msg);
+		n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+			     ts, kg_level_names[lvl], esc);
+	} else {
+		n = snprintf(line, sizeof(line), "%s %s: %s\n", ts, kg_level_names[lvl], msg);
+	}
+	if (n > (int)sizeof(line) - 1) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* One write(2) per line so lines from several workers never interleave. */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+void kg_log(enum kg_log_level lvl, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	if (lvl > kg_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	kg_emit(lvl, msg);
+}
+
+void kg_log_ssl(enum kg_log_level lvl, const char *what)
+{
+	char msg[4096], buf[256];
+	size_t o;
+	unsigned long e;
+
+	o = (size_t)snprintf(msg, sizeof(msg), "%s", what);
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		if (o < sizeof(msg))
+			o += (size_t)snprintf(msg + o, sizeof(msg) - o, ": %s", buf);
+	}
+	if (lvl <= kg_level)
+		kg_emit(lvl, msg);
+}
+
+void kg_log_raw(const char *line)
+{
+	size_t n = strlen(line);
+
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}

@@ -1,0 +1,200 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "revstate.h"
+
+static const char *const kg_reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", "certificateHold", "unused", "removeFromCRL",
+	"privilegeWithdrawn", "aACompromise",
+};
+
+int kg_reason_code(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kg_reasons) / sizeof(kg_reasons[0]); i++)
+		if (!strcasecmp(name, kg_reasons[i]) && i != 7)
+			return (int)i;
+	return -1;
+}
+
+const char *kg_reason_name(uint32_t code)
+{
+	if (code < sizeof(kg_reasons) / sizeof(kg_reasons[0]) && code != 7)
+		return kg_reasons[code];
+	return "unspecified";
+}
+
+struct kg_rev_entry *kg_revstate_find(struct kg_revstate *st, const uint8_t fp[KG_FP_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < st->n; i++)
+		if (!memcmp(st->e[i].fp, fp, KG_FP_LEN))
+			return &st->e[i];
+	return NULL;
+}
+
+int kg_revstate_put(struct kg_revstate *st, const struct kg_rev_entry *e)
+{
+	struct kg_rev_entry *old = kg_revstate_find(st, e->fp);
+
+	if (old) {
+		*old = *e;
+		return 0;
+	}
+	if (st->n == st->cap) {
+		size_t ncap = st->cap ? st->cap * 2 : 16;
+		struct kg_rev_entry *ne = realloc(st->e, ncap * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		st->e = ne;
+		st->cap = ncap;
+	}
+	st->e[st->n++] = *e;
+	return 0;
+}
+
+bool kg_revstate_del(struct kg_revstate *st, const uint8_t fp[KG_FP_LEN])
+{
+	struct kg_rev_entry *e = kg_revstate_find(st, fp);
+
+	if (!e)
+		return false;
+	*e = st->e[--st->n];
+	return true;
+}
+
+void kg_revstate_release(struct kg_revstate *st)
+{
+	free(st->e);
+	st->e = NULL;
+	st->n = st->cap = 0;
+}
+
+/* A line: HEX64 UNIX_TIME REASON_CODE FLAGS [text...] */
+int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t errlen)
+{
+	char line[512], hex[80];
+	unsigned lineno = 0;
+	FILE *f;
+	int rc = 0;
+
+	st->n = 0;
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct kg_rev_entry e = { 0 };
+		unsigned long long t;
+		unsigned reason, flags;
+		int off = 0;
+		size_t l;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "%79s %llu %u %u %n", hex, &t, &reason, &flags, &off) < 4 ||
+		    kg_fp_parse(hex, e.fp)) {
+			snprintf(err, errlen, "%s:%u: damaged revocation entry; fix or remove the line "
+				 "(format: SHA256HEX UNIX_TIME REASON_CODE FLAGS [TEXT])", path, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		e.revoked_at = t;
+		e.reason = reason;
+		e.flags = flags;
+		if (off > 0) {
+			snprintf(e.text, sizeof(e.text), "%s", line + off);
+			l = strlen(e.text);
+			while (l && (e.text[l - 1] == '\n' || e.text[l - 1] == '\r'))
+				e.text[--l] = '\0';
+		}
+		rc = kg_revstate_put(st, &e);
+		if (rc)
+			break;
+	}
+	if (ferror(f) && !rc) {
+		rc = -EIO;
+		snprintf(err, errlen, "%s: read error", path);
+	}
+	fclose(f);
+	return rc;
+}
+
+static int kg_fsync_dir(const char *path)
+{
+	char *dup = strdup(path);
+	int fd, rc = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	fd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(dup);
+	return rc;
+}
+
+int kg_revstate_save(const char *path, const struct kg_revstate *st)
+{
+	char tmp[4096], hex[KG_FP_HEX_LEN], text[KG_REASON_TEXT_MAX];
+	size_t i, j;
+	FILE *f;
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		goto fail;
+	}
+	fprintf(f, "# ktlsgw revocations: SHA256 UNIX_TIME REASON_CODE FLAGS TEXT\n"
+		"# Managed by `ktlsgw revoke`; reloaded into the BPF map at start.\n");
+	for (i = 0; i < st->n; i++) {
+		const struct kg_rev_entry *e = &st->e[i];
+
+		kg_fp_format(e->fp, false, hex, sizeof(hex));
+		/* one line per entry: no newlines in the text */
+		for (j = 0; e->text[j] && j < sizeof(text) - 1; j++)
+			text[j] = (e->text[j] == '\n' || e->text[j] == '\r') ? ' ' : e->text[j];
+		text[j] = '\0';
+		fprintf(f, "%s %llu %u %u %s\n", hex, (unsigned long long)e->revoked_at, e->reason,
+			e->flags, text);
+	}
+	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
+		rc = errno ? -errno : -EIO;
+		fclose(f);
+		goto fail;
+	}
+	if (fclose(f)) {
+		rc = -errno;
+		goto fail;
+	}
+	if (rename(tmp, path)) {
+		rc = -errno;
+		goto fail;
+	}
+	return kg_fsync_dir(path);
+fail:
+	unlink(tmp);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/* The durable revocation list: a text file written atomically (temp file,
+ * fsync, rename, fsync of the directory), the source from which the pinned
+ * BPF map is rebuilt after a reboot. Pure file code: unit-tested. */
+#ifndef KG_REVSTATE_H
+#define KG_REVSTATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verify.h"
+
+#define KG_REASON_TEXT_MAX 128
+
+struct kg_rev_entry {
+	uint8_t fp[KG_FP_LEN];
+	uint64_t revoked_at;		/* unix seconds */
+	uint32_t reason;		/* RFC 5280 CRLReason code */
+	uint32_t flags;			/* KG_REV_F_* */
+	char text[KG_REASON_TEXT_MAX];	/* operator's words, may be empty */
+};
+
+struct kg_revstate {
+	struct kg_rev_entry *e;
+	size_t n, cap;
+};
+
+/* Load @path into @st (empty if the file does not exist). -errno on I/O
+ * errors, -EINVAL with @err naming FILE:LINE for a damaged line. */
+int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* Write @st to @path atomically and durably. Only when this returns 0 may a
+ * revocation be acknowledged. */
+int kg_revstate_save(const char *path, const struct kg_revstate *st)
+	__attribute__((warn_unused_result));
+struct kg_rev_entry *kg_revstate_find(struct kg_revstate *st, const uint8_t fp[KG_FP_LEN]);
+/* Add or update; -ENOMEM. */
+int kg_revstate_put(struct kg_revstate *st, const struct kg_rev_entry *e)
+	__attribute__((warn_unused_result));
+bool kg_revstate_del(struct kg_revstate *st, const uint8_t fp[KG_FP_LEN]);
+void kg_revstate_release(struct kg_revstate *st);
+
+/* RFC 5280 CRLReason names: "keyCompromise" ↔ 1 …; -1 if unknown. */
+int kg_reason_code(const char *name);
+const char *kg_reason_name(uint32_t code);
+
+#endif

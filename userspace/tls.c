@@ -1,0 +1,262 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "tls.h"
+#include "verify.h"
+
+/* Drain the OpenSSL error queue into @buf after @prefix (for config errors). */
+static void kg_ssl_errstr(char *buf, size_t len, size_t used)
+{
+	unsigned long e;
+	char s[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		if (used + 3 >= len)
+			continue;
+		ERR_error_string_n(e, s, sizeof(s));
+		used += (size_t)snprintf(buf + used, len - used, " (%s)", s);
+	}
+}
+
+#define KG_CFGERR(l, key, ...) do {						\
+		int n_ = snprintf(err, errlen, "%s:%u: ", cfgpath, (l)->line[key]); \
+		n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__);	\
+		kg_ssl_errstr(err, errlen, (size_t)n_);				\
+	} while (0)
+
+static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct kg_hs_info *hs = SSL_get_app_data(ssl);
+	int e;
+
+	/* Keep the leaf so a rejection can be logged with its subject and
+	 * fingerprint: OpenSSL drops it from the session when verification fails. */
+	if (hs && !hs->leaf) {
+		hs->leaf = X509_STORE_CTX_get0_cert(xs);
+		if (hs->leaf)
+			X509_up_ref(hs->leaf);
+	}
+	if (!ok) {
+		if (hs && hs->verify_err == X509_V_OK)
+			hs->verify_err = X509_STORE_CTX_get_error(xs);
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xs) != 0)
+		return 1;
+	/* The chain is good up to a trust anchor; now the stricter rule: the
+	 * leaf's own issuer must be one the listener lists in client_ca. */
+	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
+	if (e != X509_V_OK) {
+		X509_STORE_CTX_set_error(xs, e);
+		if (hs && hs->verify_err == X509_V_OK)
+			hs->verify_err = e;
+		return 0;
+	}
+	return 1;
+}
+
+static void kg_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct kg_hs_info *hs = SSL_get_app_data(ssl);
+
+	if (!hs || !(where & SSL_CB_ALERT))
+		return;
+	if (where & SSL_CB_WRITE) {
+		if (hs->alert_sent < 0)
+			hs->alert_sent = ret & 0xff;
+	} else if (hs->alert_rcvd < 0) {
+		hs->alert_rcvd = ret & 0xff;
+	}
+}
+
+void kg_tls_ctx_put(struct kg_tls_ctx *t)
+{
+	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	SSL_CTX_free(t->ctx);
+	sk_X509_pop_free(t->issuers, X509_free);
+	free(t);
+}
+
+static int kg_store_add_file(X509_STORE *st, const char *path, STACK_OF(X509) **keep)
+{
+	STACK_OF(X509) *sk;
+	int i, rc;
+
+	rc = kg_certs_load(path, &sk);
+	if (rc)
+		return rc;
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (X509_STORE_add_cert(st, sk_X509_value(sk, i)) != 1) {
+			sk_X509_pop_free(sk, X509_free);
+			return -EPROTO;
+		}
+	if (keep)
+		*keep = sk;
+	else
+		sk_X509_pop_free(sk, X509_free);
+	return 0;
+}
+
+int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
+		   struct kg_tls_ctx **out, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names = NULL;
+	struct kg_tls_ctx *t;
+	X509_STORE *st;
+	int i, rc = -EINVAL;
+
+	*out = NULL;
+	ERR_clear_error();
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	t->ctx = SSL_CTX_new(TLS_server_method());
+	if (!t->ctx) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		kg_ssl_errstr(err, errlen, strlen(err));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	SSL_CTX_set_app_data(t->ctx, t);
+	if (SSL_CTX_set_min_proto_version(t->ctx, l->tls_min) != 1 ||
+	    SSL_CTX_set_max_proto_version(t->ctx, l->tls_max) != 1) {
+		KG_CFGERR(l, KG_LK_TLS_MIN, "cannot set the TLS version range");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, l->cert) != 1) {
+		KG_CFGERR(l, KG_LK_CERT, "cert = %s: not a PEM certificate chain; give the server "
+			  "certificate followed by its intermediates", l->cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, l->key, SSL_FILETYPE_PEM) != 1) {
+		KG_CFGERR(l, KG_LK_KEY, "key = %s: cannot load the private key (PEM, unencrypted)",
+			  l->key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		KG_CFGERR(l, KG_LK_KEY, "key = %s does not match cert = %s; pair each certificate "
+			  "with its own key", l->key, l->cert);
+		goto fail;
+	}
+	st = SSL_CTX_get_cert_store(t->ctx);
+	rc = kg_certs_load(l->client_ca, &t->issuers);
+	if (rc) {
+		KG_CFGERR(l, KG_LK_CLIENT_CA, "client_ca = %s: no PEM certificate found (%s); give "
+			  "the CA certificate(s) that issue client certificates", l->client_ca,
+			  strerror(-rc));
+		rc = -EINVAL;
+		goto fail;
+	}
+	rc = -EINVAL;
+	for (i = 0; i < sk_X509_num(t->issuers); i++) {
+		X509 *ca = sk_X509_value(t->issuers, i);
+
+		if (X509_check_ca(ca) < 1) {
+			char desc[512];
+
+			kg_cert_describe(ca, desc, sizeof(desc));
+			KG_CFGERR(l, KG_LK_CLIENT_CA, "client_ca = %s holds a certificate that is not a "
+				  "CA (%s); list only CA certificates", l->client_ca, desc);
+			goto fail;
+		}
+	}
+	if (l->trust) {
+		if (kg_store_add_file(st, l->trust, NULL)) {
+			KG_CFGERR(l, KG_LK_TRUST, "trust = %s: no PEM certificate found; give the "
+				  "trust anchor certificate(s)", l->trust);
+			goto fail;
+		}
+	} else {
+		for (i = 0; i < sk_X509_num(t->issuers); i++)
+			if (X509_STORE_add_cert(st, sk_X509_value(t->issuers, i)) != 1) {
+				KG_CFGERR(l, KG_LK_CLIENT_CA, "client_ca = %s: cannot add to the "
+					  "trust store", l->client_ca);
+				goto fail;
+			}
+	}
+	/* Any certificate in the trust file is an anchor, self-signed or not:
+	 * an intermediate listed there is trusted without its root. */
+	X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
+	SSL_CTX_set_purpose(t->ctx, X509_PURPOSE_SSL_CLIENT);
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kg_verify_cb);
+	SSL_CTX_set_verify_depth(t->ctx, l->verify_depth);
+
+	/* The CertificateRequest names the client CAs so clients pick the right cert. */
+	names = sk_X509_NAME_new_null();
+	for (i = 0; names && i < sk_X509_num(t->issuers); i++) {
+		X509_NAME *n = X509_NAME_dup(X509_get_subject_name(sk_X509_value(t->issuers, i)));
+
+		if (!n || !sk_X509_NAME_push(names, n))
+			X509_NAME_free(n);
+	}
+	if (names)
+		SSL_CTX_set_client_CA_list(t->ctx, names);
+
+	if (l->ciphers && SSL_CTX_set_cipher_list(t->ctx, l->ciphers) != 1) {
+		KG_CFGERR(l, KG_LK_CIPHERS, "ciphers = %s: no usable TLS 1.2 cipher; see "
+			  "`openssl ciphers -v`", l->ciphers);
+		goto fail;
+	}
+	if (l->ciphersuites && SSL_CTX_set_ciphersuites(t->ctx, l->ciphersuites) != 1) {
+		KG_CFGERR(l, KG_LK_CIPHERSUITES, "ciphersuites = %s: no usable TLS 1.3 suite; e.g. "
+			  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", l->ciphersuites);
+		goto fail;
+	}
+	/* No resumption: a resumed session skips certificate verification, and
+	 * revocation must be checked on every handshake. */
+	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(t->ctx, 0);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read several records per recv(2): fewer syscalls on bulk transfers. */
+	SSL_CTX_set_read_ahead(t->ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
+	SSL_CTX_set_info_callback(t->ctx, kg_info_cb);
+	*out = t;
+	return 0;
+fail:
+	kg_tls_ctx_put(t);
+	return rc;
+}
+
+SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
+{
+	SSL *ssl = SSL_new(t->ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	hs->verify_err = X509_V_OK;
+	hs->alert_sent = -1;
+	hs->alert_rcvd = -1;
+	hs->leaf = NULL;
+	SSL_set_app_data(ssl, hs);
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+const char *kg_tls_version_short(const SSL *ssl)
+{
+	switch (SSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		return "1.3";
+	case TLS1_2_VERSION:
+		return "1.2";
+	default:
+		return "?";
+	}
+}

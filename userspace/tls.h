@@ -1,0 +1,40 @@
+/* Per-listener TLS server contexts and the client-verification hook. */
+#ifndef KG_TLS_H
+#define KG_TLS_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+
+/* What the handshake learned; lives inside each connection (SSL app data). */
+struct kg_hs_info {
+	int verify_err;		/* first X509_V_ERR_* seen, X509_V_OK if none */
+	int alert_sent;		/* TLS alert description we sent, -1 if none */
+	int alert_rcvd;		/* TLS alert description the client sent, -1 if none */
+	X509 *leaf;		/* the client's certificate, kept even when rejected (owned) */
+};
+
+struct kg_tls_ctx {
+	SSL_CTX *ctx;
+	STACK_OF(X509) *issuers;	/* client_ca: allowed issuers of client certs */
+	int refs;
+};
+
+/*
+ * Build the server context for listener @l of config file @cfgpath.
+ * On failure returns -EINVAL and writes "FILE:LINE: cause; next step" to @err.
+ * *@out is owned by the caller: kg_tls_ctx_put().
+ */
+int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
+		   struct kg_tls_ctx **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void kg_tls_ctx_put(struct kg_tls_ctx *t);
+
+/* A new server SSL for an accepted socket, with @hs as its app data. NULL on ENOMEM. */
+SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs);
+
+/* "TLSv1.3"/"TLSv1.2" → "1.3"/"1.2". */
+const char *kg_tls_version_short(const SSL *ssl);
+
+#endif

@@ -1,0 +1,1156 @@
+/*
+ * A worker: one thread, one io_uring, one SO_REUSEPORT socket per listener.
+ * Shared-nothing: a connection lives and dies on the worker that accepted it.
+ *
+ * Readiness comes from io_uring: a multishot accept per listener and one
+ * multishot poll per socket, armed once for the socket's lifetime. Multishot
+ * poll reports wake-ups (edge-triggered), so every event runs the whole
+ * connection pump until each side has hit EAGAIN, a full buffer or EOF; a
+ * pump that runs out of budget puts the connection on the ready list so one
+ * busy connection never starves the others.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <liburing.h>
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "gateway.h"
+#include "log.h"
+#include "verify.h"
+
+#define KG_RING_ENTRIES 1024
+#define KG_TICK_MS 100
+#define KG_PUMP_BUDGET 16		/* buffer-fulls per direction per pump */
+#define KG_BUF_CACHE 64			/* free buffers kept per worker */
+#define KG_LINGER_MS 1000		/* wait for the peer to read our alert */
+
+enum kg_op {
+	KG_OP_ACCEPT = 1,	/* idx = listener */
+	KG_OP_CPOLL,		/* client socket readiness */
+	KG_OP_BPOLL,		/* backend socket readiness */
+	KG_OP_TICK,
+	KG_OP_EVENT,		/* eventfd: the main thread wants attention */
+	KG_OP_ACCEPT_RETRY,	/* idx = listener: back-off after EMFILE */
+	KG_OP_IGNORE,
+};
+
+static inline uint64_t kg_cookie(enum kg_op op, uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | idx;
+}
+
+static inline enum kg_op kg_cookie_op(uint64_t c) { return (enum kg_op)(c >> 56); }
+static inline uint32_t kg_cookie_idx(uint64_t c) { return (uint32_t)c; }
+static inline uint32_t kg_cookie_gen(uint64_t c) { return (uint32_t)(c >> 32) & 0xffffff; }
+
+struct kg_worker {
+	struct kg_gw *gw;
+	unsigned idx;
+	pthread_t th;
+	bool started;
+	struct io_uring ring;
+	int *lfd;			/* per listener; -1 once closed */
+	bool *accepting;		/* multishot accept armed */
+	int efd;
+	uint64_t efd_val;
+	struct __kernel_timespec tick_ts, retry_ts;
+	uint64_t now_ms;
+	uint64_t seq;
+
+	/* Connection table: a slot index + generation make the io_uring cookie. */
+	struct kg_conn **conns;
+	uint32_t *gens;
+	uint32_t *free_slots;
+	uint32_t cap, n_free, n_live;
+
+	struct kg_conn **ready;		/* pumps that ran out of budget */
+	uint32_t n_ready, ready_cap;
+
+	struct kg_buf *buf_cache;
+	unsigned n_buf_cache;
+
+	uint64_t drain_deadline;
+	bool draining;
+};
+
+static uint64_t kg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct io_uring_sqe *kg_sqe(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (!sqe) {
+		/* The SQ ring is full: hand what we have to the kernel. */
+		if (io_uring_submit(&w->ring) < 0)
+			continue;
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* ---- buffers ------------------------------------------------------------ */
+
+static struct kg_buf *kg_buf_get(struct kg_worker *w, struct kg_buf **slot)
+{
+	struct kg_buf *b = *slot;
+
+	if (b)
+		return b;
+	b = w->buf_cache;
+	if (b) {
+		w->buf_cache = b->next;
+		w->n_buf_cache--;
+	} else {
+		b = malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	b->off = b->len = 0;
+	b->next = NULL;
+	*slot = b;
+	return b;
+}
+
+/* Give an empty buffer back: idle connections hold no buffer at all. */
+static void kg_buf_put(struct kg_worker *w, struct kg_buf **slot)
+{
+	struct kg_buf *b = *slot;
+
+	if (!b)
+		return;
+	*slot = NULL;
+	if (w->n_buf_cache < KG_BUF_CACHE) {
+		b->next = w->buf_cache;
+		w->buf_cache = b;
+		w->n_buf_cache++;
+	} else {
+		free(b);
+	}
+}
+
+static inline uint32_t kg_buf_space(const struct kg_buf *b)
+{
+	return KG_BUF_SIZE - b->off - b->len;
+}
+
+/* Make room at the tail; OpenSSL accepts the moved buffer on retry
+ * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+static inline void kg_buf_compact(struct kg_buf *b)
+{
+	if (b->off && (b->len == 0 || b->off >= KG_BUF_SIZE / 2)) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+}
+
+/* ---- connection table --------------------------------------------------- */
+
+static int kg_table_grow(struct kg_worker *w)
+{
+	uint32_t ncap = w->cap ? w->cap * 2 : 256, i;
+	struct kg_conn **nc;
+	uint32_t *ng, *nf;
+
+	nc = realloc(w->conns, ncap * sizeof(*nc));
+	if (!nc)
+		return -ENOMEM;
+	w->conns = nc;
+	ng = realloc(w->gens, ncap * sizeof(*ng));
+	if (!ng)
+		return -ENOMEM;
+	w->gens = ng;
+	nf = realloc(w->free_slots, ncap * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	w->free_slots = nf;
+	for (i = ncap; i > w->cap; i--) {
+		w->conns[i - 1] = NULL;
+		w->gens[i - 1] = 0;
+		w->free_slots[w->n_free++] = i - 1;
+	}
+	w->cap = ncap;
+	return 0;
+}
+
+static struct kg_conn *kg_conn_lookup(struct kg_worker *w, uint64_t cookie)
+{
+	uint32_t idx = kg_cookie_idx(cookie);
+	struct kg_conn *c;
+
+	if (idx >= w->cap)
+		return NULL;
+	c = w->conns[idx];
+	if (!c || (c->gen & 0xffffff) != kg_cookie_gen(cookie))
+		return NULL;	/* a late completion for a connection already gone */
+	return c;
+}
+
+/* ---- logging ------------------------------------------------------------ */
+
+static const char *const kg_state_path[] = {
+	[KG_ST_HANDSHAKE] = "handshake", [KG_ST_CONNECTING] = "connecting",
+	[KG_ST_PROXY] = "userspace", [KG_ST_LINGER] = "closing",
+};
+
+static void kg_fmt_peer(const struct sockaddr_storage *ss, char *out, size_t outsz)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(out, outsz, "%s:%u", host, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, outsz, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, outsz, "?");
+	}
+}
+
+static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
+{
+	char fp[KG_FP_HEX_LEN] = "-", subj[512], line[1536];
+	uint64_t dur = w->now_ms - c->start_ms;
+
+	if (c->has_fp)
+		kg_fp_format(c->fp, false, fp, sizeof(fp));
+	if (kg_log_json()) {
+		char esc[600];
+
+		kg_json_escape(esc, sizeof(esc), c->cn);
+		snprintf(line, sizeof(line),
+			 "{\"event\":\"access\",\"conn\":%llu,\"worker\":%u,\"listener\":\"%s\","
+			 "\"client\":\"%s\",\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\","
+			 "\"cipher\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
+			 "\"path\":\"%s\",\"reason\":\"%s\"}\n",
+			 (unsigned long long)c->id, w->idx, c->lst->conf->name, c->peer, esc, fp,
+			 c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
+			 (unsigned long long)c->bytes_out, (unsigned long long)dur,
+			 c->path, kg_close_reason_str(c->reason));
+		kg_log_raw(line);
+		return;
+	}
+	snprintf(subj, sizeof(subj), "%s", c->cn[0] ? c->cn : "-");
+	kg_info("access conn=%llu worker=%u listener=%s client=%s subject=\"%s\" sha256=%s tls=%s "
+		"cipher=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
+		(unsigned long long)c->id, w->idx, c->lst->conf->name, c->peer, subj, fp,
+		c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
+		(unsigned long long)c->bytes_out, (unsigned long long)dur, c->path,
+		kg_close_reason_str(c->reason), c->detail[0] ? " detail=" : "", c->detail);
+}
+
+/* ---- connection lifecycle ----------------------------------------------- */
+
+static void kg_poll_arm(struct kg_worker *w, struct kg_conn *c, int fd, enum kg_op op)
+{
+	struct io_uring_sqe *sqe = kg_sqe(w);
+
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP);
+	io_uring_sqe_set_data64(sqe, kg_cookie(op, c->slot, c->gen));
+	if (op == KG_OP_CPOLL)
+		c->cpoll_armed = true;
+	else
+		c->bpoll_armed = true;
+}
+
+static void kg_poll_cancel(struct kg_worker *w, struct kg_conn *c, enum kg_op op)
+{
+	struct io_uring_sqe *sqe = kg_sqe(w);
+
+	io_uring_prep_poll_remove(sqe, kg_cookie(op, c->slot, c->gen));
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_IGNORE, 0, 0));
+}
+
+static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
+{
+	uint32_t j;
+
+	if (c->on_ready)
+		for (j = 0; j < w->n_ready; j++)
+			if (w->ready[j] == c)
+				w->ready[j] = NULL;
+	if (c->cpoll_armed)
+		kg_poll_cancel(w, c, KG_OP_CPOLL);
+	if (c->bpoll_armed)
+		kg_poll_cancel(w, c, KG_OP_BPOLL);
+	if (c->cfd >= 0)
+		close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	SSL_free(c->ssl);
+	X509_free(c->hs.leaf);
+	kg_buf_put(w, &c->c2b);
+	kg_buf_put(w, &c->b2c);
+	kg_tls_ctx_put(c->tls);
+	w->conns[c->slot] = NULL;
+	w->gens[c->slot]++;
+	w->free_slots[w->n_free++] = c->slot;
+	w->n_live--;
+	free(c);
+}
+
+/* End the connection now: log its access line and release everything. */
+static void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
+{
+	if (c->reason == KG_CLOSE_NONE)
+		c->reason = r;
+	if (!c->logged_reject)
+		kg_access_log(w, c);
+	/* Abortive close when a side broke: the other peer must learn that the
+	 * stream is incomplete, not see a clean end. */
+	if ((r == KG_CLOSE_CLIENT_ERROR || r == KG_CLOSE_BACKEND_ERROR) && c->state == KG_ST_PROXY) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		(void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		if (c->bfd >= 0)
+			(void)setsockopt(c->bfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	kg_conn_free(w, c);
+}
+
+/*
+ * Stop talking to the client but let it read what we sent (an alert or a
+ * close_notify) before the socket goes: closing with unread input would turn
+ * our FIN into an RST that can overtake the alert.
+ */
+static void kg_conn_linger(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
+{
+	if (c->reason == KG_CLOSE_NONE)
+		c->reason = r;
+	if (c->bfd >= 0) {
+		if (c->bpoll_armed) {
+			kg_poll_cancel(w, c, KG_OP_BPOLL);
+			c->bpoll_armed = false;
+		}
+		close(c->bfd);
+		c->bfd = -1;
+	}
+	kg_buf_put(w, &c->c2b);
+	kg_buf_put(w, &c->b2c);
+	(void)shutdown(c->cfd, SHUT_WR);
+	c->state = KG_ST_LINGER;
+	c->deadline_ms = w->now_ms + KG_LINGER_MS;
+}
+
+static void kg_linger_event(struct kg_worker *w, struct kg_conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->cfd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		break;		/* EOF or error: the client is done with us */
+	}
+	kg_conn_close(w, c, c->reason);
+}
+
+static void kg_ready_push(struct kg_worker *w, struct kg_conn *c)
+{
+	if (c->on_ready)
+		return;
+	if (w->n_ready == w->ready_cap) {
+		uint32_t ncap = w->ready_cap ? w->ready_cap * 2 : 64;
+		struct kg_conn **nr = realloc(w->ready, ncap * sizeof(*nr));
+
+		if (!nr)
+			return;	/* the next socket event pumps it instead */
+		w->ready = nr;
+		w->ready_cap = ncap;
+	}
+	c->on_ready = true;
+	w->ready[w->n_ready++] = c;
+}
+
+/* ---- handshake ---------------------------------------------------------- */
+
+static void kg_log_reject(struct kg_worker *w, struct kg_conn *c, const char *reason)
+{
+	char cert[900] = "no client certificate";
+	const char *alert = c->hs.alert_sent >= 0 ?
+		SSL_alert_desc_string_long(c->hs.alert_sent) : "none";
+
+	if (c->hs.leaf)
+		kg_cert_describe(c->hs.leaf, cert, sizeof(cert));
+	kg_warn("reject conn=%llu listener=%s client=%s reason=%s alert=\"%s\" %s%s%s",
+		(unsigned long long)c->id, c->lst->conf->name, c->peer, reason, alert, cert,
+		c->detail[0] ? " detail=" : "", c->detail);
+	c->logged_reject = true;
+}
+
+static const char *kg_hs_failure_reason(struct kg_conn *c)
+{
+	if (c->hs.verify_err != X509_V_OK)
+		return kg_verify_reason(c->hs.verify_err);
+	if (c->hs.alert_sent == SSL_AD_CERTIFICATE_REQUIRED ||
+	    (c->hs.alert_sent == SSL_AD_HANDSHAKE_FAILURE && !c->hs.leaf &&
+	     strstr(c->detail, "certificate")))
+		return "no_certificate";
+	if (c->hs.alert_rcvd >= 0)
+		return "client_alert";
+	return "handshake_error";
+}
+
+static void kg_backend_start(struct kg_worker *w, struct kg_conn *c);
+
+static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
+{
+	int rc = SSL_do_handshake(c->ssl), e;
+	unsigned long ec;
+	X509 *peer;
+
+	if (rc == 1) {
+		peer = SSL_get0_peer_certificate(c->ssl);
+		if (peer) {
+			c->has_fp = kg_fp_x509(peer, c->fp) == 0;
+			kg_cert_cn(peer, c->cn, sizeof(c->cn));
+		}
+		X509_free(c->hs.leaf);
+		c->hs.leaf = NULL;
+		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
+		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+		kg_backend_start(w, c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return;
+	ec = ERR_peek_last_error();
+	if (ec)
+		snprintf(c->detail, sizeof(c->detail), "%s", ERR_reason_error_string(ec) ?
+			 ERR_reason_error_string(ec) : "?");
+	ERR_clear_error();
+	if (e == SSL_ERROR_SYSCALL && c->hs.alert_sent < 0) {
+		/* The client went away mid-handshake: nothing to tell it. */
+		snprintf(c->detail, sizeof(c->detail), "client closed the connection");
+		kg_log_reject(w, c, c->hs.alert_rcvd >= 0 ? "client_alert" : "client_closed");
+		kg_conn_close(w, c, KG_CLOSE_REJECTED);
+		return;
+	}
+	kg_log_reject(w, c, kg_hs_failure_reason(c));
+	kg_conn_linger(w, c, KG_CLOSE_REJECTED);
+}
+
+/* ---- backend ------------------------------------------------------------ */
+
+static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
+{
+	const struct kg_addr *a = &c->lst->conf->backend;
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(c->detail, sizeof(c->detail), "socket: %s", strerror(errno));
+		kg_err("conn=%llu backend %s: cannot create a socket: %s", (unsigned long long)c->id,
+		       a->text, strerror(errno));
+		goto fail;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bfd = fd;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
+		snprintf(c->detail, sizeof(c->detail), "connect %s: %s", a->text, strerror(errno));
+		kg_err("conn=%llu backend %s: connect failed: %s", (unsigned long long)c->id,
+		       a->text, strerror(errno));
+		goto fail;
+	}
+	c->state = KG_ST_CONNECTING;
+	c->deadline_ms = w->now_ms + c->lst->conf->connect_timeout_ms;
+	kg_poll_arm(w, c, fd, KG_OP_BPOLL);
+	return;
+fail:
+	/* Tell the client cleanly: close_notify, then FIN. */
+	(void)SSL_shutdown(c->ssl);
+	kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
+}
+
+static void kg_pump(struct kg_worker *w, struct kg_conn *c);
+
+static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	struct pollfd pfd = { .fd = c->bfd, .events = POLLOUT };
+
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLOUT | POLLERR | POLLHUP)))
+		return;		/* a spurious wake-up: still connecting */
+	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		snprintf(c->detail, sizeof(c->detail), "connect %s: %s",
+			 c->lst->conf->backend.text, strerror(err ? err : errno));
+		kg_err("conn=%llu listener=%s client=%s backend %s: connect failed: %s; check that "
+		       "the backend is up", (unsigned long long)c->id, c->lst->conf->name, c->peer,
+		       c->lst->conf->backend.text, strerror(err ? err : errno));
+		(void)SSL_shutdown(c->ssl);
+		kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
+		return;
+	}
+	c->state = KG_ST_PROXY;
+	c->path = kg_state_path[KG_ST_PROXY];
+	c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
+	kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s",
+	       (unsigned long long)c->id, c->peer, c->cn, c->tls_version, c->cipher);
+	kg_pump(w, c);
+}
+
+/* ---- the data pump (userspace TLS) -------------------------------------- */
+
+/* Classify a failed SSL_read/SSL_write/SSL_shutdown. Returns 0 to wait for
+ * readiness, 1 on a clean or unclean EOF from the client, -1 on error. */
+static int kg_ssl_status(struct kg_conn *c, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	unsigned long ec;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return 1;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0 || errno == EPIPE) {
+			c->flags |= KG_CF_TRUNCATED;
+			return 1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "client socket: %s", strerror(errno));
+		return -1;
+	default:
+		ec = ERR_peek_last_error();
+		if (ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			c->flags |= KG_CF_TRUNCATED;
+			return 1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "tls: %s",
+			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
+		ERR_clear_error();
+		return -1;
+	}
+}
+
+static void kg_pump(struct kg_worker *w, struct kg_conn *c)
+{
+	unsigned budget = KG_PUMP_BUDGET;
+	bool progress;
+	struct kg_buf *b;
+	ssize_t n;
+	int r;
+
+	do {
+		progress = false;
+
+		/* client → backend */
+		if (!(c->flags & KG_CF_C_RD_EOF)) {
+			b = kg_buf_get(w, &c->c2b);
+			if (!b)
+				goto nomem;
+			kg_buf_compact(b);
+			while (kg_buf_space(b)) {
+				r = SSL_read(c->ssl, b->data + b->off + b->len, (int)kg_buf_space(b));
+				if (r > 0) {
+					b->len += (uint32_t)r;
+					c->bytes_in += (uint64_t)r;
+					progress = true;
+					continue;
+				}
+				r = kg_ssl_status(c, r);
+				if (r < 0)
+					goto client_error;
+				if (r > 0) {
+					c->flags |= KG_CF_C_RD_EOF;
+					progress = true;
+				}
+				break;
+			}
+		}
+		b = c->c2b;
+		while (b && b->len) {
+			n = send(c->bfd, b->data + b->off, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0) {
+				b->off += (uint32_t)n;
+				b->len -= (uint32_t)n;
+				progress = true;
+				continue;
+			}
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
+			goto backend_error;
+		}
+		if (b && !b->len)
+			kg_buf_put(w, &c->c2b);
+		if ((c->flags & KG_CF_C_RD_EOF) && !c->c2b && !(c->flags & KG_CF_B_WR_SHUT)) {
+			(void)shutdown(c->bfd, SHUT_WR);
+			c->flags |= KG_CF_B_WR_SHUT;
+		}
+
+		/* backend → client */
+		if (!(c->flags & KG_CF_B_RD_EOF)) {
+			b = kg_buf_get(w, &c->b2c);
+			if (!b)
+				goto nomem;
+			kg_buf_compact(b);
+			while (kg_buf_space(b)) {
+				n = recv(c->bfd, b->data + b->off + b->len, kg_buf_space(b), MSG_DONTWAIT);
+				if (n > 0) {
+					b->len += (uint32_t)n;
+					progress = true;
+					continue;
+				}
+				if (n == 0) {
+					c->flags |= KG_CF_B_RD_EOF;
+					progress = true;
+					break;
+				}
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
+				goto backend_error;
+			}
+		}
+		b = c->b2c;
+		while (b && b->len) {
+			r = SSL_write(c->ssl, b->data + b->off, (int)b->len);
+			if (r > 0) {
+				b->off += (uint32_t)r;
+				b->len -= (uint32_t)r;
+				c->bytes_out += (uint64_t)r;
+				progress = true;
+				continue;
+			}
+			r = kg_ssl_status(c, r);
+			if (r < 0)
+				goto client_error;
+			if (r > 0) {	/* the client is gone for writing */
+				snprintf(c->detail, sizeof(c->detail), "client stopped reading");
+				goto client_error;
+			}
+			break;
+		}
+		if (b && !b->len)
+			kg_buf_put(w, &c->b2c);
+		if ((c->flags & KG_CF_B_RD_EOF) && !c->b2c && !(c->flags & KG_CF_C_WR_SHUT)) {
+			r = SSL_shutdown(c->ssl);
+			if (r >= 0 || kg_ssl_status(c, r) != 0) {
+				ERR_clear_error();
+				(void)shutdown(c->cfd, SHUT_WR);
+				c->flags |= KG_CF_C_WR_SHUT;
+				progress = true;
+			}
+		}
+
+		if ((c->flags & KG_CF_ALL_DONE) == KG_CF_ALL_DONE) {
+			kg_conn_close(w, c, KG_CLOSE_DONE);
+			return;
+		}
+		if (progress)
+			c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
+	} while (progress && --budget);
+	if (progress)
+		kg_ready_push(w, c);	/* more to do: come back after the others */
+	return;
+nomem:
+	snprintf(c->detail, sizeof(c->detail), "out of memory for buffers");
+	kg_conn_close(w, c, KG_CLOSE_INTERNAL);
+	return;
+client_error:
+	kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
+	return;
+backend_error:
+	kg_conn_close(w, c, KG_CLOSE_BACKEND_ERROR);
+}
+
+/* ---- accept ------------------------------------------------------------- */
+
+static void kg_accept_arm(struct kg_worker *w, unsigned li)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->lfd[li] < 0 || w->accepting[li])
+		return;
+	sqe = kg_sqe(w);
+	io_uring_prep_multishot_accept(sqe, w->lfd[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_ACCEPT, li, 0));
+	w->accepting[li] = true;
+}
+
+static void kg_accept_retry_later(struct kg_worker *w, unsigned li)
+{
+	struct io_uring_sqe *sqe = kg_sqe(w);
+
+	io_uring_prep_timeout(sqe, &w->retry_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_ACCEPT_RETRY, li, 0));
+}
+
+static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned flags)
+{
+	struct kg_listener *l = &w->gw->lst[li];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct kg_conn *c;
+	int one = 1;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		w->accepting[li] = false;
+	if (res < 0) {
+		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+			static __thread uint64_t last_warn;
+
+			if (w->now_ms - last_warn > 5000) {
+				kg_err("listener %s: accept: %s; raise the open-file limit (LimitNOFILE=) "
+				       "or lower max_connections; pausing accepts for 100 ms",
+				       l->conf->name, strerror(-res));
+				last_warn = w->now_ms;
+			}
+			if (!w->accepting[li])
+				kg_accept_retry_later(w, li);
+			return;
+		}
+		if (res != -ECANCELED && res != -EINTR && res != -EAGAIN && res != -ECONNABORTED)
+			kg_warn("listener %s: accept: %s", l->conf->name, strerror(-res));
+		if (!w->accepting[li] && !w->gw->stop)
+			kg_accept_arm(w, li);
+		return;
+	}
+	if (!w->accepting[li] && !w->gw->stop)
+		kg_accept_arm(w, li);
+	if (w->gw->stop) {
+		close(res);
+		return;
+	}
+	if (l->conf->max_connections && w->n_live >= l->conf->max_connections) {
+		/* The listener's share is full: close at once rather than queue. */
+		kg_warn("listener %s: max_connections (%u) reached; closing a new connection",
+			l->conf->name, l->conf->max_connections);
+		close(res);
+		return;
+	}
+	if (!w->n_free && kg_table_grow(w)) {
+		close(res);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(res);
+		return;
+	}
+	c->cfd = res;
+	c->bfd = -1;
+	c->slot = w->free_slots[--w->n_free];
+	c->gen = w->gens[c->slot];
+	c->id = (uint64_t)(w->idx + 1) * 1000000000ULL + ++w->seq;	/* readable, unique per process */
+	c->lst = l;
+	c->tls = l->tls;
+	__atomic_add_fetch(&c->tls->refs, 1, __ATOMIC_ACQ_REL);
+	c->start_ms = w->now_ms;
+	c->state = KG_ST_HANDSHAKE;
+	c->path = kg_state_path[KG_ST_HANDSHAKE];
+	c->deadline_ms = w->now_ms + l->conf->handshake_timeout_ms;
+	snprintf(c->tls_version, sizeof(c->tls_version), "-");
+	snprintf(c->cipher, sizeof(c->cipher), "-");
+	w->conns[c->slot] = c;
+	w->n_live++;
+	if (getpeername(res, (struct sockaddr *)&ss, &sl) == 0)
+		kg_fmt_peer(&ss, c->peer, sizeof(c->peer));
+	else
+		snprintf(c->peer, sizeof(c->peer), "?");
+	(void)setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ssl = kg_tls_new(c->tls, res, &c->hs);
+	if (!c->ssl) {
+		kg_conn_close(w, c, KG_CLOSE_INTERNAL);
+		return;
+	}
+	kg_poll_arm(w, c, res, KG_OP_CPOLL);
+	kg_handshake_event(w, c);
+}
+
+/* ---- events and timers --------------------------------------------------- */
+
+static void kg_conn_event(struct kg_worker *w, struct kg_conn *c, bool client, int res,
+			  unsigned flags)
+{
+	if (!(flags & IORING_CQE_F_MORE)) {
+		/* The multishot poll ended (error or overflow): re-arm it. */
+		if (client)
+			c->cpoll_armed = false;
+		else
+			c->bpoll_armed = false;
+		if (res != -ECANCELED)
+			kg_poll_arm(w, c, client ? c->cfd : c->bfd, client ? KG_OP_CPOLL : KG_OP_BPOLL);
+	}
+	switch (c->state) {
+	case KG_ST_HANDSHAKE:
+		if (client)
+			kg_handshake_event(w, c);
+		break;
+	case KG_ST_CONNECTING:
+		if (!client)
+			kg_connect_event(w, c);
+		break;
+	case KG_ST_PROXY:
+		kg_pump(w, c);
+		break;
+	case KG_ST_LINGER:
+		if (client)
+			kg_linger_event(w, c);
+		break;
+	}
+}
+
+static void kg_tick_arm(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = kg_sqe(w);
+
+	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_TICK, 0, 0));
+}
+
+static void kg_tick(struct kg_worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cap; i++) {
+		struct kg_conn *c = w->conns[i];
+
+		if (!c || c->deadline_ms > w->now_ms)
+			continue;
+		switch (c->state) {
+		case KG_ST_HANDSHAKE:
+			snprintf(c->detail, sizeof(c->detail), "no complete handshake within %u ms",
+				 c->lst->conf->handshake_timeout_ms);
+			kg_log_reject(w, c, "handshake_timeout");
+			kg_conn_close(w, c, KG_CLOSE_HANDSHAKE_TIMEOUT);
+			break;
+		case KG_ST_CONNECTING:
+			snprintf(c->detail, sizeof(c->detail), "backend %s did not answer within %u ms",
+				 c->lst->conf->backend.text, c->lst->conf->connect_timeout_ms);
+			kg_err("conn=%llu listener=%s client=%s: %s", (unsigned long long)c->id,
+			       c->lst->conf->name, c->peer, c->detail);
+			(void)SSL_shutdown(c->ssl);
+			kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
+			break;
+		case KG_ST_PROXY:
+			kg_conn_close(w, c, KG_CLOSE_IDLE_TIMEOUT);
+			break;
+		case KG_ST_LINGER:
+			kg_conn_close(w, c, c->reason);
+			break;
+		}
+	}
+}
+
+static void kg_event_arm(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = kg_sqe(w);
+
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_EVENT, 0, 0));
+}
+
+static void kg_stop_accepting(struct kg_worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->gw->n_lst; i++) {
+		if (w->lfd[i] < 0)
+			continue;
+		if (w->accepting[i]) {
+			struct io_uring_sqe *sqe = kg_sqe(w);
+
+			io_uring_prep_cancel64(sqe, kg_cookie(KG_OP_ACCEPT, (uint32_t)i, 0), 0);
+			io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_IGNORE, 0, 0));
+		}
+		close(w->lfd[i]);
+		w->lfd[i] = -1;
+	}
+}
+
+static void kg_close_all(struct kg_worker *w, enum kg_close_reason r)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->cap; i++)
+		if (w->conns[i])
+			kg_conn_close(w, w->conns[i], r);
+}
+
+static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ck = io_uring_cqe_get_data64(cqe);
+	struct kg_conn *c;
+
+	switch (kg_cookie_op(ck)) {
+	case KG_OP_ACCEPT:
+		kg_accept_event(w, kg_cookie_idx(ck), cqe->res, cqe->flags);
+		break;
+	case KG_OP_ACCEPT_RETRY:
+		if (!w->gw->stop)
+			kg_accept_arm(w, kg_cookie_idx(ck));
+		break;
+	case KG_OP_CPOLL:
+	case KG_OP_BPOLL:
+		c = kg_conn_lookup(w, ck);
+		if (c)
+			kg_conn_event(w, c, kg_cookie_op(ck) == KG_OP_CPOLL, cqe->res, cqe->flags);
+		break;
+	case KG_OP_TICK:
+		kg_tick(w);
+		kg_tick_arm(w);
+		break;
+	case KG_OP_EVENT:
+		kg_event_arm(w);
+		break;
+	case KG_OP_IGNORE:
+		break;
+	}
+}
+
+static void *kg_worker_main(void *arg)
+{
+	struct kg_worker *w = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, n;
+	size_t i;
+	int stop_seen = 0;
+
+	w->now_ms = kg_now_ms();
+	for (i = 0; i < w->gw->n_lst; i++)
+		kg_accept_arm(w, (unsigned)i);
+	kg_tick_arm(w);
+	kg_event_arm(w);
+	for (;;) {
+		int rc;
+
+		if (w->n_ready)
+			rc = io_uring_submit(&w->ring);
+		else
+			rc = io_uring_submit_and_wait(&w->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			kg_err("worker %u: io_uring: %s", w->idx, strerror(-rc));
+			break;
+		}
+		w->now_ms = kg_now_ms();
+		n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			kg_dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+
+		if (w->n_ready) {
+			uint32_t cnt = w->n_ready, j;
+
+			/* Pumps may re-queue (appended past cnt) or close connections
+			 * (their entries become NULL). */
+			for (j = 0; j < cnt; j++) {
+				struct kg_conn *c = w->ready[j];
+
+				if (!c)
+					continue;
+				w->ready[j] = NULL;
+				c->on_ready = false;
+				if (c->state == KG_ST_PROXY)
+					kg_pump(w, c);
+			}
+			memmove(w->ready, w->ready + cnt, (w->n_ready - cnt) * sizeof(*w->ready));
+			w->n_ready -= cnt;
+		}
+
+		rc = __atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE);
+		if (rc && rc != stop_seen) {
+			stop_seen = rc;
+			kg_stop_accepting(w);
+			if (rc >= 2) {
+				kg_close_all(w, KG_CLOSE_SHUTDOWN);
+			} else if (!w->draining) {
+				w->draining = true;
+				w->drain_deadline = w->now_ms + w->gw->drain_timeout_ms;
+			}
+		}
+		if (w->draining && w->now_ms >= w->drain_deadline)
+			kg_close_all(w, KG_CLOSE_SHUTDOWN);
+		if (stop_seen && w->n_live == 0)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int kg_listen_socket(struct kg_listener *l, bool first, char *err, size_t errlen)
+{
+	const struct kg_addr *a = first ? &l->conf->listen : &l->bound;
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) ||
+	    listen(fd, l->conf->backlog)) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot listen on %s: %s%s", l->conf->listen.text, strerror(e),
+			 e == EADDRINUSE ? "; another process holds the port" :
+			 e == EACCES ? "; ports below 1024 need root or CAP_NET_BIND_SERVICE" : "");
+		close(fd);
+		return -e;
+	}
+	if (first) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char text[80];
+
+		l->bound = l->conf->listen;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+			memcpy(&l->bound.ss, &ss, sl);
+			l->bound.len = sl;
+		}
+		kg_fmt_peer(&l->bound.ss, text, sizeof(text));
+		snprintf(l->bound.text, sizeof(l->bound.text), "%s", text);
+	}
+	return fd;
+}
+
+int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
+{
+	struct io_uring_params p = { 0 };
+	struct kg_worker *w;
+	char err[256];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->gw = gw;
+	w->idx = idx;
+	w->efd = -1;
+	w->tick_ts.tv_nsec = KG_TICK_MS * 1000000LL;
+	w->retry_ts.tv_nsec = 100 * 1000000LL;
+	w->lfd = calloc(gw->n_lst, sizeof(*w->lfd));
+	w->accepting = calloc(gw->n_lst, sizeof(*w->accepting));
+	if (!w->lfd || !w->accepting) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < gw->n_lst; i++)
+		w->lfd[i] = -1;
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	rc = io_uring_queue_init_params(KG_RING_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {	/* older kernels: plain ring */
+		memset(&p, 0, sizeof(p));
+		rc = io_uring_queue_init_params(KG_RING_ENTRIES, &w->ring, &p);
+	}
+	if (rc) {
+		kg_err("worker %u: io_uring_queue_init: %s; io_uring may be disabled "
+		       "(sysctl kernel.io_uring_disabled) or RLIMIT_MEMLOCK too low", idx,
+		       strerror(-rc));
+		w->ring.ring_fd = -1;
+		goto fail;
+	}
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	for (i = 0; i < gw->n_lst; i++) {
+		rc = kg_listen_socket(&gw->lst[i], idx == 0, err, sizeof(err));
+		if (rc < 0) {
+			kg_err("listener %s: %s", gw->lst[i].conf->name, err);
+			goto fail;
+		}
+		w->lfd[i] = rc;
+	}
+	rc = kg_table_grow(w);
+	if (rc)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	kg_worker_join_free(w);
+	return rc;
+}
+
+int kg_worker_start(struct kg_worker *w)
+{
+	int rc = pthread_create(&w->th, NULL, kg_worker_main, w);
+
+	if (rc)
+		return -rc;
+	w->started = true;
+	return 0;
+}
+
+void kg_worker_kick(struct kg_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w && w->efd >= 0 && write(w->efd, &one, sizeof(one)) < 0)
+		kg_warn("worker %u: cannot wake: %s", w->idx, strerror(errno));
+}
+
+void kg_worker_join_free(struct kg_worker *w)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	if (w->started)
+		pthread_join(w->th, NULL);
+	for (i = 0; w->lfd && i < w->gw->n_lst; i++)
+		if (w->lfd[i] >= 0)
+			close(w->lfd[i]);
+	for (i = 0; i < w->cap; i++)
+		if (w->conns[i])
+			kg_conn_close(w, w->conns[i], KG_CLOSE_SHUTDOWN);
+	if (w->ring.ring_fd >= 0 && w->ring.ring_fd != 0)
+		io_uring_queue_exit(&w->ring);
+	if (w->efd >= 0)
+		close(w->efd);
+	while (w->buf_cache) {
+		struct kg_buf *b = w->buf_cache;
+
+		w->buf_cache = b->next;
+		free(b);
+	}
+	free(w->conns);
+	free(w->gens);
+	free(w->free_slots);
+	free(w->ready);
+	free(w->lfd);
+	free(w->accepting);
+	free(w);
+}
