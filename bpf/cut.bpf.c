@@ -47,6 +47,6 @@ int kg_cut(struct bpf_iter__tcp *ctx)
 	if (!bpf_map_lookup_elem(&revoked, tag->sha256))
 		return 0;
 	bpf_sock_destroy(skc);
-	bpf_seq_write(seq, &tag->conn_id, sizeof(tag->conn_id));
+	bpf_seq_write(seq, tag, sizeof(*tag));
 	return 0;
 }

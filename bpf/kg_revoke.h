@@ -1,7 +1,7 @@
 /* Types shared by the BPF programs and userspace. Named structs so that
  * `bpftool map dump` shows field names (BTF). */
-#ifndef KG_REVOKE_H
-#define KG_REVOKE_H
+#ifndef KG_BPF_REVOKE_H
+#define KG_BPF_REVOKE_H
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>

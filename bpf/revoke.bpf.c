@@ -45,6 +45,6 @@ int kg_scan(struct bpf_iter__tcp *ctx)
 		return 0;
 	if (!bpf_map_lookup_elem(&revoked, tag->sha256))
 		return 0;
-	bpf_seq_write(seq, &tag->conn_id, sizeof(tag->conn_id));
+	bpf_seq_write(seq, tag, sizeof(*tag));
 	return 0;
 }

@@ -12,6 +12,9 @@ cat > "$D/ktlsgw.conf" <<CONF
 ; ktlsgw demo configuration (written by tests/demo.sh)
 [global]
 workers = auto
+state_dir = $D/state
+; the demo also runs without root: then revocation is checked at handshake only
+revocation = best-effort
 
 [listener demo]
 listen = 127.0.0.1:$PORT

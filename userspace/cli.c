@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
 #include "pki.h"
+#include "revoke.h"
 #include "verify.h"
 
 #define KG_VERSION "0.1.0"
@@ -230,6 +232,241 @@ static int kg_cmd_pki(struct kg_cli *cli, int argc, char **argv)
 	return kg_cli_dispatch(cli, kg_pki_cmds, "pki", argc, argv);
 }
 
+/* ---- revoke -------------------------------------------------------------- */
+
+struct kg_rev_opts {
+	const char *config, *state_dir, *pin_root, *cert, *reason;
+	const char *pos[4];
+	int npos;
+	bool help;
+};
+
+/* Shared option parsing for the revoke commands. -1 on a usage error. */
+static int kg_rev_parse(struct kg_cli *cli, int argc, char **argv, struct kg_rev_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < argc; i++) {
+		const char **dst = NULL;
+
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+			dst = &o->config;
+		else if (!strcmp(argv[i], "--state-dir"))
+			dst = &o->state_dir;
+		else if (!strcmp(argv[i], "--pin-root"))
+			dst = &o->pin_root;
+		else if (!strcmp(argv[i], "--cert"))
+			dst = &o->cert;
+		else if (!strcmp(argv[i], "--reason"))
+			dst = &o->reason;
+		else if (kg_cli_is_help(argv[i])) {
+			o->help = true;
+			continue;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			kg_cli_error(cli, KG_EXIT_USAGE, "unknown option '%s'", argv[i]);
+			return -1;
+		} else if (o->npos < 4) {
+			o->pos[o->npos++] = argv[i];
+			continue;
+		} else {
+			kg_cli_error(cli, KG_EXIT_USAGE, "too many arguments");
+			return -1;
+		}
+		if (++i >= argc) {
+			kg_cli_error(cli, KG_EXIT_USAGE, "%s needs a value", argv[i - 1]);
+			return -1;
+		}
+		*dst = argv[i];
+	}
+	return 0;
+}
+
+/* Open the revoker at the paths given by flags, the config file, or defaults. */
+static int kg_rev_open(struct kg_cli *cli, const struct kg_rev_opts *o, struct kg_revoker **r)
+{
+	char state[256] = KG_STATE_DIR_DEFAULT, pins[256] = KG_PIN_ROOT_DEFAULT, err[1024];
+	struct kg_config *cfg = NULL;
+	int rc;
+
+	if (o->config) {
+		rc = kg_config_load(o->config, &cfg, err, sizeof(err));
+		if (rc)
+			return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
+		snprintf(state, sizeof(state), "%s", cfg->state_dir);
+		snprintf(pins, sizeof(pins), "%s", cfg->pin_root);
+		kg_config_free(cfg);
+	}
+	if (o->state_dir)
+		snprintf(state, sizeof(state), "%s", o->state_dir);
+	if (o->pin_root)
+		snprintf(pins, sizeof(pins), "%s", o->pin_root);
+	kg_log_set_level(KG_LOG_WARN);
+	rc = kg_revoker_open(pins, state, r, err, sizeof(err));
+	if (rc)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	return 0;
+}
+
+#define KG_REV_COMMON "[-c CONFIG | --state-dir DIR --pin-root DIR]"
+
+static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
+{
+	struct kg_rev_opts o;
+	struct kg_revoker *r = NULL;
+	uint8_t fp[KG_FP_LEN];
+	char hex[KG_FP_HEX_LEN], err[1024];
+	int rc, cut = 0, code = 0;
+
+	if (kg_rev_parse(cli, argc, argv, &o))
+		return KG_EXIT_USAGE;
+	if (o.help) {
+		printf("Usage: %s revoke add (--cert FILE | FINGERPRINT) [--reason TEXT] %s\n"
+		       "  Revoke a client certificate: recorded durably in STATE_DIR/revoked, put in\n"
+		       "  the pinned BPF map, and every live connection using it is cut (RST).\n"
+		       "  TEXT may start with an RFC 5280 reason (keyCompromise, superseded, ...).\n",
+		       cli->prog, KG_REV_COMMON);
+		return KG_EXIT_OK;
+	}
+	if (!!o.cert + o.npos != 1)
+		return kg_cli_error(cli, KG_EXIT_USAGE, "revoke add: give --cert FILE or one "
+				    "FINGERPRINT (64 hex digits, colons optional)");
+	if (o.cert) {
+		rc = kg_fp_file(o.cert, fp);
+		if (rc)
+			return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", o.cert, rc == -EPROTO ?
+					    "no PEM or DER certificate in the file" : strerror(-rc));
+	} else if (kg_fp_parse(o.pos[0], fp)) {
+		return kg_cli_error(cli, KG_EXIT_USAGE, "'%s' is not a SHA-256 fingerprint: give 64 hex "
+				    "digits, with or without colons (see `%s fingerprint CERT`)",
+				    o.pos[0], cli->prog);
+	}
+	if (o.reason) {
+		char word[64];
+
+		snprintf(word, sizeof(word), "%s", o.reason);
+		word[strcspn(word, " :;,")] = '\0';
+		code = kg_reason_code(word);
+		if (code < 0)
+			code = 0;
+	}
+	rc = kg_rev_open(cli, &o, &r);
+	if (rc)
+		return rc;
+	rc = kg_revoker_add(r, fp, (uint32_t)code, o.reason, &cut, err, sizeof(err));
+	kg_fp_format(fp, false, hex, sizeof(hex));
+	if (rc) {
+		kg_revoker_close(r);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s", hex, err);
+	}
+	if (cli->json)
+		printf("{\"sha256\":\"%s\",\"revoked\":true,\"reason\":\"%s\",\"live_cut\":%d,"
+		       "\"cut_by\":\"%s\"}\n", hex, kg_reason_name((uint32_t)code), cut,
+		       kg_ebpf_can_destroy(r->bpf) ? "kernel" : "gateway");
+	else
+		printf("revoked %s (%s); %d live socket%s %s\n", hex, kg_reason_name((uint32_t)code), cut,
+		       cut == 1 ? "" : "s", kg_ebpf_can_destroy(r->bpf) ? "aborted by the kernel" :
+		       "found; the gateway closes them at its next scan");
+	kg_revoker_close(r);
+	return KG_EXIT_OK;
+}
+
+static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
+{
+	struct kg_rev_opts o;
+	struct kg_revoker *r = NULL;
+	uint8_t fp[KG_FP_LEN];
+	char hex[KG_FP_HEX_LEN], err[1024];
+	int rc;
+
+	if (kg_rev_parse(cli, argc, argv, &o))
+		return KG_EXIT_USAGE;
+	if (o.help) {
+		printf("Usage: %s revoke del FINGERPRINT %s\n", cli->prog, KG_REV_COMMON);
+		return KG_EXIT_OK;
+	}
+	if (o.npos != 1 || o.cert || kg_fp_parse(o.pos[0], fp))
+		return kg_cli_error(cli, KG_EXIT_USAGE, "revoke del: give one FINGERPRINT (64 hex "
+				    "digits, colons optional)");
+	rc = kg_rev_open(cli, &o, &r);
+	if (rc)
+		return rc;
+	kg_fp_format(fp, false, hex, sizeof(hex));
+	rc = kg_revoker_del(r, fp, err, sizeof(err));
+	kg_revoker_close(r);
+	if (rc)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", hex, err);
+	if (cli->json)
+		printf("{\"sha256\":\"%s\",\"revoked\":false}\n", hex);
+	else
+		printf("%s is no longer revoked (new handshakes are accepted)\n", hex);
+	return KG_EXIT_OK;
+}
+
+static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)
+{
+	struct kg_revstate st = { 0 };
+	struct kg_rev_opts o;
+	struct kg_revoker *r = NULL;
+	char hex[KG_FP_HEX_LEN], when[32], err[1024], esc[300];
+	size_t i;
+	int rc;
+
+	if (kg_rev_parse(cli, argc, argv, &o))
+		return KG_EXIT_USAGE;
+	if (o.help) {
+		printf("Usage: %s [-j] revoke list %s\n", cli->prog, KG_REV_COMMON);
+		return KG_EXIT_OK;
+	}
+	rc = kg_rev_open(cli, &o, &r);
+	if (rc)
+		return rc;
+	rc = kg_revoker_list(r, &st, err, sizeof(err));
+	kg_revoker_close(r);
+	if (rc)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	if (cli->json)
+		printf("[");
+	else if (st.n)
+		printf("%-64s  %-20s  %-20s  %-4s  %s\n", "SHA256", "REVOKED (UTC)", "REASON", "CUT", "TEXT");
+	for (i = 0; i < st.n; i++) {
+		time_t t = (time_t)st.e[i].revoked_at;
+		struct tm tm;
+
+		kg_fp_format(st.e[i].fp, false, hex, sizeof(hex));
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (cli->json) {
+			kg_json_escape(esc, sizeof(esc), st.e[i].text);
+			printf("%s{\"sha256\":\"%s\",\"revoked_at\":\"%s\",\"reason\":\"%s\","
+			       "\"live_cut\":%s,\"text\":\"%s\"}", i ? "," : "", hex, when,
+			       kg_reason_name(st.e[i].reason),
+			       st.e[i].flags & KG_REV_F_CUT ? "true" : "false", esc);
+		} else {
+			printf("%-64s  %-20s  %-20s  %-4s  %s\n", hex, when, kg_reason_name(st.e[i].reason),
+			       st.e[i].flags & KG_REV_F_CUT ? "yes" : "no", st.e[i].text);
+		}
+	}
+	if (cli->json)
+		printf("]\n");
+	else if (!st.n)
+		printf("no revoked certificates\n");
+	kg_revstate_release(&st);
+	return KG_EXIT_OK;
+}
+
+static const struct kg_cmd kg_revoke_cmds[] = {
+	{ "add", kg_cmd_revoke_add, "add (--cert FILE | FINGERPRINT) [--reason TEXT] " KG_REV_COMMON },
+	{ "del", kg_cmd_revoke_del, "del FINGERPRINT " KG_REV_COMMON },
+	{ "list", kg_cmd_revoke_list, "list " KG_REV_COMMON },
+	{ NULL, NULL, NULL }
+};
+
+static int kg_cmd_revoke(struct kg_cli *cli, int argc, char **argv)
+{
+	return kg_cli_dispatch(cli, kg_revoke_cmds, "revoke", argc, argv);
+}
+
 static int kg_cmd_version(struct kg_cli *cli, int argc, char **argv)
 {
 	if (cli->json)
@@ -243,6 +480,7 @@ static const struct kg_cmd kg_objects[] = {
 	{ "run", kg_cmd_gateway_run, "[-c FILE] [--check]        run the gateway" },
 	{ "fingerprint", kg_cmd_fingerprint, "[--colons] CERT            SHA-256 fingerprint of a certificate" },
 	{ "pki", kg_cmd_pki, "init [--test] DIR          write a demo PKI" },
+	{ "revoke", kg_cmd_revoke, "add|del|list ...         revoke client certificates (live cut)" },
 	{ "version", kg_cmd_version, "                           print the version" },
 	{ NULL, NULL, NULL }
 };

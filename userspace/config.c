@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "kg_revoke.h"
 #include "log.h"
 
 static const char *const kg_lkey_names[KG_LK__COUNT] = {
@@ -368,13 +369,39 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 		if (i == 4)
 			return kg_cfg_fail(p, "log_level = %s: must be error, warning, info or debug", value);
 		c->log_level = (int)i;
+	} else if (!strcmp(name, "state_dir") || !strcmp(name, "bpf_pin_root")) {
+		char *dst = name[0] == 's' ? c->state_dir : c->pin_root;
+
+		if (value[0] != '/' || strlen(value) >= sizeof(c->state_dir) - 16)
+			return kg_cfg_fail(p, "%s = %s: give an absolute directory path", name, value);
+		snprintf(dst, sizeof(c->state_dir), "%s", value);
+	} else if (!strcmp(name, "revocation")) {
+		if (!strcmp(value, "required"))
+			c->revocation = KG_REV_REQUIRED;
+		else if (!strcmp(value, "best-effort"))
+			c->revocation = KG_REV_BEST_EFFORT;
+		else if (!strcmp(value, "off"))
+			c->revocation = KG_REV_OFF;
+		else
+			return kg_cfg_fail(p, "revocation = %s: must be required, best-effort or off", value);
+	} else if (!strcmp(name, "revocation_scan_interval") || !strcmp(name, "drain_timeout")) {
+		unsigned ms;
+
+		if (kg_duration_parse(value, &ms) || ms == 0)
+			return kg_cfg_fail(p, "%s = %s: give a positive duration such as 250ms or 10s",
+					   name, value);
+		if (name[0] == 'r')
+			c->scan_interval_ms = ms;
+		else
+			c->drain_timeout_ms = ms;
 	} else if (!strcmp(name, "log_format")) {
 		if (strcmp(value, "text") && strcmp(value, "json"))
 			return kg_cfg_fail(p, "log_format = %s: must be text or json", value);
 		c->log_json = !strcmp(value, "json");
 	} else {
 		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: workers, "
-				   "max_connections, log_level, log_format", name);
+				   "max_connections, log_level, log_format, state_dir, bpf_pin_root, "
+				   "revocation, revocation_scan_interval, drain_timeout", name);
 	}
 	return 1;
 }
@@ -498,6 +525,11 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 	if (!p.cfg)
 		return -ENOMEM;
 	p.cfg->log_level = KG_LOG_INFO;
+	snprintf(p.cfg->state_dir, sizeof(p.cfg->state_dir), "%s", KG_STATE_DIR_DEFAULT);
+	snprintf(p.cfg->pin_root, sizeof(p.cfg->pin_root), "%s", KG_PIN_ROOT_DEFAULT);
+	p.cfg->revocation = KG_REV_REQUIRED;
+	p.cfg->scan_interval_ms = 250;
+	p.cfg->drain_timeout_ms = 10000;
 	p.cfg->path = strdup(path);
 	p.f = fopen(path, "r");
 	if (!p.f) {

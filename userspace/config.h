@@ -39,8 +39,17 @@ struct kg_listener_conf {
 	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */
 };
 
+enum kg_revocation_mode { KG_REV_REQUIRED, KG_REV_BEST_EFFORT, KG_REV_OFF };
+
+#define KG_STATE_DIR_DEFAULT "/var/lib/ktlsgw"
+
 struct kg_config {
 	char *path;				/* owned */
+	char state_dir[256];
+	char pin_root[256];
+	enum kg_revocation_mode revocation;
+	unsigned scan_interval_ms;		/* periodic revocation pass */
+	unsigned drain_timeout_ms;
 	unsigned workers;			/* 0 in the file = one per online CPU */
 	unsigned max_connections;		/* per worker share computed at start */
 	int log_level;				/* enum kg_log_level */

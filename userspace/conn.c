@@ -13,6 +13,8 @@ const char *kg_close_reason_str(enum kg_close_reason r)
 	case KG_CLOSE_IDLE_TIMEOUT: return "idle_timeout";
 	case KG_CLOSE_SHUTDOWN: return "shutdown";
 	case KG_CLOSE_INTERNAL: return "internal_error";
+	case KG_CLOSE_REVOKED: return "revoked";
+	case KG_CLOSE_KILLED: return "killed";
 	}
 	return "?";
 }

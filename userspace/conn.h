@@ -33,6 +33,8 @@ enum kg_close_reason {
 	KG_CLOSE_IDLE_TIMEOUT,
 	KG_CLOSE_SHUTDOWN,
 	KG_CLOSE_INTERNAL,
+	KG_CLOSE_REVOKED,		/* certificate revoked while connected */
+	KG_CLOSE_KILLED,		/* by an operator */
 };
 
 #define KG_CF_C_RD_EOF	0x01	/* client sent close_notify (or FIN) */

@@ -5,8 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "gateway.h"
 #include "log.h"
+#include "revoke.h"
 
 static int kg_write_ready_file(struct kg_gw *gw, const char *path)
 {
@@ -35,12 +37,91 @@ static void kg_gw_free(struct kg_gw *gw)
 	for (i = 0; gw->lst && i < gw->n_lst; i++)
 		kg_tls_ctx_put(gw->lst[i].tls);
 	free(gw->lst);
+	kg_revoker_close(gw->rev);
+	kg_revstate_release(&gw->fallback);
 	kg_config_free(gw->cfg);
+}
+
+static int kg_gw_revocation_start(struct kg_gw *gw)
+{
+	struct kg_config *cfg = gw->cfg;
+	char err[1024];
+	int rc;
+
+	gw->hook.rev = NULL;
+	gw->hook.fallback = NULL;
+	if (cfg->revocation == KG_REV_OFF) {
+		kg_warn("revocation = off: revoked certificates are NOT refused");
+		return 0;
+	}
+	rc = kg_revoker_open(cfg->pin_root, cfg->state_dir, &gw->rev, err, sizeof(err));
+	if (!rc) {
+		rc = kg_revoker_sync(gw->rev, false, err, sizeof(err));
+		if (rc < 0) {
+			kg_err("revocation: %s", err);
+			return rc;
+		}
+		gw->hook.rev = gw->rev;
+		kg_info("revocation: %d revoked certificate%s loaded from %s/revoked into %s/revoked; "
+			"live connections cut by %s, scan every %u ms", rc, rc == 1 ? "" : "s",
+			cfg->state_dir, cfg->pin_root,
+			kg_ebpf_can_destroy(gw->rev->bpf) ? "bpf_sock_destroy (in kernel)" :
+			"the gateway (kernel has no bpf_sock_destroy)", cfg->scan_interval_ms);
+		return 0;
+	}
+	if (cfg->revocation == KG_REV_REQUIRED) {
+		kg_err("revocation: %s. Set `revocation = best-effort` in [global] to start with "
+		       "handshake-time checks only", err);
+		return rc;
+	}
+	kg_warn("revocation: BPF unavailable (%s); best-effort: handshake-time checks against "
+		"%s/revoked only, live connections will not be cut", err, cfg->state_dir);
+	{
+		char path[400];
+
+		snprintf(path, sizeof(path), "%s/revoked", cfg->state_dir);
+		if (kg_revstate_load(path, &gw->fallback, err, sizeof(err))) {
+			kg_err("revocation: %s", err);
+			return -EINVAL;
+		}
+	}
+	gw->hook.fallback = &gw->fallback;
+	return 0;
+}
+
+static void kg_gw_revocation_pass(struct kg_gw *gw, unsigned pass)
+{
+	struct kg_ebpf_hit hits[512];
+	char err[512], hex[KG_FP_HEX_LEN];
+	int n, i;
+
+	n = kg_ebpf_scan(gw->rev->bpf, hits, sizeof(hits) / sizeof(hits[0]));
+	if (n < 0) {
+		kg_warn("revocation scan failed: %s", strerror(-n));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned wi = kg_conn_id_worker(hits[i].conn_id);
+
+		kg_fp_format(hits[i].fp, false, hex, sizeof(hex));
+		kg_dbg("revocation scan: conn=%llu sha256=%s", (unsigned long long)hits[i].conn_id, hex);
+		if (wi < gw->n_workers)
+			kg_worker_post_kill(gw->workers[wi], hits[i].conn_id, KG_CLOSE_REVOKED);
+		kg_revoker_mark_cut(gw->rev, hits[i].fp);
+	}
+	/* Adopt entries written with raw bpftool into the state file (~1 s). */
+	if (pass % 4 == 0 && kg_revoker_sync(gw->rev, true, err, sizeof(err)) < 0)
+		kg_warn("revocation: %s", err);
 }
 
 int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 {
-	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = 10000 };
+	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms };
+	struct timespec scan_ts = {
+		.tv_sec = cfg->scan_interval_ms / 1000,
+		.tv_nsec = (long)(cfg->scan_interval_ms % 1000) * 1000000L,
+	};
+	unsigned passes = 0;
 	sigset_t set;
 	char err[1024];
 	size_t i;
@@ -55,6 +136,9 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	/* Workers inherit the mask: only this thread takes signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	rc = kg_gw_revocation_start(&gw);
+	if (rc)
+		goto out;
 	gw.n_lst = cfg->n_listeners;
 	gw.lst = calloc(gw.n_lst, sizeof(*gw.lst));
 	if (!gw.lst) {
@@ -69,6 +153,8 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			rc = -EINVAL;
 			goto out;
 		}
+		if (gw.rev || gw.fallback.n || cfg->revocation == KG_REV_BEST_EFFORT)
+			gw.lst[i].tls->rev = &gw.hook;
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	gw.n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -101,8 +187,14 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			kg_warn("cannot write ready file %s: %s", ready_file, strerror(-rc));
 	}
 	for (;;) {
-		if (sigwait(&set, &sig))
+		sig = sigtimedwait(&set, NULL, &scan_ts);
+		if (sig < 0) {
+			/* The periodic pass: catches raw bpftool edits and, on kernels
+			 * without bpf_sock_destroy, is how live connections are cut. */
+			if (gw.rev)
+				kg_gw_revocation_pass(&gw, ++passes);
 			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			int level = sig == SIGINT || gw.stop ? 2 : 1;
 

@@ -7,7 +7,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "revstate.h"
 #include "tls.h"
+
+struct kg_revoker;
 
 struct kg_worker;
 
@@ -25,6 +28,9 @@ struct kg_gw {
 	struct kg_worker **workers;
 	int stop;			/* 0 run, 1 drain (SIGTERM), 2 stop now (SIGINT) */
 	unsigned drain_timeout_ms;
+	struct kg_revoker *rev;		/* NULL: no BPF revocation */
+	struct kg_rev_hook hook;
+	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
 };
 
 /*
@@ -42,5 +48,10 @@ int kg_worker_start(struct kg_worker *w) __attribute__((warn_unused_result));
 /* Wake a worker so it notices gw->stop. */
 void kg_worker_kick(struct kg_worker *w);
 void kg_worker_join_free(struct kg_worker *w);
+/* Ask worker @w to close connection @conn_id (RST both legs) for @reason
+ * (enum kg_close_reason). Thread-safe. */
+void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason);
+/* Which worker owns @conn_id. */
+unsigned kg_conn_id_worker(uint64_t conn_id);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "revoke.h"
 #include "verify.h"
 
 /* Drain the OpenSSL error queue into @buf after @prefix (for config errors). */
@@ -28,6 +29,34 @@ static void kg_ssl_errstr(char *buf, size_t len, size_t used)
 		n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__);	\
 		kg_ssl_errstr(err, errlen, (size_t)n_);				\
 	} while (0)
+
+/*
+ * Tag the socket first, then look the certificate up: a revocation that
+ * lands between the two is still caught by the next scan, which finds the
+ * tag. Resumption is off, so every connection passes here.
+ */
+static int kg_check_revoked(const struct kg_rev_hook *h, SSL *ssl, X509 *leaf,
+			    struct kg_hs_info *hs)
+{
+	uint8_t fp[KG_FP_LEN];
+	int rc;
+
+	if (!leaf || kg_fp_x509(leaf, fp))
+		return X509_V_ERR_UNSPECIFIED;
+	if (h->rev) {
+		struct kg_ebpf *b = h->rev->bpf;
+
+		if (kg_ebpf_tag(b, SSL_get_fd(ssl), fp, hs ? hs->conn_id : 0))
+			kg_warn("cannot tag the client socket for revocation: %s", strerror(errno));
+		rc = kg_ebpf_revoked(b, fp, NULL);
+		if (rc < 0)
+			kg_warn("revocation lookup failed: %s", strerror(-rc));
+		return rc == 1 ? X509_V_ERR_CERT_REVOKED : X509_V_OK;
+	}
+	if (h->fallback && kg_revstate_find((struct kg_revstate *)h->fallback, fp))
+		return X509_V_ERR_CERT_REVOKED;
+	return X509_V_OK;
+}
 
 static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -53,6 +82,8 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 	/* The chain is good up to a trust anchor; now the stricter rule: the
 	 * leaf's own issuer must be one the listener lists in client_ca. */
 	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
+	if (e == X509_V_OK && t->rev)
+		e = kg_check_revoked(t->rev, ssl, X509_STORE_CTX_get0_cert(xs), hs);
 	if (e != X509_V_OK) {
 		X509_STORE_CTX_set_error(xs, e);
 		if (hs && hs->verify_err == X509_V_OK)

@@ -13,11 +13,23 @@ struct kg_hs_info {
 	int alert_sent;		/* TLS alert description we sent, -1 if none */
 	int alert_rcvd;		/* TLS alert description the client sent, -1 if none */
 	X509 *leaf;		/* the client's certificate, kept even when rejected (owned) */
+	uint64_t conn_id;	/* for the socket tag */
+};
+
+struct kg_revoker;
+struct kg_revstate;
+
+/* Revocation at handshake time: the BPF map (tag the socket, then look up),
+ * or, in best-effort mode without BPF, the state file's list. */
+struct kg_rev_hook {
+	struct kg_revoker *rev;
+	const struct kg_revstate *fallback;
 };
 
 struct kg_tls_ctx {
 	SSL_CTX *ctx;
 	STACK_OF(X509) *issuers;	/* client_ca: allowed issuers of client certs */
+	const struct kg_rev_hook *rev;	/* NULL: no revocation checks */
 	int refs;
 };
 

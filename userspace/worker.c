@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "gateway.h"
 #include "log.h"
+#include "revoke.h"
 #include "verify.h"
 
 #define KG_RING_ENTRIES 1024
@@ -83,7 +84,19 @@ struct kg_worker {
 
 	uint64_t drain_deadline;
 	bool draining;
+
+	/* Mailbox from the main thread: connections to close. */
+	pthread_mutex_t mbox_lock;
+	struct kg_kill { uint64_t id; int reason; } *mbox;
+	size_t mbox_n, mbox_cap;
 };
+
+#define KG_CONN_ID_BASE 1000000000ULL
+
+unsigned kg_conn_id_worker(uint64_t conn_id)
+{
+	return (unsigned)(conn_id / KG_CONN_ID_BASE) - 1;
+}
 
 static uint64_t kg_now_ms(void)
 {
@@ -317,13 +330,19 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 /* End the connection now: log its access line and release everything. */
 static void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 {
+	/* A socket aborted by bpf_sock_destroy() shows up as an I/O error:
+	 * name the real cause. */
+	if ((r == KG_CLOSE_CLIENT_ERROR || r == KG_CLOSE_BACKEND_ERROR) && c->has_fp &&
+	    w->gw->rev && kg_ebpf_revoked(w->gw->rev->bpf, c->fp, NULL) == 1)
+		r = KG_CLOSE_REVOKED;
 	if (c->reason == KG_CLOSE_NONE)
 		c->reason = r;
 	if (!c->logged_reject)
 		kg_access_log(w, c);
 	/* Abortive close when a side broke: the other peer must learn that the
 	 * stream is incomplete, not see a clean end. */
-	if ((r == KG_CLOSE_CLIENT_ERROR || r == KG_CLOSE_BACKEND_ERROR) && c->state == KG_ST_PROXY) {
+	if ((r == KG_CLOSE_CLIENT_ERROR || r == KG_CLOSE_BACKEND_ERROR || r == KG_CLOSE_REVOKED ||
+	     r == KG_CLOSE_KILLED) && c->state == KG_ST_PROXY) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 		(void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -395,8 +414,10 @@ static void kg_ready_push(struct kg_worker *w, struct kg_conn *c)
 static void kg_log_reject(struct kg_worker *w, struct kg_conn *c, const char *reason)
 {
 	char cert[900] = "no client certificate";
-	const char *alert = c->hs.alert_sent >= 0 ?
-		SSL_alert_desc_string_long(c->hs.alert_sent) : "none";
+	const char *alert = c->hs.alert_sent < 0 ? "none" :
+		/* OpenSSL 3.0 has no name for TLS 1.3's certificate_required */
+		c->hs.alert_sent == SSL_AD_CERTIFICATE_REQUIRED ? "certificate required" :
+		SSL_alert_desc_string_long(c->hs.alert_sent);
 
 	if (c->hs.leaf)
 		kg_cert_describe(c->hs.leaf, cert, sizeof(cert));
@@ -511,6 +532,9 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 		return;
 	}
+	if (w->gw->rev && c->has_fp && kg_ebpf_tag(w->gw->rev->bpf, c->bfd, c->fp, c->id))
+		kg_warn("conn=%llu: cannot tag the backend socket for revocation",
+			(unsigned long long)c->id);
 	c->state = KG_ST_PROXY;
 	c->path = kg_state_path[KG_ST_PROXY];
 	c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
@@ -766,7 +790,7 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	c->bfd = -1;
 	c->slot = w->free_slots[--w->n_free];
 	c->gen = w->gens[c->slot];
-	c->id = (uint64_t)(w->idx + 1) * 1000000000ULL + ++w->seq;	/* readable, unique per process */
+	c->id = (uint64_t)(w->idx + 1) * KG_CONN_ID_BASE + ++w->seq;	/* readable, unique */
 	c->lst = l;
 	c->tls = l->tls;
 	__atomic_add_fetch(&c->tls->refs, 1, __ATOMIC_ACQ_REL);
@@ -788,6 +812,7 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 		kg_conn_close(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
+	c->hs.conn_id = c->id;
 	kg_poll_arm(w, c, res, KG_OP_CPOLL);
 	kg_handshake_event(w, c);
 }
@@ -902,6 +927,52 @@ static void kg_close_all(struct kg_worker *w, enum kg_close_reason r)
 			kg_conn_close(w, w->conns[i], r);
 }
 
+static void kg_mbox_run(struct kg_worker *w)
+{
+	struct kg_kill *k;
+	size_t n, i;
+	uint32_t j;
+
+	pthread_mutex_lock(&w->mbox_lock);
+	k = w->mbox;
+	n = w->mbox_n;
+	w->mbox = NULL;
+	w->mbox_n = w->mbox_cap = 0;
+	pthread_mutex_unlock(&w->mbox_lock);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < w->cap; j++) {
+			struct kg_conn *c = w->conns[j];
+
+			if (c && c->id == k[i].id) {
+				if (k[i].reason == KG_CLOSE_REVOKED)
+					snprintf(c->detail, sizeof(c->detail), "certificate revoked");
+				kg_conn_close(w, c, (enum kg_close_reason)k[i].reason);
+				break;
+			}
+		}
+	free(k);
+}
+
+void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	if (w->mbox_n == w->mbox_cap) {
+		size_t ncap = w->mbox_cap ? w->mbox_cap * 2 : 16;
+		struct kg_kill *nk = realloc(w->mbox, ncap * sizeof(*nk));
+
+		if (!nk) {
+			pthread_mutex_unlock(&w->mbox_lock);
+			return;
+		}
+		w->mbox = nk;
+		w->mbox_cap = ncap;
+	}
+	w->mbox[w->mbox_n].id = conn_id;
+	w->mbox[w->mbox_n++].reason = reason;
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_worker_kick(w);
+}
+
 static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
 {
 	uint64_t ck = io_uring_cqe_get_data64(cqe);
@@ -926,6 +997,7 @@ static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
 		kg_tick_arm(w);
 		break;
 	case KG_OP_EVENT:
+		kg_mbox_run(w);
 		kg_event_arm(w);
 		break;
 	case KG_OP_IGNORE:
@@ -1058,6 +1130,7 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	w->gw = gw;
 	w->idx = idx;
 	w->efd = -1;
+	pthread_mutex_init(&w->mbox_lock, NULL);
 	w->tick_ts.tv_nsec = KG_TICK_MS * 1000000LL;
 	w->retry_ts.tv_nsec = 100 * 1000000LL;
 	w->lfd = calloc(gw->n_lst, sizeof(*w->lfd));
@@ -1152,5 +1225,7 @@ void kg_worker_join_free(struct kg_worker *w)
 	free(w->ready);
 	free(w->lfd);
 	free(w->accepting);
+	free(w->mbox);
+	pthread_mutex_destroy(&w->mbox_lock);
 	free(w);
 }

@@ -17,6 +17,9 @@ start_backend http http
 cat > "$T/gw.conf" <<CONF
 [global]
 workers = 2
+state_dir = $T/state
+bpf_pin_root = /sys/fs/bpf/ktlsgw-test-core-$$
+revocation = best-effort
 
 [listener ec]
 listen = 127.0.0.1:0
@@ -239,5 +242,7 @@ fi
 
 stop_gw
 if grep -q "stopped" "$T/gw.log"; then ok "SIGTERM stops the gateway"; else nok "SIGTERM"; fi
+rm -rf "/sys/fs/bpf/ktlsgw-test-core-$$"
+echo "# data path on this host: $(grep -q tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && echo 'kernel has the tls ULP' || echo 'userspace TLS (this kernel has no kTLS)')"
 [ "$FAIL" = 0 ] || { echo "--- gateway log tail"; tail -30 "$T/gw.log"; }
 rm -rf "$T"

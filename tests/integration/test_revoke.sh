@@ -1,0 +1,182 @@
+#!/bin/bash
+# Revocation: the pinned BPF map refuses new handshakes (certificate_revoked,
+# also with an offered session) and cuts live connections (RST) while other
+# clients keep streaming; raw bpftool edits are enforced and adopted;
+# revocations survive kill -9 and the loss of the pins.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	skip "revocation tests need root (BPF, bpffs)"
+	exit 0
+fi
+
+P=$T/pki
+PINS=/sys/fs/bpf/ktlsgw-test-$$
+STATE=$T/state
+"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+start_backend echo echo
+
+cat > "$T/gw.conf" <<CONF
+[global]
+workers = 2
+state_dir = $STATE
+bpf_pin_root = $PINS
+revocation_scan_interval = 100ms
+
+[listener edge]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+CONF
+cleanup_pins() { rm -rf "$PINS"; }
+trap 'cleanup; cleanup_pins' EXIT
+
+if ! start_gw "$T/gw.conf"; then
+	if grep -q "revocation:" "$T/gw.log"; then
+		skip "BPF revocation unavailable here: $(grep -m1 'revocation:' "$T/gw.log")"
+		exit 0
+	fi
+	nok "gateway starts"; exit 1
+fi
+ok "gateway starts with BPF revocation ($(grep -o 'cut by [^,]*' "$T/gw.log" | head -1))"
+
+LG() { # NAME CERT BYTES
+	"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/$2.pem" --key "$P/$2.key" \
+		--cacert "$P/ca.pem" --bytes "$3" >"$T/$1.out" 2>"$T/$1.err"
+}
+sclient() { # CERT [extra s_client args]
+	local cert=$1
+	shift
+	(printf 'ping\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof \
+		-connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" -cert "$P/$cert.pem" \
+		-cert_chain "$P/$cert.pem" -key "$P/$cert.key" "$@" 2>&1
+}
+REV="$KTLSGW revoke"
+RC="-c $T/gw.conf"
+
+# The gateway issues no tickets, so get a real TLS 1.3 session ticket for
+# alice from an openssl s_server with the same certificate, to offer later.
+SPORT=$((20000 + $$ % 20000))
+openssl s_server -quiet -accept "127.0.0.1:$SPORT" -cert "$P/server.pem" -key "$P/server.key" \
+	-CAfile "$P/client-ca-chain.pem" -Verify 3 -naccept 1 -rev >/dev/null 2>&1 &
+sleep 0.5
+(printf 'ping\n'; sleep 0.5) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$SPORT" \
+	-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" \
+	-tls1_3 -sess_out "$T/alice.sess" >/dev/null 2>&1
+
+# --- live cut through the CLI ---------------------------------------------
+LG alice alice 100000000000 &
+A=$!
+LG carol carol 400000000 &
+C=$!
+sleep 0.5
+out=$($REV add --cert "$P/alice.pem" --reason "keyCompromise: test" $RC)
+echo "$out" | grep -q "^revoked $(fp "$P/alice.pem")" && ok "revoke add --cert: $out" || nok "revoke add: $out"
+n=50
+while kill -0 $A 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if ! kill -0 $A 2>/dev/null && grep -qiE "reset|abort" "$T/alice.err"; then
+	ok "revoked client's live stream was cut with an RST ($(head -1 "$T/alice.err" | cut -c1-80))"
+else
+	kill $A 2>/dev/null
+	nok "revoked client kept streaming: $(cat "$T/alice.err")"
+fi
+wait $C
+if grep -q '"ok":true' "$T/carol.out"; then
+	ok "other client streamed on undisturbed and its data verified: $(cat "$T/carol.out")"
+else
+	nok "other client was disturbed: $(cat "$T/carol.out" "$T/carol.err")"
+fi
+grep -q "subject=\"alice\".*reason=revoked" "$T/gw.log" && ok "access log says reason=revoked" ||
+	nok "no reason=revoked in the access log"
+
+# --- new handshakes ---------------------------------------------------------
+for ver in -tls1_2 -tls1_3; do
+	out=$(sclient alice $ver)
+	echo "$out" | grep -q "alert certificate revoked" &&
+		ok "revoked certificate's new $ver handshake gets certificate_revoked" ||
+		nok "revoked $ver handshake: $(echo "$out" | tail -2)"
+done
+out=$(sclient alice -tls1_3 -sess_in "$T/alice.sess")
+if [ -s "$T/alice.sess" ] && echo "$out" | grep -q "alert certificate revoked" &&
+   ! echo "$out" | grep -q "^Reused"; then
+	ok "an offered TLS 1.3 session ticket does not bypass revocation"
+else
+	nok "session offer: $(echo "$out" | tail -2)"
+fi
+grep -q "reject .*reason=certificate_revoked .*sha256=$(fp "$P/alice.pem")" "$T/gw.log" &&
+	ok "rejection logged with reason=certificate_revoked and the fingerprint" ||
+	nok "no certificate_revoked rejection line"
+
+# --- raw bpftool edit ------------------------------------------------------
+LG dave dave 100000000000 &
+D=$!
+sleep 0.5
+hexkey=$(fp "$P/dave.pem" | sed 's/../& /g')
+bpftool map update pinned "$PINS/revoked" key hex $hexkey value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+n=50
+while kill -0 $D 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if ! kill -0 $D 2>/dev/null && grep -qiE "reset|abort" "$T/dave.err"; then
+	ok "raw 'bpftool map update pinned .../revoked' cut the live connection"
+else
+	kill $D 2>/dev/null
+	nok "bpftool revocation not enforced: $(cat "$T/dave.err")"
+fi
+sleep 1.2
+$REV list $RC | grep -q "$(fp "$P/dave.pem").*added with bpftool" &&
+	ok "bpftool-added revocation adopted into the state file" ||
+	nok "bpftool entry not adopted: $($REV list $RC)"
+bpftool map dump pinned "$PINS/revoked" | grep -q '"revoked_at"' &&
+	ok "bpftool map dump shows named fields (BTF)" || nok "bpftool dump lacks field names"
+
+# --- durability ------------------------------------------------------------
+kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null; GW_PID=
+start_gw "$T/gw.conf" || nok "restart after kill -9"
+sclient alice -tls1_3 | grep -q "alert certificate revoked" &&
+	ok "revoke, kill -9, restart: still revoked" || nok "revocation lost after kill -9"
+stop_gw
+rm -rf "$PINS"
+start_gw "$T/gw.conf" || nok "restart without pins"
+if sclient alice -tls1_3 | grep -q "alert certificate revoked" &&
+   bpftool map dump pinned "$PINS/revoked" | grep -q '"revoked_at"'; then
+	ok "revoke, remove the pins, restart: still revoked (map rebuilt from the state file)"
+else
+	nok "revocation lost with the pins"
+fi
+sclient dave -tls1_3 | grep -q "alert certificate revoked" &&
+	ok "the adopted bpftool revocation survived too" || nok "adopted revocation lost"
+
+# --- del, list, errors -------------------------------------------------------
+$REV del "$(fp "$P/alice.pem" | sed 's/../&:/g; s/:$//' | tr a-f A-F)" $RC >/dev/null &&
+	sclient alice -tls1_3 | grep -q "^ping$" &&
+	ok "revoke del (colons, upper case) lets the certificate in again" || nok "revoke del"
+out=$("$KTLSGW" -j revoke list $RC)
+echo "$out" | grep -q "^\[{\"sha256\":\"$(fp "$P/dave.pem")\",\"revoked_at\":\"[0-9T:-]*Z\",\"reason\":\"unspecified\",\"live_cut\":true" &&
+	ok "revoke list -j: $out" || nok "revoke list -j: $out"
+$REV add nothex $RC 2>"$T/e"; rc=$?
+[ $rc = 2 ] && grep -q "not a SHA-256 fingerprint" "$T/e" && ok "bad fingerprint: exit 2 with advice" ||
+	nok "bad fingerprint: rc=$rc $(cat "$T/e")"
+
+# A state directory that cannot be written: refused, not falsely acknowledged.
+RO=$T/ro
+mkdir -p "$RO" && mount -t tmpfs -o size=64k tmpfs "$RO" && cp "$STATE/revoked" "$RO/" 2>/dev/null
+if mountpoint -q "$RO"; then
+	touch "$RO/revoked.lock"
+	mount -o remount,ro "$RO"
+	$REV add --cert "$P/carol.pem" --state-dir "$RO" --pin-root "$PINS" >/dev/null 2>"$T/e"; rc=$?
+	r=$(bpftool map lookup pinned "$PINS/revoked" key hex $(fp "$P/carol.pem" | sed 's/../& /g') 2>&1)
+	if [ $rc = 1 ] && grep -q "NOT recorded" "$T/e" && echo "$r" | grep -qi "not found\|no such"; then
+		ok "read-only state directory: revocation refused, map untouched"
+	else
+		nok "read-only state: rc=$rc $(cat "$T/e") map: $r"
+	fi
+	umount "$RO"
+else
+	skip "cannot mount a tmpfs for the read-only state test"
+fi
+
+stop_gw
+rm -rf "$T"

@@ -1,0 +1,146 @@
+/* cmocka tests for the durable revocation list: round trip, damaged input,
+ * failed writes that must leave the previous file intact. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "revstate.h"
+
+static char dir[256], path[300];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/kg-test-revstate-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/revoked", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct kg_rev_entry entry(uint8_t seed, const char *text)
+{
+	struct kg_rev_entry e = { 0 };
+
+	memset(e.fp, seed, sizeof(e.fp));
+	e.fp[31] = (uint8_t)(seed ^ 0x5a);
+	e.revoked_at = 1700000000ULL + seed;
+	e.reason = seed % 6;
+	e.flags = seed & 1;
+	snprintf(e.text, sizeof(e.text), "%s", text);
+	return e;
+}
+
+static void test_revstate_missing_file_is_empty(void **state)
+{
+	struct kg_revstate st = { 0 };
+	char err[256];
+
+	assert_int_equal(kg_revstate_load("/nonexistent/dir/revoked", &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n, 0);
+}
+
+static void test_revstate_round_trip(void **state)
+{
+	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_rev_entry a = entry(1, "keyCompromise: stolen laptop"),
+			    b = entry(2, "multi\nline text"), c = entry(3, "");
+	char err[256];
+	size_t i;
+
+	assert_int_equal(kg_revstate_put(&st, &a), 0);
+	assert_int_equal(kg_revstate_put(&st, &b), 0);
+	assert_int_equal(kg_revstate_put(&st, &c), 0);
+	a.flags = 1;
+	assert_int_equal(kg_revstate_put(&st, &a), 0);	/* update, not duplicate */
+	assert_int_equal(st.n, 3);
+	assert_int_equal(kg_revstate_save(path, &st), 0);
+	assert_int_equal(kg_revstate_load(path, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 3);
+	for (i = 0; i < 3; i++) {
+		struct kg_rev_entry *e = kg_revstate_find(&back, st.e[i].fp);
+
+		assert_non_null(e);
+		assert_int_equal(e->revoked_at, st.e[i].revoked_at);
+		assert_int_equal(e->reason, st.e[i].reason);
+		assert_int_equal(e->flags, st.e[i].flags);
+	}
+	assert_string_equal(kg_revstate_find(&back, a.fp)->text, "keyCompromise: stolen laptop");
+	assert_string_equal(kg_revstate_find(&back, b.fp)->text, "multi line text");
+	assert_true(kg_revstate_del(&back, b.fp));
+	assert_false(kg_revstate_del(&back, b.fp));
+	assert_int_equal(back.n, 2);
+	kg_revstate_release(&st);
+	kg_revstate_release(&back);
+}
+
+static void test_revstate_damaged_line_named(void **state)
+{
+	struct kg_revstate st = { 0 };
+	char err[512], want[400];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "# comment\n%s 1 0 0 ok\nzz-not-hex 1 0 0\n",
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	fclose(f);
+	assert_int_equal(kg_revstate_load(path, &st, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: damaged", path);
+	assert_non_null(strstr(err, want));
+	kg_revstate_release(&st);
+}
+
+static void test_revstate_failed_save_keeps_old(void **state)
+{
+	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_rev_entry a = entry(7, "first");
+	char bad[400], err[256];
+
+	assert_int_equal(kg_revstate_put(&st, &a), 0);
+	assert_int_equal(kg_revstate_save(path, &st), 0);
+	snprintf(bad, sizeof(bad), "%s/no-such-subdir/revoked", dir);
+	assert_int_equal(kg_revstate_save(bad, &st), -ENOENT);
+	/* no temp file left behind next to the real one */
+	assert_int_equal(kg_revstate_load(path, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 1);
+	kg_revstate_release(&st);
+	kg_revstate_release(&back);
+}
+
+static void test_revstate_reason_names(void **state)
+{
+	assert_int_equal(kg_reason_code("keyCompromise"), 1);
+	assert_int_equal(kg_reason_code("KEYCOMPROMISE"), 1);
+	assert_int_equal(kg_reason_code("superseded"), 4);
+	assert_int_equal(kg_reason_code("unused"), -1);
+	assert_int_equal(kg_reason_code("stolen"), -1);
+	assert_string_equal(kg_reason_name(1), "keyCompromise");
+	assert_string_equal(kg_reason_name(99), "unspecified");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_revstate_missing_file_is_empty),
+		cmocka_unit_test(test_revstate_round_trip),
+		cmocka_unit_test(test_revstate_damaged_line_named),
+		cmocka_unit_test(test_revstate_failed_save_keeps_old),
+		cmocka_unit_test(test_revstate_reason_names),
+	};
+
+	return cmocka_run_group_tests_name("revstate", tests, setup, teardown);
+}
