@@ -302,7 +302,7 @@ static int kg_rev_open(struct kg_cli *cli, const struct kg_rev_opts *o, struct k
 	if (o->pin_root)
 		snprintf(pins, sizeof(pins), "%s", o->pin_root);
 	kg_log_set_level(KG_LOG_WARN);
-	rc = kg_revoker_open(pins, state, r, err, sizeof(err));
+	rc = kg_revoker_open(pins, state, true, r, err, sizeof(err));
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
 	return 0;

@@ -19,10 +19,15 @@
 struct kg_ebpf {
 	struct kg_revoke_bpf *scan;
 	struct kg_cut_bpf *cut;
-	struct bpf_link *iter;
-	int revoked_fd, tags_fd;
+	struct bpf_link *iter;		/* NULL when the pinned link is used */
+	int revoked_fd, tags_fd, iter_fd;
+	bool destroy, owns_fds;
 	char pin_root[256];
 };
+
+/* Pinned by the gateway so the CLI can run the cut without loading programs. */
+#define KG_PIN_ITER_CUT "iter_cut"
+#define KG_PIN_ITER_SCAN "iter_scan"
 
 static int kg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -79,13 +84,70 @@ void kg_ebpf_close(struct kg_ebpf *b)
 {
 	if (!b)
 		return;
+	if (b->owns_fds) {
+		close(b->revoked_fd);
+		close(b->tags_fd);
+		close(b->iter_fd);
+	}
 	bpf_link__destroy(b->iter);
 	kg_cut_bpf__destroy(b->cut);
 	kg_revoke_bpf__destroy(b->scan);
 	free(b);
 }
 
-int kg_ebpf_open(const char *pin_root, struct kg_ebpf **out, char *err, size_t errlen)
+/* The fast path for short-lived commands: everything already pinned. */
+static struct kg_ebpf *kg_ebpf_open_pinned(const char *pin_root)
+{
+	char path[400];
+	struct kg_ebpf *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->owns_fds = true;
+	snprintf(b->pin_root, sizeof(b->pin_root), "%s", pin_root);
+	snprintf(path, sizeof(path), "%s/revoked", pin_root);
+	b->revoked_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/sk_tags", pin_root);
+	b->tags_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/" KG_PIN_ITER_CUT, pin_root);
+	b->iter_fd = bpf_obj_get(path);
+	b->destroy = b->iter_fd >= 0;
+	if (b->iter_fd < 0) {
+		snprintf(path, sizeof(path), "%s/" KG_PIN_ITER_SCAN, pin_root);
+		b->iter_fd = bpf_obj_get(path);
+	}
+	if (b->revoked_fd < 0 || b->tags_fd < 0 || b->iter_fd < 0) {
+		if (b->revoked_fd >= 0)
+			close(b->revoked_fd);
+		if (b->tags_fd >= 0)
+			close(b->tags_fd);
+		if (b->iter_fd >= 0)
+			close(b->iter_fd);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int kg_ebpf_pin_iter(struct kg_ebpf *b)
+{
+	char path[400];
+	int rc;
+
+	if (!b->iter)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" KG_PIN_ITER_CUT, b->pin_root);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" KG_PIN_ITER_SCAN, b->pin_root);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", b->pin_root,
+		 b->destroy ? KG_PIN_ITER_CUT : KG_PIN_ITER_SCAN);
+	rc = bpf_link__pin(b->iter, path);
+	return rc < 0 ? rc : 0;
+}
+
+int kg_ebpf_open(const char *pin_root, bool prefer_pinned, struct kg_ebpf **out, char *err,
+		 size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root);
 	struct kg_ebpf *b;
@@ -93,6 +155,13 @@ int kg_ebpf_open(const char *pin_root, struct kg_ebpf **out, char *err, size_t e
 
 	*out = NULL;
 	libbpf_set_print(kg_libbpf_print);
+	if (prefer_pinned) {
+		b = kg_ebpf_open_pinned(pin_root);
+		if (b) {
+			*out = b;
+			return 0;
+		}
+	}
 	rc = kg_bpffs_ensure(err, errlen);
 	if (rc)
 		return rc;
@@ -136,8 +205,11 @@ int kg_ebpf_open(const char *pin_root, struct kg_ebpf **out, char *err, size_t e
 			b->cut = NULL;
 		}
 	}
+	b->destroy = b->iter != NULL;
 	if (!b->iter)
 		b->iter = bpf_program__attach_iter(b->scan->progs.kg_scan, NULL);
+	if (b->iter)
+		b->iter_fd = bpf_link__fd(b->iter);
 	if (!b->iter) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot attach the iter/tcp program: %s; the kernel needs "
@@ -153,7 +225,7 @@ fail:
 
 bool kg_ebpf_can_destroy(const struct kg_ebpf *b)
 {
-	return b && b->cut;
+	return b && b->destroy;
 }
 
 const char *kg_ebpf_pin_root(const struct kg_ebpf *b)
@@ -226,7 +298,7 @@ int kg_ebpf_scan(struct kg_ebpf *b, struct kg_ebpf_hit *hits, size_t max)
 	ssize_t r;
 	int fd;
 
-	fd = bpf_iter_create(bpf_link__fd(b->iter));
+	fd = bpf_iter_create(b->iter_fd);
 	if (fd < 0)
 		return -errno;
 	while ((r = read(fd, tags, sizeof(tags))) > 0) {

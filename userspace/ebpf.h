@@ -19,12 +19,15 @@ struct kg_ebpf_hit {
 };
 
 /*
- * Load the programs and open (or create and pin) the maps under @pin_root,
+ * Load the programs and open (or create and pin) the maps under @pin_root
+ * (with @prefer_pinned, first try the maps and iterator already pinned there),
  * mounting bpffs on /sys/fs/bpf if needed. -EPERM/-ENOSYS/… with @err
  * naming the missing capability or kernel option.
  */
-int kg_ebpf_open(const char *pin_root, struct kg_ebpf **out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+int kg_ebpf_open(const char *pin_root, bool prefer_pinned, struct kg_ebpf **out, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
+/* Pin the iterator link under the pin root (the gateway does, for the CLI). */
+int kg_ebpf_pin_iter(struct kg_ebpf *b) __attribute__((warn_unused_result));
 void kg_ebpf_close(struct kg_ebpf *b);
 /* True when the kernel aborts revoked sockets itself (bpf_sock_destroy). */
 bool kg_ebpf_can_destroy(const struct kg_ebpf *b);

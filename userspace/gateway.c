@@ -54,7 +54,7 @@ static int kg_gw_revocation_start(struct kg_gw *gw)
 		kg_warn("revocation = off: revoked certificates are NOT refused");
 		return 0;
 	}
-	rc = kg_revoker_open(cfg->pin_root, cfg->state_dir, &gw->rev, err, sizeof(err));
+	rc = kg_revoker_open(cfg->pin_root, cfg->state_dir, false, &gw->rev, err, sizeof(err));
 	if (!rc) {
 		rc = kg_revoker_sync(gw->rev, false, err, sizeof(err));
 		if (rc < 0) {

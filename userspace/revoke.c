@@ -34,8 +34,8 @@ void kg_revoker_close(struct kg_revoker *r)
 	free(r);
 }
 
-int kg_revoker_open(const char *pin_root, const char *state_dir, struct kg_revoker **out,
-		    char *err, size_t errlen)
+int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
+		    struct kg_revoker **out, char *err, size_t errlen)
 {
 	struct kg_revoker *r;
 	int rc;
@@ -65,7 +65,9 @@ int kg_revoker_open(const char *pin_root, const char *state_dir, struct kg_revok
 			 r->lock_path, strerror(errno));
 		goto fail;
 	}
-	rc = kg_ebpf_open(pin_root, &r->bpf, err, errlen);
+	rc = kg_ebpf_open(pin_root, cli, &r->bpf, err, errlen);
+	if (!rc && !cli && kg_ebpf_pin_iter(r->bpf))
+		kg_warn("cannot pin the revocation iterator under %s", pin_root);
 	if (rc)
 		goto fail;
 	*out = r;

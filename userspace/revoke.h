@@ -19,8 +19,9 @@ struct kg_revoker {
 };
 
 /* Open the BPF side under @pin_root and the state in @state_dir (created). */
-int kg_revoker_open(const char *pin_root, const char *state_dir, struct kg_revoker **out,
-		    char *err, size_t errlen) __attribute__((warn_unused_result));
+int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
+		    struct kg_revoker **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 void kg_revoker_close(struct kg_revoker *r);
 
 /*
