@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "caps.h"
 #include "gateway.h"
 #include "log.h"
 #include "pki.h"
@@ -479,6 +480,7 @@ static int kg_cmd_version(struct kg_cli *cli, int argc, char **argv)
 static const struct kg_cmd kg_objects[] = {
 	{ "run", kg_cmd_gateway_run, "[-c FILE] [--check]        run the gateway" },
 	{ "fingerprint", kg_cmd_fingerprint, "[--colons] CERT            SHA-256 fingerprint of a certificate" },
+	{ "features", kg_cmd_features, "                           kTLS, io_uring and BPF capabilities here" },
 	{ "pki", kg_cmd_pki, "init [--test] DIR          write a demo PKI" },
 	{ "revoke", kg_cmd_revoke, "add|del|list ...         revoke client certificates (live cut)" },
 	{ "version", kg_cmd_version, "                           print the version" },

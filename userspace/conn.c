@@ -15,6 +15,8 @@ const char *kg_close_reason_str(enum kg_close_reason r)
 	case KG_CLOSE_INTERNAL: return "internal_error";
 	case KG_CLOSE_REVOKED: return "revoked";
 	case KG_CLOSE_KILLED: return "killed";
+	case KG_CLOSE_KEYUPDATE: return "keyupdate_unsupported";
+	case KG_CLOSE_KTLS_REQUIRED: return "ktls_required";
 	}
 	return "?";
 }

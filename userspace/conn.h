@@ -35,6 +35,8 @@ enum kg_close_reason {
 	KG_CLOSE_INTERNAL,
 	KG_CLOSE_REVOKED,		/* certificate revoked while connected */
 	KG_CLOSE_KILLED,		/* by an operator */
+	KG_CLOSE_KEYUPDATE,		/* client KeyUpdate on a kernel that cannot rekey */
+	KG_CLOSE_KTLS_REQUIRED,		/* ktls = on and the session could not be offloaded */
 };
 
 #define KG_CF_C_RD_EOF	0x01	/* client sent close_notify (or FIN) */
@@ -57,6 +59,9 @@ struct kg_conn {
 	struct kg_listener *lst;
 	struct kg_hs_info hs;
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
+	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */
+	int pc2b[2], pb2c[2];		/* splice pipes, -1 while not held */
+	uint32_t pc2b_len, pb2c_len;	/* bytes sitting in each pipe */
 	uint64_t bytes_in, bytes_out;	/* application bytes from / to the client */
 	uint64_t start_ms, deadline_ms;
 	const char *path;		/* data path, for the access log */

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "gateway.h"
+#include "ktls.h"
 #include "log.h"
 #include "revoke.h"
 
@@ -139,6 +140,23 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	rc = kg_gw_revocation_start(&gw);
 	if (rc)
 		goto out;
+	{
+		char why[256];
+
+		gw.ktls = kg_ktls_available(why, sizeof(why));
+		if (gw.ktls)
+			kg_info("kTLS: the kernel has the tls ULP; data path: kTLS where the cipher allows");
+		else
+			kg_info("kTLS: unavailable (%s); data path: userspace TLS", why);
+		for (i = 0; i < cfg->n_listeners && !gw.ktls; i++)
+			if (cfg->listeners[i].ktls == KG_KTLS_ON) {
+				kg_err("%s:%u: [listener %s] has ktls = on but %s; set ktls = auto to "
+				       "serve with userspace TLS", cfg->path,
+				       cfg->listeners[i].line[KG_LK_KTLS], cfg->listeners[i].name, why);
+				rc = -EINVAL;
+				goto out;
+			}
+	}
 	gw.n_lst = cfg->n_listeners;
 	gw.lst = calloc(gw.n_lst, sizeof(*gw.lst));
 	if (!gw.lst) {
@@ -155,6 +173,8 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		}
 		if (gw.rev || gw.fallback.n || cfg->revocation == KG_REV_BEST_EFFORT)
 			gw.lst[i].tls->rev = &gw.hook;
+		if (gw.ktls && cfg->listeners[i].ktls != KG_KTLS_OFF)
+			kg_ktls_ctx_setup(gw.lst[i].tls->ctx);
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	gw.n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);

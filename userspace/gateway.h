@@ -31,6 +31,8 @@ struct kg_gw {
 	struct kg_revoker *rev;		/* NULL: no BPF revocation */
 	struct kg_rev_hook hook;
 	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
+	bool ktls;			/* the kernel has the tls ULP */
+	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
 };
 
 /*

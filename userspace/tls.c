@@ -275,6 +275,7 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	hs->alert_sent = -1;
 	hs->alert_rcvd = -1;
 	hs->leaf = NULL;
+	hs->ktls_have = 0;
 	SSL_set_app_data(ssl, hs);
 	SSL_set_accept_state(ssl);
 	return ssl;

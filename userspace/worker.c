@@ -27,6 +27,7 @@
 
 #include "conn.h"
 #include "gateway.h"
+#include "ktls.h"
 #include "log.h"
 #include "revoke.h"
 #include "verify.h"
@@ -81,6 +82,8 @@ struct kg_worker {
 
 	struct kg_buf *buf_cache;
 	unsigned n_buf_cache;
+	int pipes[64][2];		/* empty splice pipes ready for reuse */
+	unsigned n_pipes;
 
 	uint64_t drain_deadline;
 	bool draining;
@@ -118,6 +121,8 @@ static struct io_uring_sqe *kg_sqe(struct kg_worker *w)
 	}
 	return sqe;
 }
+
+static void kg_pipe_put(struct kg_worker *w, int p[2], bool empty);
 
 /* ---- buffers ------------------------------------------------------------ */
 
@@ -319,6 +324,8 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	X509_free(c->hs.leaf);
 	kg_buf_put(w, &c->c2b);
 	kg_buf_put(w, &c->b2c);
+	kg_pipe_put(w, c->pc2b, c->pc2b_len == 0);
+	kg_pipe_put(w, c->pb2c, c->pb2c_len == 0);
 	kg_tls_ctx_put(c->tls);
 	w->conns[c->slot] = NULL;
 	w->gens[c->slot]++;
@@ -371,6 +378,9 @@ static void kg_conn_linger(struct kg_worker *w, struct kg_conn *c, enum kg_close
 	}
 	kg_buf_put(w, &c->c2b);
 	kg_buf_put(w, &c->b2c);
+	kg_pipe_put(w, c->pc2b, c->pc2b_len == 0);
+	kg_pipe_put(w, c->pb2c, c->pb2c_len == 0);
+	c->pc2b_len = c->pb2c_len = 0;
 	(void)shutdown(c->cfd, SHUT_WR);
 	c->state = KG_ST_LINGER;
 	c->deadline_ms = w->now_ms + KG_LINGER_MS;
@@ -441,6 +451,37 @@ static const char *kg_hs_failure_reason(struct kg_conn *c)
 }
 
 static void kg_backend_start(struct kg_worker *w, struct kg_conn *c);
+static int kg_client_close_notify(struct kg_conn *c);
+
+/*
+ * Hand the keys to the kernel. Both directions offloaded: the TLS library
+ * state is freed (an idle offloaded connection then holds no userspace TLS
+ * memory). Returns non-zero if the connection was ended (ktls = on and the
+ * session could not be offloaded).
+ */
+static int kg_offload(struct kg_worker *w, struct kg_conn *c)
+{
+	char why[96];
+
+	c->ktls = kg_ktls_offload(c->ssl, c->cfd, &c->hs, why, sizeof(why));
+	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->lst->conf->ktls == KG_KTLS_ON) {
+		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s offloaded: %s",
+			 c->ktls ? "only one direction" : "nothing", why[0] ? why : "?");
+		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
+			c->lst->conf->name, c->peer, c->detail);
+		(void)kg_client_close_notify(c);
+		kg_conn_linger(w, c, KG_CLOSE_KTLS_REQUIRED);
+		return 1;
+	}
+	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX))
+		kg_dbg("conn=%llu: kTLS %s: %s", (unsigned long long)c->id,
+		       c->ktls == KG_KTLS_TX ? "transmit only" : c->ktls ? "receive only" : "not used", why);
+	if (c->ktls == (KG_KTLS_TX | KG_KTLS_RX)) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	return 0;
+}
 
 static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 {
@@ -458,6 +499,8 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		c->hs.leaf = NULL;
 		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
 		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+		if (w->gw->ktls && c->lst->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
+			return;
 		kg_backend_start(w, c);
 		return;
 	}
@@ -508,7 +551,7 @@ static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
 	return;
 fail:
 	/* Tell the client cleanly: close_notify, then FIN. */
-	(void)SSL_shutdown(c->ssl);
+	(void)kg_client_close_notify(c);
 	kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 }
 
@@ -528,7 +571,7 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		kg_err("conn=%llu listener=%s client=%s backend %s: connect failed: %s; check that "
 		       "the backend is up", (unsigned long long)c->id, c->lst->conf->name, c->peer,
 		       c->lst->conf->backend.text, strerror(err ? err : errno));
-		(void)SSL_shutdown(c->ssl);
+		(void)kg_client_close_notify(c);
 		kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 		return;
 	}
@@ -536,7 +579,8 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		kg_warn("conn=%llu: cannot tag the backend socket for revocation",
 			(unsigned long long)c->id);
 	c->state = KG_ST_PROXY;
-	c->path = kg_state_path[KG_ST_PROXY];
+	c->path = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? "ktls" : c->ktls == KG_KTLS_TX ? "ktls-tx" :
+		  c->ktls == KG_KTLS_RX ? "ktls-rx" : kg_state_path[KG_ST_PROXY];
 	c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
 	kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s",
 	       (unsigned long long)c->id, c->peer, c->cn, c->tls_version, c->cipher);
@@ -580,115 +624,347 @@ static int kg_ssl_status(struct kg_conn *c, int ret)
 	}
 }
 
-static void kg_pump(struct kg_worker *w, struct kg_conn *c)
+/* ---- kTLS: splice through a pipe, control records by recvmsg ------------ */
+
+#define KG_PIPE_CAP (64 * 1024)	/* the default pipe size: 16 pages */
+#define KG_PIPE_CACHE 64
+
+static int kg_pipe_get(struct kg_worker *w, int p[2])
 {
-	unsigned budget = KG_PUMP_BUDGET;
-	bool progress;
+	if (p[0] >= 0)
+		return 0;
+	if (w->n_pipes) {
+		w->n_pipes--;
+		p[0] = w->pipes[w->n_pipes][0];
+		p[1] = w->pipes[w->n_pipes][1];
+		return 0;
+	}
+	return pipe2(p, O_NONBLOCK | O_CLOEXEC) ? -errno : 0;
+}
+
+/* Give an empty pipe back to the worker: idle connections hold none. */
+static void kg_pipe_put(struct kg_worker *w, int p[2], bool empty)
+{
+	if (p[0] < 0)
+		return;
+	if (empty && w->n_pipes < KG_PIPE_CACHE) {
+		w->pipes[w->n_pipes][0] = p[0];
+		w->pipes[w->n_pipes][1] = p[1];
+		w->n_pipes++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	p[0] = p[1] = -1;
+}
+
+/*
+ * The slow path of a kTLS receive: splice stopped at a record that is not
+ * application data. Returns 1 for close_notify, 0 to go on, -1 to end the
+ * connection (c->reason/detail set).
+ */
+static int kg_ktls_control(struct kg_worker *w, struct kg_conn *c)
+{
+	uint8_t rec[64];
+	size_t got = 0;
+	int type = kg_ktls_recv_record(c->cfd, rec, sizeof(rec), &got);
+
+	if (type == -EAGAIN)
+		return 0;
+	if (type < 0) {
+		snprintf(c->detail, sizeof(c->detail), "kTLS receive: %s", strerror(-type));
+		return -1;
+	}
+	if (type == 0 && got == 0)
+		return 1;	/* plain FIN */
+	switch (type) {
+	case 21:	/* alert */
+		if (got >= 2 && rec[1] == 0)
+			return 1;
+		if (got >= 2 && rec[1] == 90)
+			return 0;	/* user_canceled: a close_notify follows */
+		snprintf(c->detail, sizeof(c->detail), "client alert %s",
+			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
+		return -1;
+	case 22:	/* handshake */
+		if (got >= 1 && rec[0] == 4)
+			return 0;	/* NewSessionTicket: nothing to do */
+		if (got >= 1 && rec[0] == 24) {
+			/* The kernels this runs on cannot follow a TLS 1.3 key
+			 * update (rekey arrived in 6.14): end cleanly. */
+			__atomic_add_fetch(&w->gw->keyupdate_ends, 1, __ATOMIC_RELAXED);
+			kg_warn("conn=%llu client=%s subject=\"%s\": KeyUpdate received; kernel TLS "
+				"cannot rekey here, ending the connection cleanly",
+				(unsigned long long)c->id, c->peer, c->cn);
+			snprintf(c->detail, sizeof(c->detail), "client KeyUpdate");
+			c->reason = KG_CLOSE_KEYUPDATE;
+			return -1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u",
+			 got ? rec[0] : 0);
+		return -1;
+	default:
+		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d", type);
+		return -1;
+	}
+}
+
+/* Tell the client we are done writing: close_notify, by OpenSSL or the kernel. */
+static int kg_client_close_notify(struct kg_conn *c)
+{
+	int r;
+
+	if (c->ssl) {
+		r = SSL_shutdown(c->ssl);
+		if (r < 0 && kg_ssl_status(c, r) == 0)
+			return -EAGAIN;
+		ERR_clear_error();
+		return 0;
+	}
+	if (c->ktls & KG_KTLS_TX) {
+		r = kg_ktls_send_alert(c->cfd, 1, 0);
+		return r == -EAGAIN ? -EAGAIN : 0;
+	}
+	return 0;
+}
+
+/* ---- the data pump ------------------------------------------------------ */
+
+enum { KG_PUMP_OK, KG_PUMP_CLIENT_ERR, KG_PUMP_BACKEND_ERR, KG_PUMP_NOMEM };
+
+/* client → backend, userspace TLS */
+static int kg_c2b_ssl(struct kg_worker *w, struct kg_conn *c, bool *progress)
+{
 	struct kg_buf *b;
 	ssize_t n;
 	int r;
 
-	do {
-		progress = false;
-
-		/* client → backend */
-		if (!(c->flags & KG_CF_C_RD_EOF)) {
-			b = kg_buf_get(w, &c->c2b);
-			if (!b)
-				goto nomem;
-			kg_buf_compact(b);
-			while (kg_buf_space(b)) {
-				r = SSL_read(c->ssl, b->data + b->off + b->len, (int)kg_buf_space(b));
-				if (r > 0) {
-					b->len += (uint32_t)r;
-					c->bytes_in += (uint64_t)r;
-					progress = true;
-					continue;
-				}
-				r = kg_ssl_status(c, r);
-				if (r < 0)
-					goto client_error;
-				if (r > 0) {
-					c->flags |= KG_CF_C_RD_EOF;
-					progress = true;
-				}
-				break;
-			}
-		}
-		b = c->c2b;
-		while (b && b->len) {
-			n = send(c->bfd, b->data + b->off, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n > 0) {
-				b->off += (uint32_t)n;
-				b->len -= (uint32_t)n;
-				progress = true;
-				continue;
-			}
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
-			goto backend_error;
-		}
-		if (b && !b->len)
-			kg_buf_put(w, &c->c2b);
-		if ((c->flags & KG_CF_C_RD_EOF) && !c->c2b && !(c->flags & KG_CF_B_WR_SHUT)) {
-			(void)shutdown(c->bfd, SHUT_WR);
-			c->flags |= KG_CF_B_WR_SHUT;
-		}
-
-		/* backend → client */
-		if (!(c->flags & KG_CF_B_RD_EOF)) {
-			b = kg_buf_get(w, &c->b2c);
-			if (!b)
-				goto nomem;
-			kg_buf_compact(b);
-			while (kg_buf_space(b)) {
-				n = recv(c->bfd, b->data + b->off + b->len, kg_buf_space(b), MSG_DONTWAIT);
-				if (n > 0) {
-					b->len += (uint32_t)n;
-					progress = true;
-					continue;
-				}
-				if (n == 0) {
-					c->flags |= KG_CF_B_RD_EOF;
-					progress = true;
-					break;
-				}
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
-				goto backend_error;
-			}
-		}
-		b = c->b2c;
-		while (b && b->len) {
-			r = SSL_write(c->ssl, b->data + b->off, (int)b->len);
+	if (!(c->flags & KG_CF_C_RD_EOF)) {
+		b = kg_buf_get(w, &c->c2b);
+		if (!b)
+			return KG_PUMP_NOMEM;
+		kg_buf_compact(b);
+		while (kg_buf_space(b)) {
+			r = SSL_read(c->ssl, b->data + b->off + b->len, (int)kg_buf_space(b));
 			if (r > 0) {
-				b->off += (uint32_t)r;
-				b->len -= (uint32_t)r;
-				c->bytes_out += (uint64_t)r;
-				progress = true;
+				b->len += (uint32_t)r;
+				c->bytes_in += (uint64_t)r;
+				*progress = true;
 				continue;
 			}
 			r = kg_ssl_status(c, r);
 			if (r < 0)
-				goto client_error;
-			if (r > 0) {	/* the client is gone for writing */
-				snprintf(c->detail, sizeof(c->detail), "client stopped reading");
-				goto client_error;
+				return KG_PUMP_CLIENT_ERR;
+			if (r > 0) {
+				c->flags |= KG_CF_C_RD_EOF;
+				*progress = true;
 			}
 			break;
 		}
-		if (b && !b->len)
-			kg_buf_put(w, &c->b2c);
-		if ((c->flags & KG_CF_B_RD_EOF) && !c->b2c && !(c->flags & KG_CF_C_WR_SHUT)) {
-			r = SSL_shutdown(c->ssl);
-			if (r >= 0 || kg_ssl_status(c, r) != 0) {
-				ERR_clear_error();
-				(void)shutdown(c->cfd, SHUT_WR);
-				c->flags |= KG_CF_C_WR_SHUT;
-				progress = true;
+	}
+	b = c->c2b;
+	while (b && b->len) {
+		n = send(c->bfd, b->data + b->off, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			b->off += (uint32_t)n;
+			b->len -= (uint32_t)n;
+			*progress = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
+		return KG_PUMP_BACKEND_ERR;
+	}
+	if (b && !b->len)
+		kg_buf_put(w, &c->c2b);
+	return KG_PUMP_OK;
+}
+
+/* client → backend, kernel TLS: splice cfd → pipe → bfd, no copy here */
+static int kg_c2b_splice(struct kg_worker *w, struct kg_conn *c, bool *progress)
+{
+	ssize_t n;
+	int r;
+
+	if (!(c->flags & KG_CF_C_RD_EOF)) {
+		if (kg_pipe_get(w, c->pc2b))
+			return KG_PUMP_NOMEM;
+		while (c->pc2b_len < KG_PIPE_CAP) {
+			n = splice(c->cfd, NULL, c->pc2b[1], NULL, KG_PIPE_CAP - c->pc2b_len,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n > 0) {
+				c->pc2b_len += (uint32_t)n;
+				c->bytes_in += (uint64_t)n;
+				*progress = true;
+				continue;
 			}
+			if (n == 0) {
+				c->flags |= KG_CF_C_RD_EOF | KG_CF_TRUNCATED;
+				*progress = true;
+				break;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (errno != EINVAL && errno != EIO) {
+				snprintf(c->detail, sizeof(c->detail), "client splice: %s", strerror(errno));
+				return KG_PUMP_CLIENT_ERR;
+			}
+			/* a control record is next: the named slow path */
+			r = kg_ktls_control(w, c);
+			if (r < 0)
+				return KG_PUMP_CLIENT_ERR;
+			*progress = true;
+			if (r > 0) {
+				c->flags |= KG_CF_C_RD_EOF;
+				break;
+			}
+		}
+	}
+	while (c->pc2b_len) {
+		n = splice(c->pc2b[0], NULL, c->bfd, NULL, c->pc2b_len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0) {
+			c->pc2b_len -= (uint32_t)n;
+			*progress = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		snprintf(c->detail, sizeof(c->detail), "backend splice: %s", n ? strerror(errno) : "EOF");
+		return KG_PUMP_BACKEND_ERR;
+	}
+	if (!c->pc2b_len)
+		kg_pipe_put(w, c->pc2b, true);
+	return KG_PUMP_OK;
+}
+
+/* backend → client, userspace TLS */
+static int kg_b2c_ssl(struct kg_worker *w, struct kg_conn *c, bool *progress)
+{
+	struct kg_buf *b;
+	ssize_t n;
+	int r;
+
+	if (!(c->flags & KG_CF_B_RD_EOF)) {
+		b = kg_buf_get(w, &c->b2c);
+		if (!b)
+			return KG_PUMP_NOMEM;
+		kg_buf_compact(b);
+		while (kg_buf_space(b)) {
+			n = recv(c->bfd, b->data + b->off + b->len, kg_buf_space(b), MSG_DONTWAIT);
+			if (n > 0) {
+				b->len += (uint32_t)n;
+				*progress = true;
+				continue;
+			}
+			if (n == 0) {
+				c->flags |= KG_CF_B_RD_EOF;
+				*progress = true;
+				break;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
+			return KG_PUMP_BACKEND_ERR;
+		}
+	}
+	b = c->b2c;
+	while (b && b->len) {
+		r = SSL_write(c->ssl, b->data + b->off, (int)b->len);
+		if (r > 0) {
+			b->off += (uint32_t)r;
+			b->len -= (uint32_t)r;
+			c->bytes_out += (uint64_t)r;
+			*progress = true;
+			continue;
+		}
+		r = kg_ssl_status(c, r);
+		if (r < 0)
+			return KG_PUMP_CLIENT_ERR;
+		if (r > 0) {
+			snprintf(c->detail, sizeof(c->detail), "client stopped reading");
+			return KG_PUMP_CLIENT_ERR;
+		}
+		break;
+	}
+	if (b && !b->len)
+		kg_buf_put(w, &c->b2c);
+	return KG_PUMP_OK;
+}
+
+/* backend → client, kernel TLS: splice bfd → pipe → cfd (the kernel encrypts) */
+static int kg_b2c_splice(struct kg_worker *w, struct kg_conn *c, bool *progress)
+{
+	ssize_t n;
+
+	if (!(c->flags & KG_CF_B_RD_EOF)) {
+		if (kg_pipe_get(w, c->pb2c))
+			return KG_PUMP_NOMEM;
+		while (c->pb2c_len < KG_PIPE_CAP) {
+			n = splice(c->bfd, NULL, c->pb2c[1], NULL, KG_PIPE_CAP - c->pb2c_len,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n > 0) {
+				c->pb2c_len += (uint32_t)n;
+				*progress = true;
+				continue;
+			}
+			if (n == 0) {
+				c->flags |= KG_CF_B_RD_EOF;
+				*progress = true;
+				break;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			snprintf(c->detail, sizeof(c->detail), "backend splice: %s", strerror(errno));
+			return KG_PUMP_BACKEND_ERR;
+		}
+	}
+	while (c->pb2c_len) {
+		n = splice(c->pb2c[0], NULL, c->cfd, NULL, c->pb2c_len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0) {
+			c->pb2c_len -= (uint32_t)n;
+			c->bytes_out += (uint64_t)n;
+			*progress = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		snprintf(c->detail, sizeof(c->detail), "client splice: %s", n ? strerror(errno) : "EOF");
+		return KG_PUMP_CLIENT_ERR;
+	}
+	if (!c->pb2c_len)
+		kg_pipe_put(w, c->pb2c, true);
+	return KG_PUMP_OK;
+}
+
+static void kg_pump(struct kg_worker *w, struct kg_conn *c)
+{
+	unsigned budget = KG_PUMP_BUDGET;
+	bool progress;
+	int st;
+
+	do {
+		progress = false;
+
+		st = (c->ktls & KG_KTLS_RX) ? kg_c2b_splice(w, c, &progress) :
+					      kg_c2b_ssl(w, c, &progress);
+		if (st != KG_PUMP_OK)
+			goto fail;
+		if ((c->flags & KG_CF_C_RD_EOF) && !c->c2b && !c->pc2b_len &&
+		    !(c->flags & KG_CF_B_WR_SHUT)) {
+			(void)shutdown(c->bfd, SHUT_WR);
+			c->flags |= KG_CF_B_WR_SHUT;
+		}
+
+		st = (c->ktls & KG_KTLS_TX) ? kg_b2c_splice(w, c, &progress) :
+					      kg_b2c_ssl(w, c, &progress);
+		if (st != KG_PUMP_OK)
+			goto fail;
+		if ((c->flags & KG_CF_B_RD_EOF) && !c->b2c && !c->pb2c_len &&
+		    !(c->flags & KG_CF_C_WR_SHUT) && kg_client_close_notify(c) == 0) {
+			(void)shutdown(c->cfd, SHUT_WR);
+			c->flags |= KG_CF_C_WR_SHUT;
+			progress = true;
 		}
 
 		if ((c->flags & KG_CF_ALL_DONE) == KG_CF_ALL_DONE) {
@@ -701,15 +977,25 @@ static void kg_pump(struct kg_worker *w, struct kg_conn *c)
 	if (progress)
 		kg_ready_push(w, c);	/* more to do: come back after the others */
 	return;
-nomem:
-	snprintf(c->detail, sizeof(c->detail), "out of memory for buffers");
-	kg_conn_close(w, c, KG_CLOSE_INTERNAL);
-	return;
-client_error:
-	kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
-	return;
-backend_error:
-	kg_conn_close(w, c, KG_CLOSE_BACKEND_ERROR);
+fail:
+	switch (st) {
+	case KG_PUMP_NOMEM:
+		snprintf(c->detail, sizeof(c->detail), "out of memory for buffers or pipes");
+		kg_conn_close(w, c, KG_CLOSE_INTERNAL);
+		break;
+	case KG_PUMP_BACKEND_ERR:
+		kg_conn_close(w, c, KG_CLOSE_BACKEND_ERROR);
+		break;
+	default:
+		if (c->reason == KG_CLOSE_KEYUPDATE) {
+			/* Not an error: say goodbye properly. */
+			(void)kg_client_close_notify(c);
+			kg_conn_linger(w, c, KG_CLOSE_KEYUPDATE);
+			break;
+		}
+		kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
+		break;
+	}
 }
 
 /* ---- accept ------------------------------------------------------------- */
@@ -788,6 +1074,7 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	}
 	c->cfd = res;
 	c->bfd = -1;
+	c->pc2b[0] = c->pc2b[1] = c->pb2c[0] = c->pb2c[1] = -1;
 	c->slot = w->free_slots[--w->n_free];
 	c->gen = w->gens[c->slot];
 	c->id = (uint64_t)(w->idx + 1) * KG_CONN_ID_BASE + ++w->seq;	/* readable, unique */
@@ -879,7 +1166,7 @@ static void kg_tick(struct kg_worker *w)
 				 c->lst->conf->backend.text, c->lst->conf->connect_timeout_ms);
 			kg_err("conn=%llu listener=%s client=%s: %s", (unsigned long long)c->id,
 			       c->lst->conf->name, c->peer, c->detail);
-			(void)SSL_shutdown(c->ssl);
+			(void)kg_client_close_notify(c);
 			kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 			break;
 		case KG_ST_PROXY:
@@ -1213,6 +1500,11 @@ void kg_worker_join_free(struct kg_worker *w)
 		io_uring_queue_exit(&w->ring);
 	if (w->efd >= 0)
 		close(w->efd);
+	while (w->n_pipes) {
+		w->n_pipes--;
+		close(w->pipes[w->n_pipes][0]);
+		close(w->pipes[w->n_pipes][1]);
+	}
 	while (w->buf_cache) {
 		struct kg_buf *b = w->buf_cache;
 

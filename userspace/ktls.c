@@ -1,0 +1,460 @@
+/*
+ * Kernel TLS offload.
+ *
+ * OpenSSL 3.0 offloads some cells itself (SSL_OP_ENABLE_KTLS): TLS 1.2
+ * AES-GCM both ways, TLS 1.3 AES-GCM transmit only, ChaCha20-Poly1305 never.
+ * The rest is installed here from the handshake's secrets:
+ *   TLS 1.3: key = HKDF-Expand-Label(traffic_secret_0, "key"), iv = …("iv"),
+ *            the secrets come from the key-log hook; sequence numbers are 0
+ *            (the server sends no tickets and no application data yet);
+ *   TLS 1.2: the key block = PRF(master_secret, "key expansion",
+ *            server_random + client_random); sequence numbers are 1 (the
+ *            Finished messages were record 0 of the new epoch).
+ * Read-ahead is off and SSL_has_pending() must be 0, so no record of the
+ * client's application data is stuck in OpenSSL's buffers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/tls.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include "ktls.h"
+#include "log.h"
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+union kg_crypto_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 aes128;
+	struct tls12_crypto_info_aes_gcm_256 aes256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+enum kg_cipher { KG_C_AES128, KG_C_AES256, KG_C_CHACHA, KG_C_NONE };
+
+static enum kg_cipher kg_cipher_of(const SSL_CIPHER *c)
+{
+	switch (SSL_CIPHER_get_cipher_nid(c)) {
+	case NID_aes_128_gcm:
+		return KG_C_AES128;
+	case NID_aes_256_gcm:
+		return KG_C_AES256;
+	case NID_chacha20_poly1305:
+		return KG_C_CHACHA;
+	default:
+		return KG_C_NONE;
+	}
+}
+
+static size_t kg_key_len(enum kg_cipher c)
+{
+	return c == KG_C_AES128 ? 16 : 32;
+}
+
+/* Fill the kernel's crypto_info. @iv is the full 12-byte nonce base for
+ * TLS 1.3 and ChaCha; for TLS 1.2 AES-GCM it is the 4-byte salt and the
+ * explicit nonce starts at the sequence number. */
+static socklen_t kg_crypto_info(union kg_crypto_info *ci, int version, enum kg_cipher c,
+				const uint8_t *key, const uint8_t *iv, uint64_t seq)
+{
+	uint8_t seqbe[8];
+	int i;
+
+	for (i = 7; i >= 0; i--, seq >>= 8)
+		seqbe[i] = (uint8_t)seq;
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = version == TLS1_3_VERSION ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+	switch (c) {
+	case KG_C_AES128:
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(ci->aes128.key, key, 16);
+		memcpy(ci->aes128.salt, iv, 4);
+		if (version == TLS1_3_VERSION)
+			memcpy(ci->aes128.iv, iv + 4, 8);
+		else
+			memcpy(ci->aes128.iv, seqbe, 8);
+		memcpy(ci->aes128.rec_seq, seqbe, 8);
+		return sizeof(ci->aes128);
+	case KG_C_AES256:
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci->aes256.key, key, 32);
+		memcpy(ci->aes256.salt, iv, 4);
+		if (version == TLS1_3_VERSION)
+			memcpy(ci->aes256.iv, iv + 4, 8);
+		else
+			memcpy(ci->aes256.iv, seqbe, 8);
+		memcpy(ci->aes256.rec_seq, seqbe, 8);
+		return sizeof(ci->aes256);
+	case KG_C_CHACHA:
+		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->chacha.key, key, 32);
+		memcpy(ci->chacha.iv, iv, 12);
+		memcpy(ci->chacha.rec_seq, seqbe, 8);
+		return sizeof(ci->chacha);
+	case KG_C_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* ---- key derivation ------------------------------------------------------ */
+
+static int kg_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
+				const char *label, uint8_t *out, size_t outlen)
+{
+	uint8_t info[2 + 1 + 255 + 1];
+	size_t n = 0, ll = strlen(label);
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = -EPROTO;
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[5];
+
+	info[n++] = (uint8_t)(outlen >> 8);
+	info[n++] = (uint8_t)outlen;
+	info[n++] = (uint8_t)(6 + ll);
+	memcpy(info + n, "tls13 ", 6);
+	n += 6;
+	memcpy(info + n, label, ll);
+	n += ll;
+	info[n++] = 0;	/* empty context */
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+	params[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[4] = OSSL_PARAM_construct_end();
+	if (kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		rc = 0;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+static int kg_tls12_key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t outlen)
+{
+	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 2 * SSL3_RANDOM_SIZE];
+	size_t mlen;
+	int rc = -EPROTO;
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[4];
+
+	mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
+	memcpy(seed, "key expansion", 13);
+	SSL_get_server_random(ssl, seed + 13, SSL3_RANDOM_SIZE);
+	SSL_get_client_random(ssl, seed + 13 + SSL3_RANDOM_SIZE, SSL3_RANDOM_SIZE);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)EVP_MD_get0_name(md), 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
+	params[3] = OSSL_PARAM_construct_end();
+	if (mlen && kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		rc = 0;
+	OPENSSL_cleanse(master, sizeof(master));
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+/* ---- the key-log hook ------------------------------------------------------ */
+
+static int kg_hexnib(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static void kg_keylog_cb(const SSL *ssl, const char *line)
+{
+	struct kg_hs_info *hs = SSL_get_app_data(ssl);
+	const char *hex;
+	int which;
+	size_t n = 0;
+
+	if (!hs)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		which = 0;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		which = 1;
+	else
+		return;
+	hex = strchr(line + 24, ' ');
+	if (!hex)
+		return;
+	for (hex++; hex[0] && hex[1] && n < sizeof(hs->ktls_secret[0]); hex += 2) {
+		int hi = kg_hexnib(hex[0]), lo = kg_hexnib(hex[1]);
+
+		if (hi < 0 || lo < 0)
+			return;
+		hs->ktls_secret[which][n++] = (uint8_t)(hi << 4 | lo);
+	}
+	hs->ktls_secret_len = (uint8_t)n;
+	hs->ktls_have |= 1u << which;
+}
+
+void kg_ktls_ctx_setup(SSL_CTX *ctx)
+{
+	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_set_keylog_callback(ctx, kg_keylog_cb);
+}
+
+/* ---- install --------------------------------------------------------------- */
+
+static int kg_ulp(int fd)
+{
+	char name[16];
+	socklen_t len = sizeof(name);
+
+	/* OpenSSL may have attached the ULP already (it offloaded a direction). */
+	if (!getsockopt(fd, IPPROTO_TCP, TCP_ULP, name, &len) && len && !strncmp(name, "tls", 3))
+		return 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
+		return -errno;
+	return 0;
+}
+
+int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t whylen)
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	enum kg_cipher c = kg_cipher_of(cipher);
+	int version = SSL_version(ssl), done = 0, need, i;
+	const EVP_MD *md;
+	uint8_t keys[2][32], ivs[2][12], block[2 * 32 + 2 * 12];
+	uint64_t seq = version == TLS1_3_VERSION ? 0 : 1;
+	size_t klen, ivlen;
+	union kg_crypto_info ci;
+	socklen_t cilen;
+
+	why[0] = '\0';
+	if (BIO_get_ktls_send(SSL_get_wbio(ssl)))
+		done |= KG_KTLS_TX;
+	if (BIO_get_ktls_recv(SSL_get_rbio(ssl)))
+		done |= KG_KTLS_RX;
+	need = (KG_KTLS_TX | KG_KTLS_RX) & ~done;
+	if (!need)
+		goto out;
+	if (c == KG_C_NONE) {
+		snprintf(why, whylen, "cipher %s has no kernel TLS support", SSL_CIPHER_get_name(cipher));
+		goto out;
+	}
+	if (SSL_has_pending(ssl)) {
+		snprintf(why, whylen, "client data already buffered in userspace");
+		need &= ~KG_KTLS_RX;
+		if (!need)
+			goto out;
+	}
+	md = SSL_CIPHER_get_handshake_digest(cipher);
+	klen = kg_key_len(c);
+	ivlen = (c == KG_C_CHACHA || version == TLS1_3_VERSION) ? 12 : 4;
+	if (version == TLS1_3_VERSION) {
+		if ((hs->ktls_have & 3) != 3 || !md) {
+			snprintf(why, whylen, "TLS 1.3 traffic secrets not captured");
+			goto out;
+		}
+		for (i = 0; i < 2; i++)
+			if (kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "key",
+						 keys[i], klen) ||
+			    kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "iv",
+						 ivs[i], 12)) {
+				snprintf(why, whylen, "HKDF-Expand-Label failed");
+				goto out;
+			}
+	} else {
+		/* client_write_key, server_write_key, client_write_IV, server_write_IV */
+		if (!md || kg_tls12_key_block(ssl, md, block, 2 * klen + 2 * ivlen)) {
+			snprintf(why, whylen, "TLS 1.2 key block derivation failed");
+			goto out;
+		}
+		memcpy(keys[0], block, klen);
+		memcpy(keys[1], block + klen, klen);
+		memcpy(ivs[0], block + 2 * klen, ivlen);
+		memcpy(ivs[1], block + 2 * klen + ivlen, ivlen);
+	}
+	if (kg_ulp(fd)) {
+		snprintf(why, whylen, "TCP_ULP tls: %s", strerror(errno));
+		goto out;
+	}
+	/* Receive first: if it fails nothing changed and OpenSSL keeps both
+	 * directions; a transmit key installed behind OpenSSL's back is final. */
+	if (need & KG_KTLS_RX) {
+		cilen = kg_crypto_info(&ci, version, c, keys[0], ivs[0], seq);
+		if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen)) {
+			snprintf(why, whylen, "TLS_RX: %s", strerror(errno));
+			need &= ~KG_KTLS_TX;	/* stay consistent: OpenSSL keeps TX too */
+		} else {
+			done |= KG_KTLS_RX;
+		}
+	}
+	if (need & KG_KTLS_TX) {
+		cilen = kg_crypto_info(&ci, version, c, keys[1], ivs[1], seq);
+		if (setsockopt(fd, SOL_TLS, TLS_TX, &ci, cilen))
+			snprintf(why, whylen, "TLS_TX: %s", strerror(errno));
+		else
+			done |= KG_KTLS_TX;
+	}
+	OPENSSL_cleanse(&ci, sizeof(ci));
+out:
+	OPENSSL_cleanse(keys, sizeof(keys));
+	OPENSSL_cleanse(ivs, sizeof(ivs));
+	OPENSSL_cleanse(block, sizeof(block));
+	OPENSSL_cleanse(hs->ktls_secret, sizeof(hs->ktls_secret));
+	hs->ktls_have = 0;
+	return done;
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc)
+{
+	uint8_t body[2] = { level, desc };
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = body, .iov_len = sizeof(body) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = 21;	/* alert */
+	if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int kg_ktls_recv_record(int fd, uint8_t *buf, size_t len, size_t *got)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	n = recvmsg(fd, &msg, MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	*got = (size_t)n;
+	if (n == 0)
+		return 0;	/* EOF */
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+			return *CMSG_DATA(cm);
+	return 23;	/* no control message: application data */
+}
+
+/* ---- capability probing ------------------------------------------------------- */
+
+/* A connected loopback TCP pair, for probing what the kernel accepts. */
+static int kg_tcp_pair(int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	fds[0] = fds[1] = -1;
+	if (l < 0)
+		return -1;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &al))
+		goto out;
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, al))
+		goto out;
+	fds[1] = accept(l, NULL, NULL);
+	rc = fds[1] < 0 ? -1 : 0;
+out:
+	close(l);
+	return rc;
+}
+
+bool kg_ktls_available(char *why, size_t whylen)
+{
+	int fds[2];
+	bool ok = false;
+
+	if (kg_tcp_pair(fds)) {
+		snprintf(why, whylen, "cannot open a loopback TCP pair to probe");
+	} else if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"))) {
+		snprintf(why, whylen, "the kernel has no tls ULP (%s): CONFIG_TLS is off or the module "
+			 "is missing; see kernel-config/check", strerror(errno));
+	} else {
+		ok = true;
+		why[0] = '\0';
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return ok;
+}
+
+size_t kg_ktls_matrix(struct kg_ktls_cell *cells, size_t max)
+{
+	static const struct { const char *name; enum kg_cipher c; } ciphers[] = {
+		{ "AES-128-GCM", KG_C_AES128 },
+		{ "AES-256-GCM", KG_C_AES256 },
+		{ "CHACHA20-POLY1305", KG_C_CHACHA },
+	};
+	static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	uint8_t key[32] = { 0 }, iv[12] = { 0 };
+	char ulp_why[160];
+	bool ulp = kg_ktls_available(ulp_why, sizeof(ulp_why));
+	size_t n = 0, v, k;
+	int d;
+
+	for (v = 0; v < 2; v++)
+		for (k = 0; k < 3; k++)
+			for (d = KG_KTLS_TX; d <= KG_KTLS_RX && n < max; d++) {
+				struct kg_ktls_cell *cell = &cells[n++];
+				union kg_crypto_info ci;
+				socklen_t cl;
+				int fds[2];
+
+				memset(cell, 0, sizeof(*cell));
+				cell->version = versions[v];
+				cell->cipher = ciphers[k].name;
+				cell->dir = d;
+				/* Measured with Debian's OpenSSL 3.0 (see DESIGN.md). */
+				cell->openssl = ciphers[k].c != KG_C_CHACHA &&
+						(versions[v] == TLS1_2_VERSION || d == KG_KTLS_TX);
+				cell->gateway = true;
+				if (!ulp) {
+					snprintf(cell->why, sizeof(cell->why), "no tls ULP in this kernel");
+					continue;
+				}
+				if (kg_tcp_pair(fds)) {
+					snprintf(cell->why, sizeof(cell->why), "probe failed");
+					continue;
+				}
+				cl = kg_crypto_info(&ci, versions[v], ciphers[k].c, key, iv, 0);
+				if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ||
+				    setsockopt(fds[0], SOL_TLS, d == KG_KTLS_TX ? TLS_TX : TLS_RX, &ci, cl))
+					snprintf(cell->why, sizeof(cell->why), "kernel refuses it: %s%s",
+						 strerror(errno), errno == ENOENT || errno == EINVAL ?
+						 " (cipher or TLS 1.3 support missing)" : "");
+				else
+					cell->kernel = true;
+				close(fds[0]);
+				close(fds[1]);
+			}
+	return n;
+}
