@@ -14,6 +14,9 @@
  * handshake full mTLS handshakes (no resumption) + one 64-byte round trip
  * rr        64-byte request/response on persistent connections: p50/p99/p999
  * idle      open CONNS connections (handshake + round trip), hold them idle
+ * flood     TLS 1.2 AES-GCM with kernel TLS on the client: send -n COUNT
+ *           warning alerts (user_canceled) as separate records, then one
+ *           round trip, then hold the connection idle for --duration
  *
  * One JSON summary line on stdout; exit 0 only if every connection verified.
  */
@@ -42,7 +45,7 @@
 
 #define CHUNK (16 * 1024)
 
-enum mode { M_ECHO, M_UPLOAD, M_DOWNLOAD, M_HANDSHAKE, M_RR, M_IDLE };
+enum mode { M_ECHO, M_UPLOAD, M_DOWNLOAD, M_HANDSHAKE, M_RR, M_IDLE, M_FLOOD };
 
 static struct {
 	enum mode mode;
@@ -478,6 +481,51 @@ static void run_idle(struct worker *w, unsigned nthreads)
 	free(fds);
 }
 
+/* flood: control records written by the client's own kernel TLS */
+static void run_flood(struct worker *w)
+{
+	unsigned char body[2] = { 1, 90 };	/* warning, user_canceled */
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	unsigned long long i, count = opt.count ? opt.count : 10000;
+	int fd;
+	SSL *ssl = tls_open(w, &fd);
+
+	if (!ssl)
+		return;
+	if (!BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+		snprintf(w->err, sizeof(w->err), "the client could not enable kernel TLS transmit "
+			 "(needs the tls ULP, TLS 1.2 AES-GCM)");
+		tls_close(ssl, fd);
+		return;
+	}
+	for (i = 0; i < count; i++) {
+		struct iovec iov = { .iov_base = body, .iov_len = sizeof(body) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+		cm->cmsg_level = 282;	/* SOL_TLS */
+		cm->cmsg_type = 1;	/* TLS_SET_RECORD_TYPE */
+		cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+		*CMSG_DATA(cm) = 21;	/* alert */
+		if (sendmsg(fd, &msg, 0) < 0) {
+			snprintf(w->err, sizeof(w->err), "alert %llu: %s", i, strerror(errno));
+			tls_close(ssl, fd);
+			return;
+		}
+		w->sent++;
+	}
+	if (roundtrip(w, ssl)) {
+		tls_close(ssl, fd);
+		return;
+	}
+	fprintf(stderr, "flood: %llu alerts sent, round trip ok\n", count);
+	fflush(stderr);
+	usleep((useconds_t)(opt.duration * 1e6));
+	w->ok = true;
+	tls_close(ssl, fd);
+}
+
 static unsigned nthreads;
 
 static void *worker_main(void *arg)
@@ -502,6 +550,9 @@ static void *worker_main(void *arg)
 		break;
 	case M_IDLE:
 		run_idle(w, nthreads);
+		break;
+	case M_FLOOD:
+		run_flood(w);
 		break;
 	}
 	return NULL;
@@ -549,7 +600,7 @@ static int parse_connect(const char *s)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: kg-loadgen echo|upload|download|handshake|rr|idle --connect HOST:PORT\n"
+	fprintf(f, "Usage: kg-loadgen echo|upload|download|handshake|rr|idle|flood --connect HOST:PORT\n"
 		"         --cert FILE --key FILE --cacert FILE [--servername NAME] [-c CONNS]\n"
 		"         [--bytes N] [--duration SECS] [-n COUNT] [--tls 1.2|1.3]\n"
 		"         [--ciphers LIST] [--ciphersuites LIST]\n");
@@ -571,7 +622,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static const char *const names[] = { "echo", "upload", "download", "handshake", "rr", "idle" };
+	static const char *const names[] = { "echo", "upload", "download", "handshake", "rr", "idle", "flood" };
 	struct worker *ws;
 	struct rlimit rl;
 	unsigned long long sent = 0, received = 0, ops = 0, errors = 0;
@@ -585,10 +636,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		if (!strcmp(argv[1], names[i]))
 			break;
-	if (i == 6) {
+	if (i == 7) {
 		usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
 		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
 	}
@@ -640,6 +691,12 @@ int main(int argc, char **argv)
 	SSL_CTX_set_verify(opt.ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_session_cache_mode(opt.ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(opt.ctx, SSL_OP_NO_TICKET);
+	if (opt.mode == M_FLOOD) {
+		SSL_CTX_set_options(opt.ctx, SSL_OP_ENABLE_KTLS);
+		opt.tls = TLS1_2_VERSION;
+		if (!opt.ciphers)
+			SSL_CTX_set_cipher_list(opt.ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+	}
 	if (opt.tls) {
 		SSL_CTX_set_min_proto_version(opt.ctx, opt.tls);
 		SSL_CTX_set_max_proto_version(opt.ctx, opt.tls);
@@ -706,6 +763,9 @@ int main(int argc, char **argv)
 		break;
 	case M_IDLE:
 		printf(",\"opened\":%llu", ops);
+		break;
+	case M_FLOOD:
+		printf(",\"alerts_sent\":%llu", sent);
 		break;
 	}
 	printf(",\"errors\":%llu,\"ok\":%s}\n", errors, ok ? "true" : "false");
