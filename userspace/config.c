@@ -35,6 +35,8 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_BACKLOG] = "backlog",
 	[KG_LK_MAX_CONNECTIONS] = "max_connections",
 	[KG_LK_KTLS] = "ktls",
+	[KG_LK_CRL] = "crl",
+	[KG_LK_CRL_STALE] = "crl_stale",
 };
 
 const char *kg_lkey_name(enum kg_lkey k)
@@ -245,7 +247,7 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_cfg_fail(p, "unknown key '%s' in [listener %s]; valid keys: listen, cert, key, "
 				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
-				   "backlog, max_connections, ktls", name, l->name);
+				   "backlog, max_connections, ktls, crl, crl_stale", name, l->name);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -268,6 +270,14 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_set_path(p, &l->client_ca, name, value);
 	case KG_LK_TRUST:
 		return kg_set_path(p, &l->trust, name, value);
+	case KG_LK_CRL:
+		return kg_set_path(p, &l->crl, name, value);
+	case KG_LK_CRL_STALE:
+		if (strcmp(value, "reject") && strcmp(value, "warn"))
+			return kg_cfg_fail(p, "crl_stale = %s: must be reject (refuse clients while the "
+					   "CRL is past its nextUpdate) or warn", value);
+		l->crl_stale_ok = !strcmp(value, "warn");
+		return 1;
 	case KG_LK_VERIFY_DEPTH:
 		if (kg_uint_parse(value, 16, &n) || n < 1)
 			return kg_cfg_fail(p, "verify_depth = %s: must be a number from 1 to 16 "
@@ -496,6 +506,7 @@ static void kg_listener_conf_release(struct kg_listener_conf *l)
 	free(l->key);
 	free(l->client_ca);
 	free(l->trust);
+	free(l->crl);
 	free(l->ciphers);
 	free(l->ciphersuites);
 }

@@ -12,7 +12,8 @@ enum kg_lkey {
 	KG_LK_SECTION, KG_LK_LISTEN, KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_TRUST,
 	KG_LK_VERIFY_DEPTH, KG_LK_BACKEND, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS,
 	KG_LK_CIPHERSUITES, KG_LK_HANDSHAKE_TIMEOUT, KG_LK_CONNECT_TIMEOUT,
-	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS,
+	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS, KG_LK_CRL,
+	KG_LK_CRL_STALE,
 	KG_LK__COUNT
 };
 
@@ -29,6 +30,8 @@ struct kg_listener_conf {
 	struct kg_addr listen;
 	struct kg_addr backend;
 	char *cert, *key, *client_ca, *trust;	/* owned */
+	char *crl;				/* owned, NULL = no CRL check */
+	bool crl_stale_ok;			/* crl_stale = warn */
 	char *ciphers, *ciphersuites;		/* owned, NULL = library default */
 	int verify_depth;
 	int tls_min, tls_max;			/* TLS1_2_VERSION / TLS1_3_VERSION */

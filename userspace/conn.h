@@ -57,6 +57,7 @@ struct kg_conn {
 	SSL *ssl;
 	struct kg_tls_ctx *tls;		/* reference held for the connection's life */
 	struct kg_listener *lst;
+	const struct kg_listener_conf *conf;	/* the one it started with (reload-safe) */
 	struct kg_hs_info hs;
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */

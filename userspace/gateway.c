@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -35,9 +36,14 @@ static void kg_gw_free(struct kg_gw *gw)
 	for (i = 0; gw->workers && i < gw->n_workers; i++)
 		kg_worker_join_free(gw->workers[i]);
 	free(gw->workers);
-	for (i = 0; gw->lst && i < gw->n_lst; i++)
+	for (i = 0; gw->lst && i < gw->n_lst; i++) {
 		kg_tls_ctx_put(gw->lst[i].tls);
+		pthread_mutex_destroy(&gw->lst[i].lock);
+	}
 	free(gw->lst);
+	for (i = 0; i < gw->n_old_cfgs; i++)
+		kg_config_free(gw->old_cfgs[i]);
+	free(gw->old_cfgs);
 	kg_revoker_close(gw->rev);
 	kg_revstate_release(&gw->fallback);
 	kg_config_free(gw->cfg);
@@ -115,6 +121,83 @@ static void kg_gw_revocation_pass(struct kg_gw *gw, unsigned pass)
 		kg_warn("revocation: %s", err);
 }
 
+/* A listener's TLS context with the gateway's hooks (revocation, kTLS). */
+static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, const char *path,
+			 struct kg_tls_ctx **out, char *err, size_t errlen)
+{
+	int rc = kg_tls_ctx_new(l, path, out, err, errlen);
+
+	if (rc)
+		return rc;
+	if (gw->rev || gw->fallback.n || gw->cfg->revocation == KG_REV_BEST_EFFORT)
+		(*out)->rev = &gw->hook;
+	if (gw->ktls && l->ktls != KG_KTLS_OFF)
+		kg_ktls_ctx_setup((*out)->ctx);
+	return 0;
+}
+
+/*
+ * SIGHUP: re-read the configuration and rebuild every listener's TLS context
+ * (certificates, keys, CAs, CRLs, ciphers, timeouts, backend). All or
+ * nothing: any error keeps the running configuration and says why. New
+ * connections get the new one; established connections keep theirs.
+ * Listener addresses and [global] settings need a restart.
+ */
+static void kg_gw_reload(struct kg_gw *gw)
+{
+	struct kg_tls_ctx **nt = NULL;
+	struct kg_config *ncfg = NULL, **olds;
+	char err[1024];
+	size_t i;
+
+	if (kg_config_load(gw->cfg->path, &ncfg, err, sizeof(err))) {
+		kg_err("SIGHUP: %s; the running configuration stays in force", err);
+		return;
+	}
+	if (ncfg->n_listeners != gw->n_lst)
+		goto structure;
+	for (i = 0; i < gw->n_lst; i++)
+		if (strcmp(ncfg->listeners[i].name, gw->lst[i].conf->name) ||
+		    strcmp(ncfg->listeners[i].listen.text, gw->lst[i].conf->listen.text))
+			goto structure;
+	nt = calloc(gw->n_lst, sizeof(*nt));
+	olds = realloc(gw->old_cfgs, (gw->n_old_cfgs + 1) * sizeof(*olds));
+	if (!nt || !olds) {
+		kg_err("SIGHUP: out of memory; the running configuration stays in force");
+		goto fail;
+	}
+	gw->old_cfgs = olds;
+	for (i = 0; i < gw->n_lst; i++)
+		if (kg_gw_tls_ctx(gw, &ncfg->listeners[i], ncfg->path, &nt[i], err, sizeof(err))) {
+			kg_err("SIGHUP: %s; the running configuration stays in force", err);
+			goto fail;
+		}
+	for (i = 0; i < gw->n_lst; i++) {
+		struct kg_tls_ctx *old;
+
+		pthread_mutex_lock(&gw->lst[i].lock);
+		old = gw->lst[i].tls;
+		gw->lst[i].tls = nt[i];
+		gw->lst[i].conf = &ncfg->listeners[i];
+		pthread_mutex_unlock(&gw->lst[i].lock);
+		kg_tls_ctx_put(old);	/* freed when its last connection ends */
+	}
+	gw->old_cfgs[gw->n_old_cfgs++] = gw->cfg;
+	gw->cfg = ncfg;
+	free(nt);
+	kg_info("SIGHUP: configuration reloaded from %s (%zu listener%s); established "
+		"connections keep their settings", ncfg->path, gw->n_lst, gw->n_lst == 1 ? "" : "s");
+	return;
+structure:
+	kg_err("SIGHUP: %s changes the set of listeners or their addresses; restart ktlsgw to "
+	       "apply that. The running configuration stays in force", ncfg->path);
+fail:
+	for (i = 0; nt && i < gw->n_lst; i++)
+		kg_tls_ctx_put(nt[i]);
+	free(nt);
+	kg_config_free(ncfg);
+}
+
 int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 {
 	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms };
@@ -164,17 +247,14 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		goto out;
 	}
 	for (i = 0; i < gw.n_lst; i++) {
+		pthread_mutex_init(&gw.lst[i].lock, NULL);
 		gw.lst[i].conf = &cfg->listeners[i];
-		rc = kg_tls_ctx_new(&cfg->listeners[i], cfg->path, &gw.lst[i].tls, err, sizeof(err));
+		rc = kg_gw_tls_ctx(&gw, &cfg->listeners[i], cfg->path, &gw.lst[i].tls, err, sizeof(err));
 		if (rc) {
 			kg_err("%s", err);
 			rc = -EINVAL;
 			goto out;
 		}
-		if (gw.rev || gw.fallback.n || cfg->revocation == KG_REV_BEST_EFFORT)
-			gw.lst[i].tls->rev = &gw.hook;
-		if (gw.ktls && cfg->listeners[i].ktls != KG_KTLS_OFF)
-			kg_ktls_ctx_setup(gw.lst[i].tls->ctx);
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	gw.n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -227,7 +307,7 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			break;
 		}
 		if (sig == SIGHUP)
-			kg_info("SIGHUP: configuration reload is not supported yet; keeping the running one");
+			kg_gw_reload(&gw);
 	}
 	rc = 0;
 out:

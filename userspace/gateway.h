@@ -15,6 +15,7 @@ struct kg_revoker;
 struct kg_worker;
 
 struct kg_listener {
+	pthread_mutex_t lock;		/* guards conf and tls against a reload */
 	const struct kg_listener_conf *conf;
 	struct kg_tls_ctx *tls;
 	struct kg_addr bound;		/* the address actually bound (port 0 resolved) */
@@ -32,6 +33,8 @@ struct kg_gw {
 	struct kg_rev_hook hook;
 	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
 	bool ktls;			/* the kernel has the tls ULP */
+	struct kg_config **old_cfgs;	/* replaced by reloads; live connections may use them */
+	size_t n_old_cfgs;
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
 };
 

@@ -207,6 +207,55 @@ static int pki_write_pair(const char *dir, const char *base, const struct pki_ce
 	return 0;
 }
 
+/* A CRL from @ca listing @revoked (may be NULL), valid from now+@from to
+ * now+@to seconds, written to @name (PEM). */
+static int pki_write_crl(const char *dir, const char *name, const struct pki_cert *ca,
+			 X509 *revoked, long from, long to)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *r = NULL;
+	ASN1_TIME *t = NULL;
+	FILE *f = NULL;
+	int rc = -EPROTO;
+
+	if (!crl || X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->x)) != 1)
+		goto out;
+	t = X509_time_adj_ex(NULL, 0, from, NULL);
+	if (!t || X509_CRL_set1_lastUpdate(crl, t) != 1)
+		goto out;
+	ASN1_TIME_free(t);
+	t = X509_time_adj_ex(NULL, 0, to, NULL);
+	if (!t || X509_CRL_set1_nextUpdate(crl, t) != 1)
+		goto out;
+	if (revoked) {
+		r = X509_REVOKED_new();
+		if (!r || X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked)) != 1 ||
+		    X509_REVOKED_set_revocationDate(r, X509_CRL_get0_lastUpdate(crl) ?
+						    (ASN1_TIME *)X509_CRL_get0_lastUpdate(crl) : t) != 1 ||
+		    X509_CRL_add0_revoked(crl, r) != 1)
+			goto out;
+		r = NULL;
+	}
+	if (X509_CRL_sort(crl) != 1 || !X509_CRL_sign(crl, ca->k, EVP_sha256()))
+		goto out;
+	f = pki_open(dir, name, 0644);
+	if (!f || PEM_write_X509_CRL(f, crl) != 1) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		kg_log_ssl(KG_LOG_ERR, "pki: cannot make a CRL");
+	if (f && fclose(f) && !rc)
+		rc = -EIO;
+	X509_REVOKED_free(r);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+	return rc;
+}
+
 static int pki_test_set(const char *dir, struct pki_cert *root, struct pki_cert *ica)
 {
 	struct pki_cert rroot = { 0 }, rica = { 0 }, rcli = { 0 }, rsrv = { 0 }, c = { 0 };
@@ -240,6 +289,14 @@ static int pki_test_set(const char *dir, struct pki_cert *root, struct pki_cert 
 	ONE("selfsigned", "selfsigned", PKI_CLIENT_SELF, NULL, -3600, 825 * DAY, NULL);
 	ONE("carol", "carol", PKI_CLIENT, ica, -3600, 825 * DAY, ica->x);
 	ONE("dave", "dave", PKI_CLIENT, ica, -3600, 825 * DAY, ica->x);
+	/* erin is listed in the client CA's CRL; a second CRL is stale */
+	if (pki_make(&c, "erin", PKI_CLIENT, false, ica, -3600, 825 * DAY, -1) ||
+	    pki_write_pair(dir, "erin", &c, ica->x, NULL, NULL, NULL) ||
+	    pki_write_crl(dir, "client-ca.crl.pem", ica, c.x, -3600, 30 * DAY) ||
+	    pki_write_crl(dir, "client-ca-stale.crl.pem", ica, c.x, -30 * DAY, -1 * DAY) ||
+	    pki_write_crl(dir, "client-ca-empty.crl.pem", ica, NULL, -3600, 30 * DAY))
+		goto out;
+	pki_free(&c);
 
 	if (pki_make(&sroot, "stranger root", PKI_CA, false, NULL, -3600, 3650 * DAY, -1) ||
 	    pki_write_pair(dir, "stranger-ca", &sroot, NULL, NULL, NULL, NULL))

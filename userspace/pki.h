@@ -17,7 +17,9 @@
  *   rsa-*: an RSA variant of the chain (rsa-ca, rsa-client-ca, rsa-client)
  *   expired, notyet, serverauth (EKU serverAuth only), rootsigned (client cert
  *   signed directly by the root), selfsigned, stranger (from an unrelated CA),
- *   deep (leaf under 4 intermediates).
+ *   deep (leaf under 4 intermediates), carol, dave and erin (more clients),
+ *   client-ca.crl.pem (revokes erin), client-ca-stale.crl.pem (past its
+ *   nextUpdate), client-ca-empty.crl.pem (revokes nothing).
  * Keys are written 0600. Returns 0 or -errno / -EPROTO; logs the cause.
  */
 int kg_pki_init(const char *dir, bool test_set) __attribute__((warn_unused_result));

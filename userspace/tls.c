@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "log.h"
@@ -58,6 +59,34 @@ static int kg_check_revoked(const struct kg_rev_hook *h, SSL *ssl, X509 *leaf,
 	return X509_V_OK;
 }
 
+/* Add every CRL of a PEM file (or the one of a DER file) to @st. Returns
+ * how many, or -errno. */
+static int kg_crls_load(X509_STORE *st, const char *path)
+{
+	X509_CRL *crl;
+	BIO *b = BIO_new_file(path, "rb");
+	int n = 0;
+
+	if (!b)
+		return -ENOENT;
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_crl(st, crl) == 1)
+			n++;
+		X509_CRL_free(crl);
+	}
+	if (!n) {
+		ERR_clear_error();
+		(void)BIO_reset(b);
+		crl = d2i_X509_CRL_bio(b, NULL);
+		if (crl && X509_STORE_add_crl(st, crl) == 1)
+			n++;
+		X509_CRL_free(crl);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return n;
+}
+
 static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -71,6 +100,16 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 		hs->leaf = X509_STORE_CTX_get0_cert(xs);
 		if (hs->leaf)
 			X509_up_ref(hs->leaf);
+	}
+	if (!ok && t->crl_stale_ok &&
+	    X509_STORE_CTX_get_error(xs) == X509_V_ERR_CRL_HAS_EXPIRED) {
+		/* crl_stale = warn: a CRL past nextUpdate still counts */
+		kg_warn("CRL of \"%s\" is past its nextUpdate; accepting (crl_stale = warn): "
+			"publish a fresh CRL and reload with SIGHUP",
+			X509_NAME_oneline(X509_get_issuer_name(X509_STORE_CTX_get_current_cert(xs)),
+					  (char[256]){0}, 256));
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
 	}
 	if (!ok) {
 		if (hs && hs->verify_err == X509_V_OK)
@@ -213,6 +252,19 @@ int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 					  "trust store", l->client_ca);
 				goto fail;
 			}
+	}
+	if (l->crl) {
+		int ncrl = kg_crls_load(st, l->crl);
+
+		if (ncrl <= 0) {
+			KG_CFGERR(l, KG_LK_CRL, "crl = %s: no CRL found (PEM or DER); give the CRL(s) "
+				  "published by the client CA(s)", l->crl);
+			goto fail;
+		}
+		/* The leaf's issuer must have a CRL in the file: a missing one is
+		 * an error (unable to get CRL), not a silent pass. */
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+		t->crl_stale_ok = l->crl_stale_ok;
 	}
 	/* Any certificate in the trust file is an anchor, self-signed or not:
 	 * an intermediate listed there is trusted without its root. */

@@ -33,6 +33,7 @@ struct kg_tls_ctx {
 	SSL_CTX *ctx;
 	STACK_OF(X509) *issuers;	/* client_ca: allowed issuers of client certs */
 	const struct kg_rev_hook *rev;	/* NULL: no revocation checks */
+	bool crl_stale_ok;
 	int refs;
 };
 

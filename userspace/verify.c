@@ -140,8 +140,11 @@ const char *kg_verify_reason(int e)
 	case X509_V_OK:
 		return "ok";
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-	case X509_V_ERR_CRL_HAS_EXPIRED:
 		return "certificate_expired";
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+		return "crl_unusable";
 	case X509_V_ERR_CERT_REVOKED:
 		return "certificate_revoked";
 	case X509_V_ERR_INVALID_PURPOSE:

@@ -266,7 +266,7 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 			 "\"client\":\"%s\",\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\","
 			 "\"cipher\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
 			 "\"path\":\"%s\",\"reason\":\"%s\"}\n",
-			 (unsigned long long)c->id, w->idx, c->lst->conf->name, c->peer, esc, fp,
+			 (unsigned long long)c->id, w->idx, c->conf->name, c->peer, esc, fp,
 			 c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
 			 (unsigned long long)c->bytes_out, (unsigned long long)dur,
 			 c->path, kg_close_reason_str(c->reason));
@@ -276,7 +276,7 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 	snprintf(subj, sizeof(subj), "%s", c->cn[0] ? c->cn : "-");
 	kg_info("access conn=%llu worker=%u listener=%s client=%s subject=\"%s\" sha256=%s tls=%s "
 		"cipher=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
-		(unsigned long long)c->id, w->idx, c->lst->conf->name, c->peer, subj, fp,
+		(unsigned long long)c->id, w->idx, c->conf->name, c->peer, subj, fp,
 		c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)dur, c->path,
 		kg_close_reason_str(c->reason), c->detail[0] ? " detail=" : "", c->detail);
@@ -432,7 +432,7 @@ static void kg_log_reject(struct kg_worker *w, struct kg_conn *c, const char *re
 	if (c->hs.leaf)
 		kg_cert_describe(c->hs.leaf, cert, sizeof(cert));
 	kg_warn("reject conn=%llu listener=%s client=%s reason=%s alert=\"%s\" %s%s%s",
-		(unsigned long long)c->id, c->lst->conf->name, c->peer, reason, alert, cert,
+		(unsigned long long)c->id, c->conf->name, c->peer, reason, alert, cert,
 		c->detail[0] ? " detail=" : "", c->detail);
 	c->logged_reject = true;
 }
@@ -464,11 +464,11 @@ static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 	char why[96];
 
 	c->ktls = kg_ktls_offload(c->ssl, c->cfd, &c->hs, why, sizeof(why));
-	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->lst->conf->ktls == KG_KTLS_ON) {
+	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
 		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s offloaded: %s",
 			 c->ktls ? "only one direction" : "nothing", why[0] ? why : "?");
 		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
-			c->lst->conf->name, c->peer, c->detail);
+			c->conf->name, c->peer, c->detail);
 		(void)kg_client_close_notify(c);
 		kg_conn_linger(w, c, KG_CLOSE_KTLS_REQUIRED);
 		return 1;
@@ -499,7 +499,7 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		c->hs.leaf = NULL;
 		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
 		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
-		if (w->gw->ktls && c->lst->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
+		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
 			return;
 		kg_backend_start(w, c);
 		return;
@@ -527,7 +527,7 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 
 static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
 {
-	const struct kg_addr *a = &c->lst->conf->backend;
+	const struct kg_addr *a = &c->conf->backend;
 	int fd, one = 1;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -546,7 +546,7 @@ static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
 		goto fail;
 	}
 	c->state = KG_ST_CONNECTING;
-	c->deadline_ms = w->now_ms + c->lst->conf->connect_timeout_ms;
+	c->deadline_ms = w->now_ms + c->conf->connect_timeout_ms;
 	kg_poll_arm(w, c, fd, KG_OP_BPOLL);
 	return;
 fail:
@@ -567,10 +567,10 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		return;		/* a spurious wake-up: still connecting */
 	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
 		snprintf(c->detail, sizeof(c->detail), "connect %s: %s",
-			 c->lst->conf->backend.text, strerror(err ? err : errno));
+			 c->conf->backend.text, strerror(err ? err : errno));
 		kg_err("conn=%llu listener=%s client=%s backend %s: connect failed: %s; check that "
-		       "the backend is up", (unsigned long long)c->id, c->lst->conf->name, c->peer,
-		       c->lst->conf->backend.text, strerror(err ? err : errno));
+		       "the backend is up", (unsigned long long)c->id, c->conf->name, c->peer,
+		       c->conf->backend.text, strerror(err ? err : errno));
 		(void)kg_client_close_notify(c);
 		kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 		return;
@@ -581,7 +581,7 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 	c->state = KG_ST_PROXY;
 	c->path = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? "ktls" : c->ktls == KG_KTLS_TX ? "ktls-tx" :
 		  c->ktls == KG_KTLS_RX ? "ktls-rx" : kg_state_path[KG_ST_PROXY];
-	c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
+	c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
 	kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s",
 	       (unsigned long long)c->id, c->peer, c->cn, c->tls_version, c->cipher);
 	kg_pump(w, c);
@@ -972,7 +972,7 @@ static void kg_pump(struct kg_worker *w, struct kg_conn *c)
 			return;
 		}
 		if (progress)
-			c->deadline_ms = w->now_ms + c->lst->conf->idle_timeout_ms;
+			c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
 	} while (progress && --budget);
 	if (progress)
 		kg_ready_push(w, c);	/* more to do: come back after the others */
@@ -1079,8 +1079,13 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	c->gen = w->gens[c->slot];
 	c->id = (uint64_t)(w->idx + 1) * KG_CONN_ID_BASE + ++w->seq;	/* readable, unique */
 	c->lst = l;
+	/* A reload may swap the listener's context and config: take both, and
+	 * a reference, under the listener's lock. */
+	pthread_mutex_lock(&l->lock);
 	c->tls = l->tls;
+	c->conf = l->conf;
 	__atomic_add_fetch(&c->tls->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&l->lock);
 	c->start_ms = w->now_ms;
 	c->state = KG_ST_HANDSHAKE;
 	c->path = kg_state_path[KG_ST_HANDSHAKE];
@@ -1157,15 +1162,15 @@ static void kg_tick(struct kg_worker *w)
 		switch (c->state) {
 		case KG_ST_HANDSHAKE:
 			snprintf(c->detail, sizeof(c->detail), "no complete handshake within %u ms",
-				 c->lst->conf->handshake_timeout_ms);
+				 c->conf->handshake_timeout_ms);
 			kg_log_reject(w, c, "handshake_timeout");
 			kg_conn_close(w, c, KG_CLOSE_HANDSHAKE_TIMEOUT);
 			break;
 		case KG_ST_CONNECTING:
 			snprintf(c->detail, sizeof(c->detail), "backend %s did not answer within %u ms",
-				 c->lst->conf->backend.text, c->lst->conf->connect_timeout_ms);
+				 c->conf->backend.text, c->conf->connect_timeout_ms);
 			kg_err("conn=%llu listener=%s client=%s: %s", (unsigned long long)c->id,
-			       c->lst->conf->name, c->peer, c->detail);
+			       c->conf->name, c->peer, c->detail);
 			(void)kg_client_close_notify(c);
 			kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 			break;
