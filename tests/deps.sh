@@ -3,7 +3,7 @@
 # Idempotent: installs only the packages that are missing.
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
-libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps"
+libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -20,3 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# prometheus is installed for promtool (the metrics test); its own service
+# is not wanted on a build machine
+if command -v systemctl >/dev/null 2>&1; then
+	$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "admin.h"
 #include "caps.h"
 #include "gateway.h"
 #include "log.h"
@@ -468,6 +469,202 @@ static int kg_cmd_revoke(struct kg_cli *cli, int argc, char **argv)
 	return kg_cli_dispatch(cli, kg_revoke_cmds, "revoke", argc, argv);
 }
 
+/* ---- conn / stats (admin socket) ------------------------------------------ */
+
+/* -s SOCKET, -c CONFIG, or the default; the rest into @pos. */
+static int kg_admin_args(struct kg_cli *cli, int argc, char **argv, char *sock, size_t socklen,
+			 const char **pos, int *npos, bool *help)
+{
+	char err[1024];
+	int i;
+
+	snprintf(sock, socklen, "%s", KG_ADMIN_SOCKET_DEFAULT);
+	*npos = 0;
+	*help = false;
+	for (i = 0; i < argc; i++) {
+		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+			snprintf(sock, socklen, "%s", argv[++i]);
+		} else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+			struct kg_config *cfg;
+
+			if (kg_config_load(argv[++i], &cfg, err, sizeof(err)))
+				return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
+			snprintf(sock, socklen, "%s", cfg->admin_socket);
+			kg_config_free(cfg);
+		} else if (kg_cli_is_help(argv[i])) {
+			*help = true;
+		} else if (argv[i][0] == '-') {
+			return kg_cli_error(cli, KG_EXIT_USAGE, "unknown option '%s'", argv[i]);
+		} else if (*npos < 2) {
+			pos[(*npos)++] = argv[i];
+		} else {
+			return kg_cli_error(cli, KG_EXIT_USAGE, "too many arguments");
+		}
+	}
+	return 0;
+}
+
+/* The value of "key": in one JSON object of ours (no nesting there). */
+static void kg_jfield(const char *obj, const char *key, char *out, size_t outsz)
+{
+	char pat[64];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	out[0] = '\0';
+	p = strstr(obj, pat);
+	if (!p)
+		return;
+	p += strlen(pat);
+	if (*p == '"') {
+		p++;
+		for (e = p; *e && !(*e == '"' && e[-1] != '\\'); e++)
+			;
+	} else {
+		e = p + strcspn(p, ",}");
+	}
+	snprintf(out, outsz, "%.*s", (int)(e - p), p);
+}
+
+static int kg_cmd_conn_list(struct kg_cli *cli, int argc, char **argv)
+{
+	char sock[128], err[1024], *resp, *obj;
+	const char *pos[2];
+	int npos, rc, n = 0;
+	bool help;
+
+	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	if (rc)
+		return rc;
+	if (help || npos) {
+		printf("Usage: %s [-j] conn list [-s SOCKET | -c CONFIG]\n  Every live connection: id, "
+		       "worker, listener, client, subject, SHA-256 fingerprint, TLS version and\n  cipher, "
+		       "data path, bytes each way, age.\n", cli->prog);
+		return help ? KG_EXIT_OK : KG_EXIT_USAGE;
+	}
+	resp = kg_admin_call(sock, "conn list", err, sizeof(err));
+	if (!resp)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	if (cli->json) {
+		fputs(resp, stdout);
+		free(resp);
+		return KG_EXIT_OK;
+	}
+	printf("%-11s %-2s %-10s %-21s %-16s %-64s %-3s %-22s %-9s %12s %12s %8s\n", "ID", "W",
+	       "LISTENER", "CLIENT", "SUBJECT", "SHA256", "TLS", "CIPHER", "PATH", "BYTES_IN",
+	       "BYTES_OUT", "AGE_S");
+	for (obj = strchr(resp, '{'); obj; obj = strchr(obj + 1, '{')) {
+		char f[12][160];
+		static const char *const keys[] = { "id", "worker", "listener", "client", "subject",
+			"sha256", "tls", "cipher", "path", "bytes_in", "bytes_out", "age_ms" };
+		char *end = strchr(obj, '}');
+		int k;
+
+		if (!end)
+			break;
+		*end = '\0';
+		for (k = 0; k < 12; k++)
+			kg_jfield(obj, keys[k], f[k], sizeof(f[k]));
+		printf("%-11s %-2s %-10s %-21s %-16s %-64s %-3s %-22s %-9s %12s %12s %8.1f\n", f[0], f[1],
+		       f[2], f[3], f[4][0] ? f[4] : "-", f[5][0] ? f[5] : "-", f[6], f[7], f[8], f[9],
+		       f[10], atof(f[11]) / 1000.0);
+		*end = '}';
+		n++;
+	}
+	if (!n)
+		printf("(no connections)\n");
+	free(resp);
+	return KG_EXIT_OK;
+}
+
+static int kg_cmd_conn_kill(struct kg_cli *cli, int argc, char **argv)
+{
+	char sock[128], err[1024], req[64], *resp;
+	const char *pos[2];
+	int npos, rc;
+	bool help;
+	char *end;
+
+	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	if (rc)
+		return rc;
+	if (help) {
+		printf("Usage: %s conn kill ID [-s SOCKET | -c CONFIG]\n  Close connection ID (both "
+		       "legs, RST); IDs come from `conn list`.\n", cli->prog);
+		return KG_EXIT_OK;
+	}
+	if (npos != 1 || !strtoull(pos[0], &end, 10) || *end)
+		return kg_cli_error(cli, KG_EXIT_USAGE, "conn kill: give one connection ID from "
+				    "`%s conn list`", cli->prog);
+	snprintf(req, sizeof(req), "conn kill %s", pos[0]);
+	resp = kg_admin_call(sock, req, err, sizeof(err));
+	if (!resp)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	rc = strstr(resp, "\"error\"") ? KG_EXIT_RUNTIME : KG_EXIT_OK;
+	if (cli->json) {
+		fputs(resp, stdout);
+	} else if (rc) {
+		kg_jfield(resp, "error", err, sizeof(err));
+		fprintf(stderr, "%s: %s\n", cli->prog, err);
+	} else {
+		printf("connection %s closed\n", pos[0]);
+	}
+	free(resp);
+	return rc;
+}
+
+static const struct kg_cmd kg_conn_cmds[] = {
+	{ "list", kg_cmd_conn_list, "list [-s SOCKET | -c CONFIG]" },
+	{ "kill", kg_cmd_conn_kill, "kill ID [-s SOCKET | -c CONFIG]" },
+	{ NULL, NULL, NULL }
+};
+
+static int kg_cmd_conn(struct kg_cli *cli, int argc, char **argv)
+{
+	return kg_cli_dispatch(cli, kg_conn_cmds, "conn", argc, argv);
+}
+
+static int kg_cmd_stats(struct kg_cli *cli, int argc, char **argv)
+{
+	char sock[128], err[1024], *resp;
+	const char *pos[2];
+	int npos, rc;
+	bool help;
+
+	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	if (rc)
+		return rc;
+	if (help || npos) {
+		printf("Usage: %s [-j] stats [-s SOCKET | -c CONFIG]\n", cli->prog);
+		return help ? KG_EXIT_OK : KG_EXIT_USAGE;
+	}
+	resp = kg_admin_call(sock, "stats", err, sizeof(err));
+	if (!resp)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	if (cli->json) {
+		fputs(resp, stdout);
+	} else {
+		/* one "key value" line per counter */
+		char *p;
+
+		for (p = resp; *p; p++)
+			if (*p == '{' || *p == '}' || *p == '"')
+				*p = ' ';
+			else if (*p == ',')
+				*p = '\n';
+			else if (*p == ':')
+				*p = ' ';
+		for (p = strtok(resp, "\n"); p; p = strtok(NULL, "\n")) {
+			while (*p == ' ')
+				p++;
+			if (*p)
+				printf("%s\n", p);
+		}
+	}
+	free(resp);
+	return KG_EXIT_OK;
+}
+
 static int kg_cmd_version(struct kg_cli *cli, int argc, char **argv)
 {
 	if (cli->json)
@@ -480,6 +677,8 @@ static int kg_cmd_version(struct kg_cli *cli, int argc, char **argv)
 static const struct kg_cmd kg_objects[] = {
 	{ "run", kg_cmd_gateway_run, "[-c FILE] [--check]        run the gateway" },
 	{ "fingerprint", kg_cmd_fingerprint, "[--colons] CERT            SHA-256 fingerprint of a certificate" },
+	{ "conn", kg_cmd_conn, "list|kill ...              live connections (admin socket)" },
+	{ "stats", kg_cmd_stats, "                           counters (admin socket)" },
 	{ "features", kg_cmd_features, "                           kTLS, io_uring and BPF capabilities here" },
 	{ "pki", kg_cmd_pki, "init [--test] DIR          write a demo PKI" },
 	{ "revoke", kg_cmd_revoke, "add|del|list ...         revoke client certificates (live cut)" },

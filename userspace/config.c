@@ -385,6 +385,16 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 		if (value[0] != '/' || strlen(value) >= sizeof(c->state_dir) - 16)
 			return kg_cfg_fail(p, "%s = %s: give an absolute directory path", name, value);
 		snprintf(dst, sizeof(c->state_dir), "%s", value);
+	} else if (!strcmp(name, "admin_socket")) {
+		if (strlen(value) >= sizeof(c->admin_socket))
+			return kg_cfg_fail(p, "admin_socket = %s: path longer than %zu characters", value,
+					   sizeof(c->admin_socket) - 1);
+		snprintf(c->admin_socket, sizeof(c->admin_socket), "%s", value);	/* "" disables */
+	} else if (!strcmp(name, "metrics")) {
+		char aerr[256];
+
+		if (kg_addr_parse(value, true, &c->metrics, aerr, sizeof(aerr)))
+			return kg_cfg_fail(p, "metrics: %s", aerr);
 	} else if (!strcmp(name, "revocation")) {
 		if (!strcmp(value, "required"))
 			c->revocation = KG_REV_REQUIRED;
@@ -411,7 +421,8 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 	} else {
 		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: workers, "
 				   "max_connections, log_level, log_format, state_dir, bpf_pin_root, "
-				   "revocation, revocation_scan_interval, drain_timeout", name);
+				   "revocation, revocation_scan_interval, drain_timeout, admin_socket, "
+				   "metrics", name);
 	}
 	return 1;
 }
@@ -541,6 +552,7 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 	p.cfg->revocation = KG_REV_REQUIRED;
 	p.cfg->scan_interval_ms = 250;
 	p.cfg->drain_timeout_ms = 10000;
+	snprintf(p.cfg->admin_socket, sizeof(p.cfg->admin_socket), "/run/ktlsgw/admin.sock");
 	p.cfg->path = strdup(path);
 	p.f = fopen(path, "r");
 	if (!p.f) {

@@ -53,6 +53,8 @@ struct kg_config {
 	enum kg_revocation_mode revocation;
 	unsigned scan_interval_ms;		/* periodic revocation pass */
 	unsigned drain_timeout_ms;
+	char admin_socket[108];			/* "" = none */
+	struct kg_addr metrics;			/* .len 0 = no metrics endpoint */
 	unsigned workers;			/* 0 in the file = one per online CPU */
 	unsigned max_connections;		/* per worker share computed at start */
 	int log_level;				/* enum kg_log_level */

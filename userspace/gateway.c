@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "conn.h"
 #include "gateway.h"
+#include "admin.h"
 #include "ktls.h"
 #include "log.h"
 #include "revoke.h"
@@ -121,6 +124,14 @@ static void kg_gw_revocation_pass(struct kg_gw *gw, unsigned pass)
 		kg_warn("revocation: %s", err);
 }
 
+static uint64_t kg_gw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* A listener's TLS context with the gateway's hooks (revocation, kTLS). */
 static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, const char *path,
 			 struct kg_tls_ctx **out, char *err, size_t errlen)
@@ -201,11 +212,9 @@ fail:
 int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 {
 	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms };
-	struct timespec scan_ts = {
-		.tv_sec = cfg->scan_interval_ms / 1000,
-		.tv_nsec = (long)(cfg->scan_interval_ms % 1000) * 1000000L,
-	};
 	unsigned passes = 0;
+	uint64_t next_pass;
+	int sfd = -1, afd = -1, mfd = -1;
 	sigset_t set;
 	char err[1024];
 	size_t i;
@@ -286,15 +295,46 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		if (rc)
 			kg_warn("cannot write ready file %s: %s", ready_file, strerror(-rc));
 	}
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (cfg->admin_socket[0]) {
+		afd = kg_admin_listen(cfg->admin_socket, err, sizeof(err));
+		if (afd < 0)
+			kg_warn("%s; `ktlsgw conn` and `ktlsgw stats` will not work", err);
+		else
+			kg_info("admin socket: %s", cfg->admin_socket);
+	}
+	if (cfg->metrics.len) {
+		mfd = kg_metrics_listen(&cfg->metrics, err, sizeof(err));
+		if (mfd < 0)
+			kg_warn("%s; no metrics endpoint", err);
+		else
+			kg_info("metrics: http://%s/metrics", cfg->metrics.text);
+	}
+	next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
 	for (;;) {
-		sig = sigtimedwait(&set, NULL, &scan_ts);
-		if (sig < 0) {
+		struct pollfd pfd[3] = {
+			{ .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN },
+			{ .fd = mfd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+		uint64_t now = kg_gw_now_ms();
+		int timeout = next_pass > now ? (int)(next_pass - now) : 0;
+
+		(void)poll(pfd, 3, timeout);
+		if (pfd[1].revents & POLLIN)
+			kg_admin_serve(&gw, afd);
+		if (pfd[2].revents & POLLIN)
+			kg_metrics_serve(&gw, mfd);
+		if (kg_gw_now_ms() >= next_pass) {
 			/* The periodic pass: catches raw bpftool edits and, on kernels
 			 * without bpf_sock_destroy, is how live connections are cut. */
 			if (gw.rev)
 				kg_gw_revocation_pass(&gw, ++passes);
-			continue;
+			next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
 		}
+		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		sig = (int)si.ssi_signo;
 		if (sig == SIGTERM || sig == SIGINT) {
 			int level = sig == SIGINT || gw.stop ? 2 : 1;
 
@@ -311,6 +351,14 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	}
 	rc = 0;
 out:
+	if (sfd >= 0)
+		close(sfd);
+	if (afd >= 0) {
+		close(afd);
+		unlink(cfg->admin_socket);
+	}
+	if (mfd >= 0)
+		close(mfd);
 	kg_gw_free(&gw);
 	if (!rc)
 		kg_info("stopped");

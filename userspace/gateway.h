@@ -56,6 +56,16 @@ void kg_worker_join_free(struct kg_worker *w);
 /* Ask worker @w to close connection @conn_id (RST both legs) for @reason
  * (enum kg_close_reason). Thread-safe. */
 void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason);
+/* A request for every worker's live connections, as JSON objects. */
+struct kg_snap_req {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned pending;		/* workers still to answer */
+	char *buf;			/* "{…},{…}", owned by the requester */
+	size_t len, cap;
+};
+void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r);
+struct kg_stats *kg_worker_stats(struct kg_worker *w);
 /* Which worker owns @conn_id. */
 unsigned kg_conn_id_worker(uint64_t conn_id);
 

@@ -30,6 +30,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "revoke.h"
+#include "stats.h"
 #include "verify.h"
 
 #define KG_RING_ENTRIES 1024
@@ -88,11 +89,20 @@ struct kg_worker {
 	uint64_t drain_deadline;
 	bool draining;
 
-	/* Mailbox from the main thread: connections to close. */
+	/* Mailbox from the main thread: connections to close, snapshots. */
 	pthread_mutex_t mbox_lock;
 	struct kg_kill { uint64_t id; int reason; } *mbox;
 	size_t mbox_n, mbox_cap;
+	struct kg_snap_req *snaps[8];
+	unsigned n_snaps;
+
+	struct kg_stats stats;
 };
+
+struct kg_stats *kg_worker_stats(struct kg_worker *w)
+{
+	return &w->stats;
+}
 
 #define KG_CONN_ID_BASE 1000000000ULL
 
@@ -327,6 +337,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	kg_pipe_put(w, c->pc2b, c->pc2b_len == 0);
 	kg_pipe_put(w, c->pb2c, c->pb2c_len == 0);
 	kg_tls_ctx_put(c->tls);
+	KG_STAT_SUB(&w->stats, conns_active, 1);
 	w->conns[c->slot] = NULL;
 	w->gens[c->slot]++;
 	w->free_slots[w->n_free++] = c->slot;
@@ -346,6 +357,12 @@ static void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_
 		c->reason = r;
 	if (!c->logged_reject)
 		kg_access_log(w, c);
+	KG_STAT_ADD(&w->stats, bytes_in, c->bytes_in);
+	KG_STAT_ADD(&w->stats, bytes_out, c->bytes_out);
+	if (r == KG_CLOSE_REVOKED)
+		KG_STAT_ADD(&w->stats, revoked_cuts, 1);
+	else if (r == KG_CLOSE_BACKEND_ERROR)
+		KG_STAT_ADD(&w->stats, backend_errors, 1);
 	/* Abortive close when a side broke: the other peer must learn that the
 	 * stream is incomplete, not see a clean end. */
 	if ((r == KG_CLOSE_CLIENT_ERROR || r == KG_CLOSE_BACKEND_ERROR || r == KG_CLOSE_REVOKED ||
@@ -368,6 +385,8 @@ static void kg_conn_linger(struct kg_worker *w, struct kg_conn *c, enum kg_close
 {
 	if (c->reason == KG_CLOSE_NONE)
 		c->reason = r;
+	if (r == KG_CLOSE_BACKEND_CONNECT)
+		KG_STAT_ADD(&w->stats, backend_connect_fail, 1);
 	if (c->bfd >= 0) {
 		if (c->bpoll_armed) {
 			kg_poll_cancel(w, c, KG_OP_BPOLL);
@@ -431,6 +450,7 @@ static void kg_log_reject(struct kg_worker *w, struct kg_conn *c, const char *re
 
 	if (c->hs.leaf)
 		kg_cert_describe(c->hs.leaf, cert, sizeof(cert));
+	KG_STAT_ADD(&w->stats, rejects[kg_rej_of(reason)], 1);
 	kg_warn("reject conn=%llu listener=%s client=%s reason=%s alert=\"%s\" %s%s%s",
 		(unsigned long long)c->id, c->conf->name, c->peer, reason, alert, cert,
 		c->detail[0] ? " detail=" : "", c->detail);
@@ -497,6 +517,7 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		}
 		X509_free(c->hs.leaf);
 		c->hs.leaf = NULL;
+		KG_STAT_ADD(&w->stats, handshakes_ok, 1);
 		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
 		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
 		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
@@ -579,8 +600,15 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		kg_warn("conn=%llu: cannot tag the backend socket for revocation",
 			(unsigned long long)c->id);
 	c->state = KG_ST_PROXY;
-	c->path = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? "ktls" : c->ktls == KG_KTLS_TX ? "ktls-tx" :
-		  c->ktls == KG_KTLS_RX ? "ktls-rx" : kg_state_path[KG_ST_PROXY];
+	{
+		enum kg_path_kind pk = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
+				       c->ktls == KG_KTLS_TX ? KG_PATH_KTLS_TX :
+				       c->ktls == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER;
+
+		c->path = pk == KG_PATH_USER ? kg_state_path[KG_ST_PROXY] : kg_path_name(pk);
+		KG_STAT_ADD(&w->stats, paths[pk][strcmp(c->tls_version, "1.3") == 0]
+			    [kg_stat_cipher_of(c->cipher)], 1);
+	}
 	c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
 	kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s",
 	       (unsigned long long)c->id, c->peer, c->cn, c->tls_version, c->cipher);
@@ -692,7 +720,7 @@ static int kg_ktls_control(struct kg_worker *w, struct kg_conn *c)
 		if (got >= 1 && rec[0] == 24) {
 			/* The kernels this runs on cannot follow a TLS 1.3 key
 			 * update (rekey arrived in 6.14): end cleanly. */
-			__atomic_add_fetch(&w->gw->keyupdate_ends, 1, __ATOMIC_RELAXED);
+			KG_STAT_ADD(&w->stats, keyupdate_ends, 1);
 			kg_warn("conn=%llu client=%s subject=\"%s\": KeyUpdate received; kernel TLS "
 				"cannot rekey here, ending the connection cleanly",
 				(unsigned long long)c->id, c->peer, c->cn);
@@ -1094,6 +1122,8 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	snprintf(c->cipher, sizeof(c->cipher), "-");
 	w->conns[c->slot] = c;
 	w->n_live++;
+	KG_STAT_ADD(&w->stats, conns_total, 1);
+	KG_STAT_ADD(&w->stats, conns_active, 1);
 	if (getpeername(res, (struct sockaddr *)&ss, &sl) == 0)
 		kg_fmt_peer(&ss, c->peer, sizeof(c->peer));
 	else
@@ -1219,18 +1249,72 @@ static void kg_close_all(struct kg_worker *w, enum kg_close_reason r)
 			kg_conn_close(w, w->conns[i], r);
 }
 
+/* Append every live connection of this worker to @r as JSON objects. */
+static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
+{
+	static const char *const states[] = { "handshake", "connecting", "established", "closing" };
+	char fp[KG_FP_HEX_LEN], cn[600], obj[1400];
+	uint32_t i;
+	int n;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < w->cap; i++) {
+		struct kg_conn *c = w->conns[i];
+
+		if (!c)
+			continue;
+		if (c->has_fp)
+			kg_fp_format(c->fp, false, fp, sizeof(fp));
+		else
+			fp[0] = '\0';
+		kg_json_escape(cn, sizeof(cn), c->cn);
+		n = snprintf(obj, sizeof(obj),
+			     "%s{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"client\":\"%s\","
+			     "\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\","
+			     "\"path\":\"%s\",\"state\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+			     "\"age_ms\":%llu}", r->len ? "," : "", (unsigned long long)c->id, w->idx,
+			     c->conf->name, c->peer, cn, fp, c->tls_version, c->cipher, c->path,
+			     states[c->state], (unsigned long long)c->bytes_in,
+			     (unsigned long long)c->bytes_out, (unsigned long long)(w->now_ms - c->start_ms));
+		if (n <= 0 || (size_t)n >= sizeof(obj))
+			continue;
+		if (r->len + (size_t)n + 1 > r->cap) {
+			size_t ncap = (r->cap ? r->cap * 2 : 4096) + (size_t)n;
+			char *nb = realloc(r->buf, ncap);
+
+			if (!nb)
+				break;
+			r->buf = nb;
+			r->cap = ncap;
+		}
+		memcpy(r->buf + r->len, obj, (size_t)n + 1);
+		r->len += (size_t)n;
+	}
+	r->pending--;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void kg_mbox_run(struct kg_worker *w)
 {
 	struct kg_kill *k;
 	size_t n, i;
 	uint32_t j;
 
+	struct kg_snap_req *snaps[8];
+	unsigned ns, si;
+
 	pthread_mutex_lock(&w->mbox_lock);
 	k = w->mbox;
 	n = w->mbox_n;
 	w->mbox = NULL;
 	w->mbox_n = w->mbox_cap = 0;
+	ns = w->n_snaps;
+	memcpy(snaps, w->snaps, ns * sizeof(snaps[0]));
+	w->n_snaps = 0;
 	pthread_mutex_unlock(&w->mbox_lock);
+	for (si = 0; si < ns; si++)
+		kg_snapshot(w, snaps[si]);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < w->cap; j++) {
 			struct kg_conn *c = w->conns[j];
@@ -1243,6 +1327,21 @@ static void kg_mbox_run(struct kg_worker *w)
 			}
 		}
 	free(k);
+}
+
+void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	if (w->n_snaps < 8) {
+		w->snaps[w->n_snaps++] = r;
+	} else {
+		pthread_mutex_lock(&r->mu);	/* too many at once: answer empty */
+		r->pending--;
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_worker_kick(w);
 }
 
 void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason)

@@ -1,0 +1,116 @@
+#!/bin/bash
+# Operating it: `conn list` shows live sessions with fingerprint and data path,
+# `conn kill` ends one, `stats` counts, the metrics page passes promtool and
+# every rejection reason moves its own counter, SIGTERM drains.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+P=$T/pki
+"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+start_backend echo echo
+MPORT=$((30000 + $$ % 20000))
+cat > "$T/gw.conf" <<CONF
+[global]
+workers = 2
+state_dir = $T/state
+bpf_pin_root = /sys/fs/bpf/ktlsgw-test-admin-$$
+revocation = best-effort
+admin_socket = $T/admin.sock
+metrics = 127.0.0.1:$MPORT
+drain_timeout = 20s
+
+[listener edge]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+handshake_timeout = 1s
+CONF
+trap 'cleanup; rm -rf /sys/fs/bpf/ktlsgw-test-admin-$$' EXIT
+start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
+A="-s $T/admin.sock"
+
+[ "$(stat -c %a "$T/admin.sock")" = 600 ] && ok "admin socket is mode 0600" || nok "admin socket mode $(stat -c %a "$T/admin.sock")"
+
+# a live openssl session (stdin held open)
+( printf 'hello\n'; sleep 30 ) | openssl s_client -quiet -connect "127.0.0.1:$GW_edge" -cert "$P/alice.pem" \
+	-cert_chain "$P/alice.pem" -key "$P/alice.key" -CAfile "$P/ca.pem" >"$T/s.out" 2>&1 &
+S=$!
+sleep 1
+out=$("$KTLSGW" conn list $A)
+if echo "$out" | grep -qE "alice +$(fp "$P/alice.pem") +1\.3 +TLS_AES_256_GCM_SHA384 +(userspace|ktls)"; then
+	ok "conn list shows the live openssl session with its fingerprint and data path"
+else
+	nok "conn list: $out"
+fi
+id=$("$KTLSGW" -j conn list $A | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+"$KTLSGW" -j conn list $A | grep -q "\"state\":\"established\"" && ok "conn list -j: $("$KTLSGW" -j conn list $A | cut -c1-160)..." || nok "conn list -j"
+"$KTLSGW" conn kill "$id" $A >/dev/null
+n=30
+while kill -0 $S 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if ! kill -0 $S 2>/dev/null && grep -q "conn=$id .*reason=killed" "$T/gw.log"; then
+	ok "conn kill $id ended it (client gone, access log reason=killed)"
+else
+	kill $S 2>/dev/null; nok "conn kill: $(grep "conn=$id" "$T/gw.log")"
+fi
+"$KTLSGW" conn kill 999999 $A 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q "no connection 999999" "$T/e" && ok "conn kill of an unknown ID: exit 1, says so" || nok "conn kill unknown: rc=$rc"
+
+# --- each rejection reason moves its own counter --------------------------
+metric() { # NAME LABELS
+	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep "$2" | awk '{s += $2} END {print s + 0}'
+}
+try() { # CERT (empty = none) [s_client args]
+	local c=$1
+	shift
+	(printf 'x\n'; sleep 0.3) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
+		${c:+-cert "$P/$c.pem" -cert_chain "$P/$c.pem" -key "$P/$c.key"} "$@" >/dev/null 2>&1
+}
+for case in "no_certificate:" "unknown_ca:stranger" "certificate_expired:expired" \
+	    "bad_certificate:notyet" "unsupported_certificate:serverauth"; do
+	reason=${case%%:*}
+	cert=${case#*:}
+	before=$(metric ktlsgw_handshake_rejects_total "reason=\"$reason\"")
+	try "$cert"
+	after=$(metric ktlsgw_handshake_rejects_total "reason=\"$reason\"")
+	[ "$after" = $((before + 1)) ] && ok "metric ktlsgw_handshake_rejects_total{reason=\"$reason\"} $before -> $after" ||
+		nok "reason $reason: $before -> $after"
+done
+before=$(metric ktlsgw_handshake_rejects_total 'reason="handshake_timeout"')
+timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$GW_edge; cat <&3 >/dev/null" 2>/dev/null
+after=$(metric ktlsgw_handshake_rejects_total 'reason="handshake_timeout"')
+[ "$after" = $((before + 1)) ] && ok "metric reason=\"handshake_timeout\" $before -> $after" || nok "timeout counter $before -> $after"
+
+curl -s "127.0.0.1:$MPORT/metrics" > "$T/metrics.txt"
+if command -v promtool >/dev/null; then
+	if promtool check metrics < "$T/metrics.txt" > "$T/promtool.out" 2>&1; then
+		ok "metrics page passes promtool check metrics ($(grep -c '^ktlsgw_' "$T/metrics.txt") samples)"
+	else
+		nok "promtool: $(head -5 "$T/promtool.out")"
+	fi
+else
+	skip "promtool not installed (apt-get install prometheus)"
+fi
+grep -q '^ktlsgw_data_path_total{worker="[01]",path="\(userspace\|ktls\)",tls="1.3",cipher="AES-256-GCM"} [1-9]' "$T/metrics.txt" &&
+	ok "data path counted per TLS version and cipher" || nok "no data path sample"
+"$KTLSGW" stats $A | grep -q "^handshakes_ok  [1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
+
+# --- SIGTERM drains ----------------------------------------------------------
+"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \
+	--cacert "$P/ca.pem" --bytes 300000000 >"$T/drain.out" 2>&1 &
+L=$!
+sleep 0.3
+kill -TERM "$GW_PID"
+sleep 0.3
+if try alice; then late=accepted; else late=refused; fi
+wait $L
+wait "$GW_PID" 2>/dev/null
+if grep -q '"ok":true' "$T/drain.out" && [ $late = refused ] && grep -q "draining" "$T/gw.log"; then
+	ok "SIGTERM: new connections refused, the running 300 MB transfer finished intact"
+else
+	nok "drain: late=$late $(cat "$T/drain.out")"
+fi
+GW_PID=
+rm -rf "$T"

@@ -1,0 +1,402 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "conn.h"
+#include "log.h"
+#include "stats.h"
+
+static void kg_io_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = 1 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int kg_write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int kg_admin_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(sun.sun_path)], *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "admin_socket %s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		(void)mkdir(dir, 0700);
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	(void)unlink(path);
+	/* 0600: only the gateway's user (root) may list or kill connections */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || chmod(path, 0600) || listen(fd, 16)) {
+		int e = errno;
+
+		snprintf(err, errlen, "admin socket %s: %s; set admin_socket in [global] to a "
+			 "writable path", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int kg_metrics_listen(const struct kg_addr *a, char *err, size_t errlen)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) || listen(fd, 16)) {
+		int e = errno;
+
+		snprintf(err, errlen, "metrics %s: %s", a->text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Every worker's live connections as a JSON array (malloc'd). */
+static char *kg_conn_json(struct kg_gw *gw)
+{
+	struct kg_snap_req *r = calloc(1, sizeof(*r));
+	struct timespec until;
+	char *out;
+	unsigned i;
+	int timedout = 0;
+
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->pending = gw->n_workers;
+	for (i = 0; i < gw->n_workers; i++)
+		kg_worker_post_snapshot(gw->workers[i], r);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&r->mu);
+	while (r->pending && !timedout)
+		timedout = pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT;
+	if (timedout) {
+		/* A worker may still write into r later: leave it allocated. */
+		pthread_mutex_unlock(&r->mu);
+		return strdup("[]");
+	}
+	pthread_mutex_unlock(&r->mu);
+	out = malloc(r->len + 3);
+	if (out)
+		snprintf(out, r->len + 3, "[%s]", r->buf ? r->buf : "");
+	free(r->buf);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+	return out;
+}
+
+static void kg_sum(struct kg_gw *gw, struct kg_stats *st)
+{
+	struct kg_stats *sets[256];
+	unsigned i, n = gw->n_workers < 256 ? gw->n_workers : 256;
+
+	for (i = 0; i < n; i++)
+		sets[i] = kg_worker_stats(gw->workers[i]);
+	kg_stats_sum(st, sets, n);
+}
+
+static char *kg_stats_json(struct kg_gw *gw)
+{
+	struct kg_stats st;
+	char *buf = malloc(4096);
+	size_t o = 0;
+	int i;
+
+	if (!buf)
+		return NULL;
+	kg_sum(gw, &st);
+	o += (size_t)snprintf(buf + o, 4096 - o,
+		"{\"workers\":%u,\"connections_active\":%llu,\"connections_total\":%llu,"
+		"\"handshakes_ok\":%llu,\"rejects\":{", gw->n_workers,
+		(unsigned long long)st.conns_active, (unsigned long long)st.conns_total,
+		(unsigned long long)st.handshakes_ok);
+	for (i = 0; i < KG_REJ__COUNT; i++)
+		o += (size_t)snprintf(buf + o, 4096 - o, "%s\"%s\":%llu", i ? "," : "",
+				      kg_rej_name((enum kg_rej)i), (unsigned long long)st.rejects[i]);
+	snprintf(buf + o, 4096 - o,
+		 "},\"bytes_in\":%llu,\"bytes_out\":%llu,\"backend_connect_failures\":%llu,"
+		 "\"backend_errors\":%llu,\"revocation_cuts\":%llu,\"keyupdate_ends\":%llu,"
+		 "\"ktls\":%s}", (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+		 (unsigned long long)st.backend_connect_fail, (unsigned long long)st.backend_errors,
+		 (unsigned long long)st.revoked_cuts, (unsigned long long)st.keyupdate_ends,
+		 gw->ktls ? "true" : "false");
+	return buf;
+}
+
+void kg_admin_serve(struct kg_gw *gw, int lfd)
+{
+	char req[256], *resp = NULL, small[256];
+	ssize_t n;
+	size_t got = 0;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	kg_io_timeouts(fd);
+	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
+		got += (size_t)n;
+		if (memchr(req, '\n', got))
+			break;
+	}
+	req[got] = '\0';
+	req[strcspn(req, "\r\n")] = '\0';
+	if (!strcmp(req, "conn list")) {
+		resp = kg_conn_json(gw);
+	} else if (!strcmp(req, "stats")) {
+		resp = kg_stats_json(gw);
+	} else if (!strncmp(req, "conn kill ", 10)) {
+		unsigned long long id = strtoull(req + 10, NULL, 10);
+		unsigned wi = kg_conn_id_worker(id);
+		char *all = kg_conn_json(gw), needle[64];
+
+		snprintf(needle, sizeof(needle), "{\"id\":%llu,", id);
+		if (wi < gw->n_workers && all && strstr(all, needle)) {
+			kg_worker_post_kill(gw->workers[wi], id, KG_CLOSE_KILLED);
+			kg_info("admin: conn kill %llu", id);
+			snprintf(small, sizeof(small), "{\"killed\":%llu}", id);
+		} else {
+			snprintf(small, sizeof(small), "{\"error\":\"no connection %llu; see `ktlsgw conn "
+				 "list`\"}", id);
+		}
+		free(all);
+	} else {
+		snprintf(small, sizeof(small), "{\"error\":\"unknown request; use: conn list, conn kill "
+			 "ID, stats\"}");
+	}
+	if (resp) {
+		(void)kg_write_all(fd, resp, strlen(resp));
+		free(resp);
+	} else {
+		(void)kg_write_all(fd, small, strlen(small));
+	}
+	(void)kg_write_all(fd, "\n", 1);
+	close(fd);
+}
+
+/* ---- Prometheus text format ------------------------------------------------- */
+
+struct kg_buf_out {
+	char *p;
+	size_t len, cap;
+};
+
+static void kg_out(struct kg_buf_out *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kg_out(struct kg_buf_out *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		{
+			size_t ncap = (b->cap ? b->cap * 2 : 8192) + (size_t)n;
+			char *np = realloc(b->p, ncap);
+
+			if (!np)
+				return;
+			b->p = np;
+			b->cap = ncap;
+		}
+	}
+}
+
+static void kg_metric_head(struct kg_buf_out *b, const char *name, const char *type, const char *help)
+{
+	kg_out(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static char *kg_metrics_text(struct kg_gw *gw)
+{
+	struct kg_buf_out b = { 0 };
+	unsigned w;
+	int i, p, v, c;
+
+	kg_metric_head(&b, "ktlsgw_connections_active", "gauge", "Connections open now.");
+	for (w = 0; w < gw->n_workers; w++)
+		kg_out(&b, "ktlsgw_connections_active{worker=\"%u\"} %llu\n", w, (unsigned long long)
+		       __atomic_load_n(&kg_worker_stats(gw->workers[w])->conns_active, __ATOMIC_RELAXED));
+#define KG_COUNTER(name, help, field) do {							\
+		kg_metric_head(&b, name, "counter", help);					\
+		for (w = 0; w < gw->n_workers; w++)						\
+			kg_out(&b, name "{worker=\"%u\"} %llu\n", w, (unsigned long long)		\
+			       __atomic_load_n(&kg_worker_stats(gw->workers[w])->field,		\
+					       __ATOMIC_RELAXED));				\
+	} while (0)
+	KG_COUNTER("ktlsgw_connections_total", "Connections accepted.", conns_total);
+	KG_COUNTER("ktlsgw_handshakes_ok_total", "Handshakes that verified the client.", handshakes_ok);
+	KG_COUNTER("ktlsgw_bytes_in_total", "Application bytes received from clients.", bytes_in);
+	KG_COUNTER("ktlsgw_bytes_out_total", "Application bytes sent to clients.", bytes_out);
+	KG_COUNTER("ktlsgw_backend_connect_failures_total", "Backend connections that failed or timed out.",
+		   backend_connect_fail);
+	KG_COUNTER("ktlsgw_backend_errors_total", "Backend connections that broke mid-stream.", backend_errors);
+	KG_COUNTER("ktlsgw_revocation_cuts_total", "Live connections cut because their certificate was revoked.",
+		   revoked_cuts);
+	KG_COUNTER("ktlsgw_keyupdate_ends_total", "Connections ended by a client KeyUpdate (no kernel rekey).",
+		   keyupdate_ends);
+	kg_metric_head(&b, "ktlsgw_handshake_rejects_total", "counter",
+		       "Handshakes refused, by reason (the TLS alert sent).");
+	for (w = 0; w < gw->n_workers; w++)
+		for (i = 0; i < KG_REJ__COUNT; i++)
+			kg_out(&b, "ktlsgw_handshake_rejects_total{worker=\"%u\",reason=\"%s\"} %llu\n", w,
+			       kg_rej_name((enum kg_rej)i), (unsigned long long)__atomic_load_n(
+				       &kg_worker_stats(gw->workers[w])->rejects[i], __ATOMIC_RELAXED));
+	kg_metric_head(&b, "ktlsgw_data_path_total", "counter",
+		       "Established connections by data path, TLS version and cipher.");
+	for (w = 0; w < gw->n_workers; w++)
+		for (p = 0; p < KG_PATH__COUNT; p++)
+			for (v = 0; v < 2; v++)
+				for (c = 0; c < KG_STAT_CIPHERS; c++) {
+					uint64_t x = __atomic_load_n(&kg_worker_stats(gw->workers[w])->
+								     paths[p][v][c], __ATOMIC_RELAXED);
+
+					if (x)
+						kg_out(&b, "ktlsgw_data_path_total{worker=\"%u\",path=\"%s\","
+						       "tls=\"%s\",cipher=\"%s\"} %llu\n", w,
+						       kg_path_name((enum kg_path_kind)p), v ? "1.3" : "1.2",
+						       kg_stat_cipher_name(c), (unsigned long long)x);
+				}
+	kg_metric_head(&b, "ktlsgw_ktls_available", "gauge", "1 if the kernel offers the tls ULP.");
+	kg_out(&b, "ktlsgw_ktls_available %d\n", gw->ktls ? 1 : 0);
+	return b.p;
+}
+
+void kg_metrics_serve(struct kg_gw *gw, int lfd)
+{
+	char req[2048], hdr[256], *body;
+	size_t got = 0;
+	ssize_t n;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	kg_io_timeouts(fd);
+	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
+		got += (size_t)n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	req[got] = '\0';
+	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
+		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+		(void)kg_write_all(fd, nf, sizeof(nf) - 1);
+		close(fd);
+		return;
+	}
+	body = kg_metrics_text(gw);
+	n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; "
+		     "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		     body ? strlen(body) : 0);
+	(void)kg_write_all(fd, hdr, (size_t)n);
+	if (body)
+		(void)kg_write_all(fd, body, strlen(body));
+	free(body);
+	close(fd);
+}
+
+char *kg_admin_call(const char *path, const char *req, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return NULL;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		snprintf(err, errlen, "cannot reach the gateway at %s: %s; is `ktlsgw run` up (and "
+			 "are you root)? Use -s SOCKET or -c CONFIG for another instance", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	{
+		struct timeval tv = { .tv_sec = 5 };
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (kg_write_all(fd, req, strlen(req)) || kg_write_all(fd, "\n", 1)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		if (len + 4096 > cap) {
+			char *nb = realloc(buf, cap = cap * 2 + 8192);
+
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = nb;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf || !len) {
+		free(buf);
+		snprintf(err, errlen, "%s: no answer from the gateway", path);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}

@@ -1,0 +1,74 @@
+#include <string.h>
+
+#include "stats.h"
+
+static const char *const kg_rej_names[KG_REJ__COUNT] = {
+	[KG_REJ_NO_CERT] = "no_certificate",
+	[KG_REJ_UNKNOWN_CA] = "unknown_ca",
+	[KG_REJ_EXPIRED] = "certificate_expired",
+	[KG_REJ_BAD_CERT] = "bad_certificate",
+	[KG_REJ_UNSUPPORTED] = "unsupported_certificate",
+	[KG_REJ_REVOKED] = "certificate_revoked",
+	[KG_REJ_CRL] = "crl_unusable",
+	[KG_REJ_TIMEOUT] = "handshake_timeout",
+	[KG_REJ_CLIENT_CLOSED] = "client_closed",
+	[KG_REJ_CLIENT_ALERT] = "client_alert",
+	[KG_REJ_OTHER] = "handshake_error",
+};
+
+enum kg_rej kg_rej_of(const char *reason)
+{
+	int i;
+
+	for (i = 0; i < KG_REJ__COUNT; i++)
+		if (!strcmp(reason, kg_rej_names[i]))
+			return (enum kg_rej)i;
+	return KG_REJ_OTHER;
+}
+
+const char *kg_rej_name(enum kg_rej r)
+{
+	return r < KG_REJ__COUNT ? kg_rej_names[r] : "handshake_error";
+}
+
+const char *kg_path_name(enum kg_path_kind p)
+{
+	static const char *const n[KG_PATH__COUNT] = { "ktls", "ktls-tx", "ktls-rx", "userspace" };
+
+	return p < KG_PATH__COUNT ? n[p] : "?";
+}
+
+const char *kg_stat_cipher_name(int i)
+{
+	static const char *const n[KG_STAT_CIPHERS] = {
+		"AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305", "other",
+	};
+
+	return i >= 0 && i < KG_STAT_CIPHERS ? n[i] : "other";
+}
+
+int kg_stat_cipher_of(const char *s)
+{
+	if (strstr(s, "CHACHA20"))
+		return 2;
+	if (strstr(s, "AES_128_GCM") || strstr(s, "AES128-GCM"))
+		return 0;
+	if (strstr(s, "AES_256_GCM") || strstr(s, "AES256-GCM"))
+		return 1;
+	return 3;
+}
+
+void kg_stats_sum(struct kg_stats *out, struct kg_stats *const *sets, unsigned n)
+{
+	const uint64_t *src;
+	uint64_t *dst = (uint64_t *)out;
+	size_t words = sizeof(*out) / sizeof(uint64_t), k;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+		src = (const uint64_t *)sets[i];
+		for (k = 0; k < words; k++)
+			dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+	}
+}

@@ -1,0 +1,43 @@
+/* Counters: one set per worker, written only by that worker, read by the
+ * main thread (admin socket, metrics) with relaxed atomic loads. */
+#ifndef KG_STATS_H
+#define KG_STATS_H
+
+#include <stdint.h>
+
+enum kg_rej {
+	KG_REJ_NO_CERT, KG_REJ_UNKNOWN_CA, KG_REJ_EXPIRED, KG_REJ_BAD_CERT, KG_REJ_UNSUPPORTED,
+	KG_REJ_REVOKED, KG_REJ_CRL, KG_REJ_TIMEOUT, KG_REJ_CLIENT_CLOSED, KG_REJ_CLIENT_ALERT,
+	KG_REJ_OTHER, KG_REJ__COUNT
+};
+
+/* data path × TLS version × cipher, for the metrics */
+enum kg_path_kind { KG_PATH_KTLS, KG_PATH_KTLS_TX, KG_PATH_KTLS_RX, KG_PATH_USER, KG_PATH__COUNT };
+#define KG_STAT_CIPHERS 4	/* AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305, other */
+
+struct kg_stats {
+	uint64_t conns_total;
+	uint64_t conns_active;
+	uint64_t handshakes_ok;
+	uint64_t rejects[KG_REJ__COUNT];
+	uint64_t bytes_in, bytes_out;
+	uint64_t backend_connect_fail;
+	uint64_t backend_errors;
+	uint64_t revoked_cuts;
+	uint64_t keyupdate_ends;
+	uint64_t accept_errors;
+	uint64_t paths[KG_PATH__COUNT][2][KG_STAT_CIPHERS];
+};
+
+#define KG_STAT_ADD(st, field, n) __atomic_add_fetch(&(st)->field, (n), __ATOMIC_RELAXED)
+#define KG_STAT_SUB(st, field, n) __atomic_sub_fetch(&(st)->field, (n), __ATOMIC_RELAXED)
+
+enum kg_rej kg_rej_of(const char *reason);
+const char *kg_rej_name(enum kg_rej r);
+const char *kg_path_name(enum kg_path_kind p);
+const char *kg_stat_cipher_name(int i);
+int kg_stat_cipher_of(const char *openssl_name);
+/* Sum @n worker sets into @out (relaxed loads). */
+void kg_stats_sum(struct kg_stats *out, struct kg_stats *const *sets, unsigned n);
+
+#endif
