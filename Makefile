@@ -29,7 +29,7 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools
+.PHONY: all run test unit integration install clean tools bench
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -93,6 +93,11 @@ integration: all
 	$(Q)bash tests/integration/run.sh $(B)
 
 test: all unit integration
+
+# The side-by-side benchmark against nginx, HAProxy and stunnel (installs
+# them from Debian packages); results in bench/results/.
+bench: all
+	$(Q)bash bench/run $(B)
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/sbin

@@ -45,6 +45,11 @@ enum kg_close_reason {
 #define KG_CF_C_WR_SHUT	0x08	/* we sent close_notify + FIN to the client */
 #define KG_CF_ALL_DONE	0x0f
 #define KG_CF_TRUNCATED	0x10	/* client EOF came without close_notify */
+#define KG_CF_C_DRAINED	0x20	/* this pump: the client socket has nothing more */
+#define KG_CF_B_DRAINED	0x40	/* this pump: the backend socket has nothing more */
+#define KG_CF_RBIO_SHORT 0x80	/* OpenSSL's last read(2) got less than it asked */
+#define KG_CF_C_HUP	0x100	/* the client's poll reported RDHUP/HUP/ERR */
+#define KG_CF_B_HUP	0x200	/* the backend's poll reported RDHUP/HUP/ERR */
 
 struct kg_conn {
 	uint64_t id;

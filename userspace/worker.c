@@ -767,19 +767,29 @@ static int kg_c2b_ssl(struct kg_worker *w, struct kg_conn *c, bool *progress)
 	ssize_t n;
 	int r;
 
-	if (!(c->flags & KG_CF_C_RD_EOF)) {
+	if (!(c->flags & (KG_CF_C_RD_EOF | KG_CF_C_DRAINED))) {
 		b = kg_buf_get(w, &c->c2b);
 		if (!b)
 			return KG_PUMP_NOMEM;
 		kg_buf_compact(b);
 		while (kg_buf_space(b)) {
+			c->flags &= ~KG_CF_RBIO_SHORT;
 			r = SSL_read(c->ssl, b->data + b->off + b->len, (int)kg_buf_space(b));
 			if (r > 0) {
 				b->len += (uint32_t)r;
 				c->bytes_in += (uint64_t)r;
 				*progress = true;
+				/* The socket ran dry under OpenSSL and nothing is buffered:
+				 * skip the read that would only say EAGAIN. The poll is
+				 * edge-triggered, so new data brings a new event. */
+				if ((c->flags & KG_CF_RBIO_SHORT) && !(c->flags & KG_CF_C_HUP) &&
+				    !SSL_has_pending(c->ssl)) {
+					c->flags |= KG_CF_C_DRAINED;
+					break;
+				}
 				continue;
 			}
+			c->flags |= KG_CF_C_DRAINED;
 			r = kg_ssl_status(c, r);
 			if (r < 0)
 				return KG_PUMP_CLIENT_ERR;
@@ -873,18 +883,26 @@ static int kg_b2c_ssl(struct kg_worker *w, struct kg_conn *c, bool *progress)
 	ssize_t n;
 	int r;
 
-	if (!(c->flags & KG_CF_B_RD_EOF)) {
+	if (!(c->flags & (KG_CF_B_RD_EOF | KG_CF_B_DRAINED))) {
 		b = kg_buf_get(w, &c->b2c);
 		if (!b)
 			return KG_PUMP_NOMEM;
 		kg_buf_compact(b);
 		while (kg_buf_space(b)) {
-			n = recv(c->bfd, b->data + b->off + b->len, kg_buf_space(b), MSG_DONTWAIT);
+			size_t want = kg_buf_space(b);
+
+			n = recv(c->bfd, b->data + b->off + b->len, want, MSG_DONTWAIT);
 			if (n > 0) {
 				b->len += (uint32_t)n;
 				*progress = true;
+				/* a short read: the queue is empty, unless a FIN waits too */
+				if ((size_t)n < want && !(c->flags & KG_CF_B_HUP)) {
+					c->flags |= KG_CF_B_DRAINED;
+					break;
+				}
 				continue;
 			}
+			c->flags |= KG_CF_B_DRAINED;
 			if (n == 0) {
 				c->flags |= KG_CF_B_RD_EOF;
 				*progress = true;
@@ -971,6 +989,8 @@ static void kg_pump(struct kg_worker *w, struct kg_conn *c)
 	bool progress;
 	int st;
 
+	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
+
 	do {
 		progress = false;
 
@@ -1024,6 +1044,20 @@ fail:
 		kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
 		break;
 	}
+}
+
+/* Notes when OpenSSL's read(2) came back short: the socket is empty. */
+static long kg_rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+		       int ret, size_t *processed)
+{
+	struct kg_conn *c;
+
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed && *processed < len) {
+		c = (struct kg_conn *)BIO_get_callback_arg(b);
+		if (c)
+			c->flags |= KG_CF_RBIO_SHORT;
+	}
+	return ret;
 }
 
 /* ---- accept ------------------------------------------------------------- */
@@ -1135,6 +1169,8 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 		return;
 	}
 	c->hs.conn_id = c->id;
+	BIO_set_callback_ex(SSL_get_rbio(c->ssl), kg_rbio_cb);
+	BIO_set_callback_arg(SSL_get_rbio(c->ssl), (char *)c);
 	kg_poll_arm(w, c, res, KG_OP_CPOLL);
 	kg_handshake_event(w, c);
 }
@@ -1144,6 +1180,10 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 static void kg_conn_event(struct kg_worker *w, struct kg_conn *c, bool client, int res,
 			  unsigned flags)
 {
+	/* Remember a hang-up: a short read then no longer means "nothing more",
+	 * the EOF itself is still to be read. */
+	if (res > 0 && (res & (POLLRDHUP | POLLHUP | POLLERR)))
+		c->flags |= client ? KG_CF_C_HUP : KG_CF_B_HUP;
 	if (!(flags & IORING_CQE_F_MORE)) {
 		/* The multishot poll ended (error or overflow): re-arm it. */
 		if (client)

@@ -52,6 +52,7 @@ static struct {
 	const char *mode_name, *connect, *cert, *key, *cacert, *servername;
 	const char *ciphers, *ciphersuites;
 	int tls;
+	bool no_half_close;	/* for peers that end the stream on close_notify */
 	unsigned conns;
 	unsigned long long bytes, count;
 	double duration;
@@ -247,7 +248,9 @@ static void run_echo(struct worker *w)
 			}
 			break;
 		}
-		if (sent_all && !shut) {
+		if (opt.no_half_close && sent_all && w->received >= opt.bytes)
+			break;	/* all echoed: close afterwards, not before */
+		if (sent_all && !shut && !opt.no_half_close) {
 			r = SSL_shutdown(ssl);	/* close_notify: our half-close */
 			if (r >= 0)
 				shut = true;
@@ -339,8 +342,10 @@ static void run_upload(struct worker *w)
 			goto out;
 		w->sent += len;
 	}
-	SSL_shutdown(ssl);
-	while (got < sizeof(reply) - 1 && (n = SSL_read(ssl, reply + got, (int)(sizeof(reply) - 1 - got))) > 0)
+	if (!opt.no_half_close)
+		SSL_shutdown(ssl);
+	while (got < sizeof(reply) - 1 && !memchr(reply, '\n', got) &&
+	       (n = SSL_read(ssl, reply + got, (int)(sizeof(reply) - 1 - got))) > 0)
 		got += (size_t)n;
 	reply[got] = '\0';
 	kg_sha256_hex(&h, hex);
@@ -370,7 +375,10 @@ static void run_download(struct worker *w)
 			mismatch = true;
 		w->received += (unsigned long long)n;
 	}
-	w->ok = !mismatch && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN &&
+	/* --no-half-close: peers that end with a bare FIN pass when the byte
+	 * count is right; otherwise close_notify is required */
+	w->ok = !mismatch && (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
+			      (opt.no_half_close && opt.bytes)) &&
 		(!opt.bytes || w->received == opt.bytes);
 	if (!w->ok)
 		snprintf(w->err, sizeof(w->err), "received %llu bytes, %s", w->received,
@@ -603,7 +611,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: kg-loadgen echo|upload|download|handshake|rr|idle|flood --connect HOST:PORT\n"
 		"         --cert FILE --key FILE --cacert FILE [--servername NAME] [-c CONNS]\n"
 		"         [--bytes N] [--duration SECS] [-n COUNT] [--tls 1.2|1.3]\n"
-		"         [--ciphers LIST] [--ciphersuites LIST]\n");
+		"         [--ciphers LIST] [--ciphersuites LIST] [--no-half-close]\n");
 }
 
 int main(int argc, char **argv)
@@ -619,6 +627,7 @@ int main(int argc, char **argv)
 		{ "tls", required_argument, NULL, 't' },
 		{ "ciphers", required_argument, NULL, 'p' },
 		{ "ciphersuites", required_argument, NULL, 'P' },
+		{ "no-half-close", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -661,6 +670,7 @@ int main(int argc, char **argv)
 		case 'P': opt.ciphersuites = optarg; break;
 		case 'c': opt.conns = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'n': opt.count = strtoull(optarg, NULL, 0); break;
+		case 'H': opt.no_half_close = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -6,7 +6,7 @@
  *
  * echo   echoes everything; on EOF from the peer it finishes, then half-closes
  * http   answers one request with a fixed 200 response and closes
- * sink   reads everything; on EOF writes "<bytes> <sha256hex>\n"
+ * sink   reads everything; on EOF (or at --bytes N) writes "<bytes> <sha256hex>\n"
  * source writes N bytes of the shared deterministic stream, half-closes
  *
  * One thread per connection. --count-file holds the number of connections
@@ -34,6 +34,7 @@ enum mode { M_ECHO, M_HTTP, M_SINK, M_SOURCE };
 
 static enum mode mode = M_ECHO;
 static unsigned long long source_bytes = 1 << 20;
+static bool bytes_given;
 static const char *count_file;
 static bool verbose;
 static unsigned long accepted;
@@ -130,8 +131,16 @@ static void serve_sink(int fd)
 		return;
 	kg_sha256_init(&h);
 	while ((n = recv(fd, buf, BUFSZ, 0)) > 0) {
-		kg_sha256_update(&h, buf, (size_t)n);
-		total += (unsigned long long)n;
+		size_t take = (size_t)n;
+
+		/* with --bytes N, answer at N bytes without waiting for EOF (peers
+		 * that cannot half-close) */
+		if (bytes_given && total + take > source_bytes)
+			take = (size_t)(source_bytes - total);
+		kg_sha256_update(&h, buf, take);
+		total += take;
+		if (bytes_given && total >= source_bytes)
+			break;
 	}
 	free(buf);
 	kg_sha256_hex(&h, hex);
@@ -257,6 +266,7 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			source_bytes = strtoull(optarg, NULL, 0);
+			bytes_given = true;
 			break;
 		case 'p':
 			port_file = optarg;
