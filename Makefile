@@ -100,8 +100,13 @@ bench: all
 	$(Q)bash bench/run $(B)
 
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/ktlsgw
+	install -m 0644 userspace/dist/ktlsgw.8 $(DESTDIR)$(PREFIX)/share/man/man8/ktlsgw.8
+	install -m 0644 userspace/dist/ktlsgw.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/ktlsgw.conf.5
+	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' userspace/dist/ktlsgw.service > \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/ktlsgw.service
 
 clean:
 	rm -rf $(B)

@@ -2,7 +2,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -122,6 +125,28 @@ static void kg_gw_revocation_pass(struct kg_gw *gw, unsigned pass)
 	/* Adopt entries written with raw bpftool into the state file (~1 s). */
 	if (pass % 4 == 0 && kg_revoker_sync(gw->rev, true, err, sizeof(err)) < 0)
 		kg_warn("revocation: %s", err);
+}
+
+/* systemd Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void kg_sd_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || !*path || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0)
+		kg_warn("sd_notify: %s", strerror(errno));
+	close(fd);
 }
 
 static uint64_t kg_gw_now_ms(void)
@@ -290,6 +315,7 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	for (i = 0; i < gw.n_lst; i++)
 		kg_info("listener %s: listening on %s, backend %s, %u workers", gw.lst[i].conf->name,
 			gw.lst[i].bound.text, gw.lst[i].conf->backend.text, gw.n_workers);
+	kg_sd_notify("READY=1");
 	if (ready_file) {
 		rc = kg_write_ready_file(&gw, ready_file);
 		if (rc)
@@ -341,6 +367,7 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			kg_info("%s: %s", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 				level == 1 ? "no new connections; draining the open ones" :
 				"closing every connection now");
+			kg_sd_notify("STOPPING=1");
 			__atomic_store_n(&gw.stop, level, __ATOMIC_RELEASE);
 			for (i = 0; i < gw.n_workers; i++)
 				kg_worker_kick(gw.workers[i]);

@@ -1,379 +1,629 @@
-/* Demo and test PKI, made with the OpenSSL library. */
+/* Demo and test PKI, generated with the OpenSSL 3 library (no openssl CLI). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "log.h"
 #include "pki.h"
 
-#define DAY (24L * 3600)
+#define PKI_HOUR	3600L
+#define PKI_DAY		(24 * PKI_HOUR)
+#define PKI_ORG		"ktlsgw demo"
+#define PKI_SERIAL_LEN	16
+#define PKI_RSA_BITS	2048
+#define PKI_EC_CURVE	"P-256"
+#define PKI_MAX_CHAIN	5
 
-enum pki_kind { PKI_CA, PKI_SERVER, PKI_CLIENT, PKI_CLIENT_SERVERAUTH, PKI_CLIENT_SELF };
+/* Validity windows, in seconds relative to now. */
+#define PKI_LEAF_FROM	(-PKI_HOUR)
+#define PKI_LEAF_TO	(825 * PKI_DAY)
+#define PKI_CA_FROM	(-PKI_HOUR)
+#define PKI_CA_TO	(3650 * PKI_DAY)
 
-struct pki_cert {
-	X509 *x;
-	EVP_PKEY *k;
+enum pki_role {
+	PKI_ROLE_CA,
+	PKI_ROLE_SERVER,
+	PKI_ROLE_CLIENT,
+	PKI_ROLE_CLIENT_SERVERAUTH,	/* a "client" whose EKU says serverAuth only */
 };
 
-static EVP_PKEY *pki_key(bool rsa)
+/* A certificate and its private key; both owned. */
+struct pki_ident {
+	X509 *crt;
+	EVP_PKEY *key;
+};
+
+struct pki_spec {
+	const char *cn;
+	enum pki_role role;
+	bool rsa;
+	long from, to;		/* notBefore / notAfter, seconds from now */
+	int pathlen;		/* CAs only; < 0: no pathLenConstraint */
+};
+
+#define PKI_CA_SPEC(name, is_rsa, plen) \
+	{ .cn = (name), .role = PKI_ROLE_CA, .rsa = (is_rsa), \
+	  .from = PKI_CA_FROM, .to = PKI_CA_TO, .pathlen = (plen) }
+#define PKI_LEAF_SPEC(name, r, is_rsa) \
+	{ .cn = (name), .role = (r), .rsa = (is_rsa), \
+	  .from = PKI_LEAF_FROM, .to = PKI_LEAF_TO, .pathlen = -1 }
+
+static void pki_ident_free(struct pki_ident *id)
 {
-	return rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+	X509_free(id->crt);
+	id->crt = NULL;
+	EVP_PKEY_free(id->key);
+	id->key = NULL;
 }
 
-static int pki_ext(X509 *x, X509 *issuer, int nid, const char *value)
+/* Log "@what (@about)" with the drained OpenSSL error queue; returns -EPROTO. */
+static int pki_ssl_fail(const char *what, const char *about)
 {
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int ok;
+	char line[512];
 
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return -EPROTO;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -EPROTO;
+	snprintf(line, sizeof(line), "pki: %s (%s)", what, about);
+	kg_log_ssl(KG_LOG_ERR, line);
+	return -EPROTO;
 }
 
-/*
- * Make a certificate for CN @cn of @kind, signed by @issuer (self-signed if
- * NULL), valid from now+@from to now+@to seconds. @pathlen applies to CAs
- * (-1: none). Fills @out (caller frees both parts). 0 or -EPROTO.
- */
-static int pki_make(struct pki_cert *out, const char *cn, enum pki_kind kind, bool rsa,
-		    const struct pki_cert *issuer, long from, long to, int pathlen)
+static EVP_PKEY *pki_keygen(bool rsa)
 {
-	unsigned char serial[16];
+	if (rsa)
+		return EVP_RSA_gen(PKI_RSA_BITS);
+	return EVP_EC_gen(PKI_EC_CURVE);
+}
+
+/* A random, positive serial of exactly PKI_SERIAL_LEN bytes. */
+static int pki_set_serial(X509 *crt)
+{
+	unsigned char raw[PKI_SERIAL_LEN];
 	BIGNUM *bn = NULL;
-	X509_NAME *name;
-	X509 *x = NULL, *ix;
-	EVP_PKEY *k = NULL, *ik;
-	char buf[256];
 	int rc = -EPROTO;
 
-	k = pki_key(rsa);
-	x = X509_new();
-	if (!k || !x)
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		goto out;
-	if (RAND_bytes(serial, sizeof(serial)) != 1)
+	raw[0] = (unsigned char)((raw[0] & 0x7f) | 0x40);
+	bn = BN_bin2bn(raw, sizeof(raw), NULL);
+	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(crt)))
 		goto out;
-	serial[0] &= 0x7f;	/* positive */
-	serial[0] |= 0x01;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
+	rc = 0;
+out:
+	BN_free(bn);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+static int pki_add_ext(X509 *crt, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext = NULL;
+	int rc = -EPROTO;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, crt, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext || X509_add_ext(crt, ext, -1) != 1)
 		goto out;
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    !X509_time_adj_ex(X509_getm_notBefore(x), 0, from, NULL) ||
-	    !X509_time_adj_ex(X509_getm_notAfter(x), 0, to, NULL) ||
-	    X509_set_pubkey(x, k) != 1)
+	rc = 0;
+out:
+	X509_EXTENSION_free(ext);
+	return rc;
+}
+
+/* The extensions for @spec; the key identifiers need the public key and
+ * names already set on @crt (and the issuer's own subjectKeyIdentifier). */
+static int pki_add_exts(X509 *crt, X509 *issuer, const struct pki_spec *spec)
+{
+	char bc[64], san[192];
+	const char *ku, *eku;
+	int rc = -EPROTO;
+
+	if (pki_add_ext(crt, issuer, NID_subject_key_identifier, "hash") ||
+	    pki_add_ext(crt, issuer, NID_authority_key_identifier, "keyid:always"))
 		goto out;
-	name = X509_get_subject_name(x);
-	/* DER order O, CN: printed (RFC 2253) as "CN=…,O=…". */
-	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-					(const unsigned char *)"ktlsgw demo", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0))
-		goto out;
-	ix = issuer ? issuer->x : x;
-	ik = issuer ? issuer->k : k;
-	if (X509_set_issuer_name(x, X509_get_subject_name(ix)) != 1)
-		goto out;
-	if (pki_ext(x, ix, NID_subject_key_identifier, "hash") ||
-	    pki_ext(x, ix, NID_authority_key_identifier, "keyid:always"))
-		goto out;
-	switch (kind) {
-	case PKI_CA:
-		if (pathlen >= 0)
-			snprintf(buf, sizeof(buf), "critical,CA:TRUE,pathlen:%d", pathlen);
+
+	if (spec->role == PKI_ROLE_CA) {
+		if (spec->pathlen >= 0)
+			snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", spec->pathlen);
 		else
-			snprintf(buf, sizeof(buf), "critical,CA:TRUE");
-		if (pki_ext(x, ix, NID_basic_constraints, buf) ||
-		    pki_ext(x, ix, NID_key_usage, "critical,keyCertSign,cRLSign"))
+			snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+		if (pki_add_ext(crt, issuer, NID_basic_constraints, bc) ||
+		    pki_add_ext(crt, issuer, NID_key_usage, "critical,keyCertSign,cRLSign"))
 			goto out;
-		break;
-	case PKI_SERVER:
-		if (pki_ext(x, ix, NID_basic_constraints, "critical,CA:FALSE") ||
-		    pki_ext(x, ix, NID_key_usage, rsa ? "critical,digitalSignature,keyEncipherment" :
-			    "critical,digitalSignature") ||
-		    pki_ext(x, ix, NID_ext_key_usage, "serverAuth") ||
-		    pki_ext(x, ix, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"))
-			goto out;
-		break;
-	case PKI_CLIENT:
-	case PKI_CLIENT_SELF:
-	case PKI_CLIENT_SERVERAUTH:
-		snprintf(buf, sizeof(buf), "email:%s@example.test", cn);
-		if (pki_ext(x, ix, NID_basic_constraints, "critical,CA:FALSE") ||
-		    pki_ext(x, ix, NID_key_usage, rsa ? "critical,digitalSignature,keyEncipherment" :
-			    "critical,digitalSignature") ||
-		    pki_ext(x, ix, NID_ext_key_usage,
-			    kind == PKI_CLIENT_SERVERAUTH ? "serverAuth" : "clientAuth") ||
-		    pki_ext(x, ix, NID_subject_alt_name, buf))
-			goto out;
-		break;
-	}
-	if (!X509_sign(x, ik, EVP_sha256()))
+		rc = 0;
 		goto out;
-	out->x = x;
-	out->k = k;
-	x = NULL;
-	k = NULL;
+	}
+
+	/* keyEncipherment only means something for RSA (RFC 5480 forbids it for EC). */
+	ku = spec->rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
+	if (spec->role == PKI_ROLE_SERVER) {
+		eku = "serverAuth";
+		snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1");
+	} else {
+		eku = spec->role == PKI_ROLE_CLIENT ? "clientAuth" : "serverAuth";
+		if ((size_t)snprintf(san, sizeof(san), "email:%s@example.test", spec->cn) >= sizeof(san))
+			goto out;
+	}
+	if (pki_add_ext(crt, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+	    pki_add_ext(crt, issuer, NID_key_usage, ku) ||
+	    pki_add_ext(crt, issuer, NID_ext_key_usage, eku) ||
+	    pki_add_ext(crt, issuer, NID_subject_alt_name, san))
+		goto out;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* Make a fresh key and a certificate for @spec into @out, signed by @issuer
+ * (self-signed when NULL). */
+static int pki_issue(struct pki_ident *out, const struct pki_spec *spec,
+		     const struct pki_ident *issuer)
+{
+	EVP_PKEY *key = NULL, *sign_key;
+	X509 *crt = NULL, *sign_crt;
+	X509_NAME *subj;
+	int rc = -EPROTO;
+
+	key = pki_keygen(spec->rsa);
+	if (!key)
+		goto out;
+	crt = X509_new();
+	if (!crt)
+		goto out;
+	sign_crt = issuer ? issuer->crt : crt;
+	sign_key = issuer ? issuer->key : key;
+
+	if (X509_set_version(crt, X509_VERSION_3) != 1 || pki_set_serial(crt) ||
+	    !X509_time_adj_ex(X509_getm_notBefore(crt), 0, spec->from, NULL) ||
+	    !X509_time_adj_ex(X509_getm_notAfter(crt), 0, spec->to, NULL) ||
+	    X509_set_pubkey(crt, key) != 1)
+		goto out;
+	/* DER order O then CN, so RFC 2253 prints "CN=…,O=ktlsgw demo". */
+	subj = X509_get_subject_name(crt);
+	if (X509_NAME_add_entry_by_txt(subj, "O", MBSTRING_UTF8,
+				       (const unsigned char *)PKI_ORG, -1, -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
+				       (const unsigned char *)spec->cn, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(crt, X509_get_subject_name(sign_crt)) != 1)
+		goto out;
+	if (pki_add_exts(crt, sign_crt, spec))
+		goto out;
+	if (X509_sign(crt, sign_key, EVP_sha256()) <= 0)
+		goto out;
+
+	out->crt = crt;
+	out->key = key;
+	crt = NULL;
+	key = NULL;
 	rc = 0;
 out:
 	if (rc)
-		kg_log_ssl(KG_LOG_ERR, "pki: cannot make a certificate");
-	BN_free(bn);
-	X509_free(x);
-	EVP_PKEY_free(k);
+		pki_ssl_fail("cannot issue a certificate", spec->cn);
+	X509_free(crt);
+	EVP_PKEY_free(key);
 	return rc;
 }
 
-static void pki_free(struct pki_cert *c)
+/* Open @dir/@name for writing with exactly @mode, whatever the umask or an
+ * earlier file's mode. */
+static int pki_open(const char *dir, const char *name, mode_t mode, FILE **out)
 {
-	X509_free(c->x);
-	c->x = NULL;
-	EVP_PKEY_free(c->k);
-	c->k = NULL;
-}
+	char path[PATH_MAX];
+	int fd = -1, n, rc;
 
-static FILE *pki_open(const char *dir, const char *name, mode_t mode)
-{
-	char path[4096];
-	int fd;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		kg_err("pki: %s: %s", path, strerror(errno));
-		return NULL;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		rc = -ENAMETOOLONG;
+		kg_err("pki: %s/%s: path too long", dir, name);
+		goto out;
 	}
-	(void)fchmod(fd, mode);
-	f = fdopen(fd, "w");
-	if (!f)
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 || fchmod(fd, mode) < 0) {
+		rc = -errno;
+		kg_err("pki: cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	*out = fdopen(fd, "w");
+	if (!*out) {
+		rc = -errno;
+		kg_err("pki: %s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
 		close(fd);
-	return f;
+	return rc;
 }
 
-/* Write @name with the given certificates (NULL-terminated list) in order. */
-static int pki_write_certs(const char *dir, const char *name, X509 *const *certs)
+/* fclose @f, keeping the first error: @rc, else the close's. */
+static int pki_close(FILE *f, const char *dir, const char *name, int rc)
 {
-	FILE *f = pki_open(dir, name, 0644);
-	int rc = 0;
+	if (fclose(f) != 0 && !rc) {
+		rc = -errno;
+		kg_err("pki: cannot write %s/%s: %s", dir, name, strerror(errno));
+	}
+	return rc;
+}
 
-	if (!f)
-		return -EIO;
-	for (; *certs; certs++)
-		if (PEM_write_X509(f, *certs) != 1)
+/* @dir/@name = the @n certificates of @certs, in order (PEM). */
+static int pki_write_certs(const char *dir, const char *name, X509 *const *certs, size_t n)
+{
+	FILE *f = NULL;
+	size_t i;
+	int rc;
+
+	rc = pki_open(dir, name, 0644, &f);
+	if (rc)
+		goto out;
+	for (i = 0; i < n && !rc; i++)
+		if (PEM_write_X509(f, certs[i]) != 1)
 			rc = -EIO;
-	if (fclose(f))
-		rc = -EIO;
+	if (rc)
+		pki_ssl_fail("cannot write certificates", name);
+	rc = pki_close(f, dir, name, rc);
+out:
 	return rc;
 }
 
-static int pki_write_key(const char *dir, const char *name, EVP_PKEY *k)
+/* @dir/@name = @key, unencrypted PKCS#8 PEM, mode 0600. */
+static int pki_write_key(const char *dir, const char *name, EVP_PKEY *key)
 {
-	FILE *f = pki_open(dir, name, 0600);
-	int rc = 0;
+	FILE *f = NULL;
+	int rc;
 
-	if (!f)
-		return -EIO;
-	if (PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1)
+	rc = pki_open(dir, name, 0600, &f);
+	if (rc)
+		goto out;
+	if (PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1) {
+		pki_ssl_fail("cannot write a private key", name);
 		rc = -EIO;
-	if (fclose(f))
-		rc = -EIO;
+	}
+	rc = pki_close(f, dir, name, rc);
+out:
 	return rc;
 }
 
-/* base.pem = leaf + @chain..., base.key; NULL-terminated chain. */
-static int pki_write_pair(const char *dir, const char *base, const struct pki_cert *c,
-			  X509 *chain1, X509 *chain2, X509 *chain3, X509 *chain4)
+/* @base.pem = @id's certificate then the @n of @chain; @base.key = its key. */
+static int pki_save(const char *dir, const char *base, const struct pki_ident *id,
+		    X509 *const *chain, size_t n)
 {
-	X509 *list[6] = { c->x, chain1, chain2, chain3, chain4, NULL };
-	char n1[256], n2[256];
+	X509 *certs[1 + PKI_MAX_CHAIN];
+	char name[NAME_MAX + 1];
+	size_t i;
+	int rc = -EINVAL;
 
-	snprintf(n1, sizeof(n1), "%s.pem", base);
-	snprintf(n2, sizeof(n2), "%s.key", base);
-	if (pki_write_certs(dir, n1, list) || pki_write_key(dir, n2, c->k))
-		return -EIO;
-	return 0;
+	if (n > PKI_MAX_CHAIN)
+		goto out;
+	certs[0] = id->crt;
+	for (i = 0; i < n; i++)
+		certs[1 + i] = chain[i];
+	rc = -ENAMETOOLONG;
+	if ((size_t)snprintf(name, sizeof(name), "%s.pem", base) >= sizeof(name))
+		goto out;
+	rc = pki_write_certs(dir, name, certs, 1 + n);
+	if (rc)
+		goto out;
+	rc = -ENAMETOOLONG;
+	if ((size_t)snprintf(name, sizeof(name), "%s.key", base) >= sizeof(name))
+		goto out;
+	rc = pki_write_key(dir, name, id->key);
+out:
+	return rc;
 }
 
-/* A CRL from @ca listing @revoked (may be NULL), valid from now+@from to
- * now+@to seconds, written to @name (PEM). */
-static int pki_write_crl(const char *dir, const char *name, const struct pki_cert *ca,
-			 X509 *revoked, long from, long to)
+/* Issue for @spec under @issuer (NULL: self-signed) and save it as @base
+ * with @chain after the leaf. Kept in @keep when non-NULL, else freed. */
+static int pki_issue_save(const char *dir, const char *base, const struct pki_spec *spec,
+			  const struct pki_ident *issuer, X509 *const *chain, size_t n,
+			  struct pki_ident *keep)
 {
-	X509_CRL *crl = X509_CRL_new();
-	X509_REVOKED *r = NULL;
-	ASN1_TIME *t = NULL;
+	struct pki_ident id = { 0 };
+	int rc;
+
+	rc = pki_issue(&id, spec, issuer);
+	if (rc)
+		goto out;
+	rc = pki_save(dir, base, &id, chain, n);
+	if (rc)
+		goto out;
+	if (keep) {
+		*keep = id;
+		id.crt = NULL;
+		id.key = NULL;
+	}
+out:
+	pki_ident_free(&id);
+	return rc;
+}
+
+/* A v2 CRL from @ca, lastUpdate now+@from, nextUpdate now+@to, CRL number
+ * @number, revoking @revoked when non-NULL; written to @dir/@name. */
+static int pki_write_crl(const char *dir, const char *name, const struct pki_ident *ca,
+			 X509 *revoked, long from, long to, long number)
+{
+	X509_CRL *crl = NULL;
+	ASN1_TIME *last = NULL, *next = NULL;
+	X509_REVOKED *entry = NULL;
+	ASN1_INTEGER *num = NULL;
+	X509_EXTENSION *aki = NULL;
+	X509V3_CTX ctx;
 	FILE *f = NULL;
 	int rc = -EPROTO;
 
-	if (!crl || X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->x)) != 1)
+	crl = X509_CRL_new();
+	last = X509_time_adj_ex(NULL, 0, from, NULL);
+	next = X509_time_adj_ex(NULL, 0, to, NULL);
+	num = ASN1_INTEGER_new();
+	if (!crl || !last || !next || !num)
 		goto out;
-	t = X509_time_adj_ex(NULL, 0, from, NULL);
-	if (!t || X509_CRL_set1_lastUpdate(crl, t) != 1)
-		goto out;
-	ASN1_TIME_free(t);
-	t = X509_time_adj_ex(NULL, 0, to, NULL);
-	if (!t || X509_CRL_set1_nextUpdate(crl, t) != 1)
+	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->crt)) != 1 ||
+	    X509_CRL_set1_lastUpdate(crl, last) != 1 ||
+	    X509_CRL_set1_nextUpdate(crl, next) != 1)
 		goto out;
 	if (revoked) {
-		r = X509_REVOKED_new();
-		if (!r || X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked)) != 1 ||
-		    X509_REVOKED_set_revocationDate(r, X509_CRL_get0_lastUpdate(crl) ?
-						    (ASN1_TIME *)X509_CRL_get0_lastUpdate(crl) : t) != 1 ||
-		    X509_CRL_add0_revoked(crl, r) != 1)
+		entry = X509_REVOKED_new();
+		if (!entry ||
+		    X509_REVOKED_set_serialNumber(entry, X509_get_serialNumber(revoked)) != 1 ||
+		    X509_REVOKED_set_revocationDate(entry, last) != 1 ||
+		    X509_CRL_add0_revoked(crl, entry) != 1)
 			goto out;
-		r = NULL;
+		entry = NULL;	/* owned by the CRL now */
 	}
-	if (X509_CRL_sort(crl) != 1 || !X509_CRL_sign(crl, ca->k, EVP_sha256()))
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, ca->crt, NULL, NULL, crl, 0);
+	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	if (!aki || X509_CRL_add_ext(crl, aki, -1) != 1 ||
+	    ASN1_INTEGER_set(num, number) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
 		goto out;
-	f = pki_open(dir, name, 0644);
-	if (!f || PEM_write_X509_CRL(f, crl) != 1) {
-		rc = -EIO;
+	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0)
 		goto out;
-	}
-	rc = 0;
-out:
+
+	rc = pki_open(dir, name, 0644, &f);
 	if (rc)
-		kg_log_ssl(KG_LOG_ERR, "pki: cannot make a CRL");
-	if (f && fclose(f) && !rc)
+		goto out;
+	if (PEM_write_X509_CRL(f, crl) != 1) {
+		pki_ssl_fail("cannot write a CRL", name);
 		rc = -EIO;
-	X509_REVOKED_free(r);
-	ASN1_TIME_free(t);
+	}
+	rc = pki_close(f, dir, name, rc);
+out:
+	if (rc == -EPROTO)
+		pki_ssl_fail("cannot make a CRL", name);
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(num);
+	X509_REVOKED_free(entry);
+	ASN1_TIME_free(next);
+	ASN1_TIME_free(last);
 	X509_CRL_free(crl);
 	return rc;
 }
 
-static int pki_test_set(const char *dir, struct pki_cert *root, struct pki_cert *ica)
+/* rsa-ca → rsa-client-ca → rsa-client, and rsa-server under rsa-ca. */
+static int pki_test_rsa(const char *dir)
 {
-	struct pki_cert rroot = { 0 }, rica = { 0 }, rcli = { 0 }, rsrv = { 0 }, c = { 0 };
-	struct pki_cert sroot = { 0 }, droot = { 0 }, d[4] = { { 0 } };
-	char name[32];
-	int rc = -EPROTO, i;
+	static const struct pki_spec root_spec = PKI_CA_SPEC("ktlsgw test RSA root", true, -1);
+	static const struct pki_spec ica_spec = PKI_CA_SPEC("ktlsgw test RSA client CA", true, 0);
+	static const struct pki_spec client_spec = PKI_LEAF_SPEC("carol-rsa", PKI_ROLE_CLIENT, true);
+	static const struct pki_spec server_spec = PKI_LEAF_SPEC("localhost", PKI_ROLE_SERVER, true);
+	struct pki_ident root = { 0 }, ica = { 0 };
+	int rc;
 
-	/* An all-RSA chain. */
-	if (pki_make(&rroot, "ktlsgw test RSA root", PKI_CA, true, NULL, -3600, 3650 * DAY, -1) ||
-	    pki_make(&rica, "ktlsgw test RSA client CA", PKI_CA, true, &rroot, -3600, 3650 * DAY, 0) ||
-	    pki_make(&rcli, "carol-rsa", PKI_CLIENT, true, &rica, -3600, 825 * DAY, -1) ||
-	    pki_make(&rsrv, "localhost", PKI_SERVER, true, &rroot, -3600, 825 * DAY, -1))
+	rc = pki_issue_save(dir, "rsa-ca", &root_spec, NULL, NULL, 0, &root);
+	if (rc)
 		goto out;
-	if (pki_write_pair(dir, "rsa-ca", &rroot, NULL, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "rsa-client-ca", &rica, NULL, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "rsa-client", &rcli, rica.x, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "rsa-server", &rsrv, rroot.x, NULL, NULL, NULL))
+	rc = pki_issue_save(dir, "rsa-client-ca", &ica_spec, &root, NULL, 0, &ica);
+	if (rc)
 		goto out;
-
-#define ONE(file, cn, kind, iss, from, to, chainx) do {					\
-		if (pki_make(&c, cn, kind, false, iss, from, to, -1) ||			\
-		    pki_write_pair(dir, file, &c, chainx, NULL, NULL, NULL))		\
-			goto out;							\
-		pki_free(&c);								\
-	} while (0)
-
-	ONE("expired", "expired", PKI_CLIENT, ica, -30 * DAY, -1 * DAY, ica->x);
-	ONE("notyet", "notyet", PKI_CLIENT, ica, 10 * DAY, 40 * DAY, ica->x);
-	ONE("serverauth", "serverauth", PKI_CLIENT_SERVERAUTH, ica, -3600, 825 * DAY, ica->x);
-	ONE("rootsigned", "rootsigned", PKI_CLIENT, root, -3600, 825 * DAY, NULL);
-	ONE("selfsigned", "selfsigned", PKI_CLIENT_SELF, NULL, -3600, 825 * DAY, NULL);
-	ONE("carol", "carol", PKI_CLIENT, ica, -3600, 825 * DAY, ica->x);
-	ONE("dave", "dave", PKI_CLIENT, ica, -3600, 825 * DAY, ica->x);
-	/* erin is listed in the client CA's CRL; a second CRL is stale */
-	if (pki_make(&c, "erin", PKI_CLIENT, false, ica, -3600, 825 * DAY, -1) ||
-	    pki_write_pair(dir, "erin", &c, ica->x, NULL, NULL, NULL) ||
-	    pki_write_crl(dir, "client-ca.crl.pem", ica, c.x, -3600, 30 * DAY) ||
-	    pki_write_crl(dir, "client-ca-stale.crl.pem", ica, c.x, -30 * DAY, -1 * DAY) ||
-	    pki_write_crl(dir, "client-ca-empty.crl.pem", ica, NULL, -3600, 30 * DAY))
+	rc = pki_issue_save(dir, "rsa-client", &client_spec, &ica, &ica.crt, 1, NULL);
+	if (rc)
 		goto out;
-	pki_free(&c);
-
-	if (pki_make(&sroot, "stranger root", PKI_CA, false, NULL, -3600, 3650 * DAY, -1) ||
-	    pki_write_pair(dir, "stranger-ca", &sroot, NULL, NULL, NULL, NULL))
-		goto out;
-	ONE("stranger", "stranger", PKI_CLIENT, &sroot, -3600, 825 * DAY, NULL);
-
-	/* deep: root → int1 → int2 → int3 → int4 → leaf */
-	if (pki_make(&droot, "deep root", PKI_CA, false, NULL, -3600, 3650 * DAY, -1))
-		goto out;
-	for (i = 0; i < 4; i++) {
-		snprintf(name, sizeof(name), "deep-int%d", i + 1);
-		if (pki_make(&d[i], name, PKI_CA, false, i ? &d[i - 1] : &droot, -3600, 3650 * DAY,
-			     3 - i))
-			goto out;
-	}
-	if (pki_make(&c, "deep", PKI_CLIENT, false, &d[3], -3600, 825 * DAY, -1) ||
-	    pki_write_pair(dir, "deep", &c, d[3].x, d[2].x, d[1].x, d[0].x) ||
-	    pki_write_pair(dir, "deep-client-ca", &d[3], NULL, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "deep-root", &droot, NULL, NULL, NULL, NULL))
-		goto out;
-	{
-		X509 *chain[] = { droot.x, d[0].x, d[1].x, d[2].x, d[3].x, NULL };
-
-		if (pki_write_certs(dir, "deep-ca.pem", chain))
-			goto out;
-	}
-	rc = 0;
-#undef ONE
+	rc = pki_issue_save(dir, "rsa-server", &server_spec, &root, &root.crt, 1, NULL);
 out:
-	pki_free(&c);
-	pki_free(&rroot);
-	pki_free(&rica);
-	pki_free(&rcli);
-	pki_free(&rsrv);
-	pki_free(&sroot);
-	pki_free(&droot);
-	for (i = 0; i < 4; i++)
-		pki_free(&d[i]);
+	pki_ident_free(&ica);
+	pki_ident_free(&root);
+	return rc;
+}
+
+enum pki_signer { PKI_BY_CLIENT_CA, PKI_BY_ROOT, PKI_BY_SELF };
+
+struct pki_client_job {
+	struct pki_spec spec;
+	enum pki_signer signer;
+};
+
+/* The odd clients under the demo root / client CA, erin and the CRLs. */
+static int pki_test_clients(const char *dir, const struct pki_ident *root,
+			    const struct pki_ident *ica)
+{
+	static const struct pki_client_job jobs[] = {
+		{ { "expired", PKI_ROLE_CLIENT, false, -30 * PKI_DAY, -1 * PKI_DAY, -1 },
+		  PKI_BY_CLIENT_CA },
+		{ { "notyet", PKI_ROLE_CLIENT, false, 10 * PKI_DAY, 40 * PKI_DAY, -1 },
+		  PKI_BY_CLIENT_CA },
+		{ PKI_LEAF_SPEC("serverauth", PKI_ROLE_CLIENT_SERVERAUTH, false), PKI_BY_CLIENT_CA },
+		{ PKI_LEAF_SPEC("rootsigned", PKI_ROLE_CLIENT, false), PKI_BY_ROOT },
+		{ PKI_LEAF_SPEC("selfsigned", PKI_ROLE_CLIENT, false), PKI_BY_SELF },
+		{ PKI_LEAF_SPEC("carol", PKI_ROLE_CLIENT, false), PKI_BY_CLIENT_CA },
+		{ PKI_LEAF_SPEC("dave", PKI_ROLE_CLIENT, false), PKI_BY_CLIENT_CA },
+	};
+	static const struct pki_spec erin_spec = PKI_LEAF_SPEC("erin", PKI_ROLE_CLIENT, false);
+	struct pki_ident erin = { 0 };
+	const struct pki_ident *signer;
+	X509 *const *chain;
+	size_t i, n;
+	int rc = 0;
+
+	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]) && !rc; i++) {
+		signer = NULL;
+		chain = NULL;
+		n = 0;
+		if (jobs[i].signer == PKI_BY_CLIENT_CA) {
+			signer = ica;
+			chain = &ica->crt;
+			n = 1;
+		} else if (jobs[i].signer == PKI_BY_ROOT) {
+			signer = root;
+		}
+		rc = pki_issue_save(dir, jobs[i].spec.cn, &jobs[i].spec, signer, chain, n, NULL);
+	}
+	if (rc)
+		goto out;
+
+	/* erin is revoked by the current CRL and by the stale one. */
+	rc = pki_issue_save(dir, "erin", &erin_spec, ica, &ica->crt, 1, &erin);
+	if (rc)
+		goto out;
+	rc = pki_write_crl(dir, "client-ca-stale.crl.pem", ica, erin.crt,
+			   -30 * PKI_DAY, -1 * PKI_DAY, 1);
+	if (rc)
+		goto out;
+	rc = pki_write_crl(dir, "client-ca.crl.pem", ica, erin.crt, -PKI_HOUR, 30 * PKI_DAY, 2);
+	if (rc)
+		goto out;
+	rc = pki_write_crl(dir, "client-ca-empty.crl.pem", ica, NULL, -PKI_HOUR, 30 * PKI_DAY, 3);
+out:
+	pki_ident_free(&erin);
+	return rc;
+}
+
+/* stranger-ca (an unrelated root) and its client "stranger". */
+static int pki_test_stranger(const char *dir)
+{
+	static const struct pki_spec root_spec = PKI_CA_SPEC("stranger root", false, -1);
+	static const struct pki_spec client_spec = PKI_LEAF_SPEC("stranger", PKI_ROLE_CLIENT, false);
+	struct pki_ident root = { 0 };
+	int rc;
+
+	rc = pki_issue_save(dir, "stranger-ca", &root_spec, NULL, NULL, 0, &root);
+	if (rc)
+		goto out;
+	rc = pki_issue_save(dir, "stranger", &client_spec, &root, NULL, 0, NULL);
+out:
+	pki_ident_free(&root);
+	return rc;
+}
+
+/* deep root → deep-int1 → … → deep-int4 → "deep". */
+static int pki_test_deep(const char *dir)
+{
+	static const struct pki_spec root_spec = PKI_CA_SPEC("deep root", false, -1);
+	static const struct pki_spec client_spec = PKI_LEAF_SPEC("deep", PKI_ROLE_CLIENT, false);
+	struct pki_ident root = { 0 }, ints[4] = { { 0 } };
+	struct pki_spec int_spec = PKI_CA_SPEC(NULL, false, -1);
+	X509 *chain[PKI_MAX_CHAIN];
+	char cn[16];
+	const int nints = (int)(sizeof(ints) / sizeof(ints[0]));
+	int rc, i;
+
+	rc = pki_issue(&root, &root_spec, NULL);
+	for (i = 0; i < nints && !rc; i++) {
+		snprintf(cn, sizeof(cn), "deep-int%d", i + 1);
+		int_spec.cn = cn;
+		int_spec.pathlen = nints - 1 - i;	/* CAs still allowed below this one */
+		rc = pki_issue(&ints[i], &int_spec, i ? &ints[i - 1] : &root);
+	}
+	if (rc)
+		goto out;
+
+	/* deep.pem: leaf, int4, int3, int2, int1 */
+	for (i = 0; i < nints; i++)
+		chain[i] = ints[nints - 1 - i].crt;
+	rc = pki_issue_save(dir, "deep", &client_spec, &ints[nints - 1], chain, (size_t)nints, NULL);
+	if (rc)
+		goto out;
+	/* deep-ca.pem: root, int1, …, int4 */
+	chain[0] = root.crt;
+	for (i = 0; i < nints; i++)
+		chain[1 + i] = ints[i].crt;
+	rc = pki_write_certs(dir, "deep-ca.pem", chain, 1 + (size_t)nints);
+	if (rc)
+		goto out;
+	rc = pki_save(dir, "deep-client-ca", &ints[nints - 1], NULL, 0);
+	if (rc)
+		goto out;
+	rc = pki_save(dir, "deep-root", &root, NULL, 0);
+out:
+	for (i = nints - 1; i >= 0; i--)
+		pki_ident_free(&ints[i]);
+	pki_ident_free(&root);
 	return rc;
 }
 
 int kg_pki_init(const char *dir, bool test_set)
 {
-	struct pki_cert root = { 0 }, ica = { 0 }, srv = { 0 }, alice = { 0 }, bob = { 0 };
-	int rc = -EPROTO;
+	static const struct pki_spec root_spec = PKI_CA_SPEC("ktlsgw demo root CA", false, -1);
+	static const struct pki_spec ica_spec = PKI_CA_SPEC("ktlsgw demo client CA", false, 0);
+	static const struct pki_spec server_spec = PKI_LEAF_SPEC("localhost", PKI_ROLE_SERVER, false);
+	static const struct pki_spec alice_spec = PKI_LEAF_SPEC("alice", PKI_ROLE_CLIENT, false);
+	static const struct pki_spec bob_spec = PKI_LEAF_SPEC("bob", PKI_ROLE_CLIENT, true);
+	struct pki_ident root = { 0 }, ica = { 0 }, alice = { 0 }, bob = { 0 };
+	X509 *pair[2];
+	int rc;
 
-	if (mkdir(dir, 0700) && errno != EEXIST) {
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		kg_err("pki: cannot create %s: %s", dir, strerror(errno));
-		return rc;
+		goto out;
 	}
-	if (pki_make(&root, "ktlsgw demo root CA", PKI_CA, false, NULL, -3600, 3650 * DAY, -1) ||
-	    pki_make(&ica, "ktlsgw demo client CA", PKI_CA, false, &root, -3600, 3650 * DAY, 0) ||
-	    pki_make(&srv, "localhost", PKI_SERVER, false, &root, -3600, 825 * DAY, -1) ||
-	    pki_make(&alice, "alice", PKI_CLIENT, false, &ica, -3600, 825 * DAY, -1) ||
-	    pki_make(&bob, "bob", PKI_CLIENT, true, &ica, -3600, 825 * DAY, -1))
-		goto out;
-	rc = -EIO;
-	if (pki_write_pair(dir, "ca", &root, NULL, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "client-ca", &ica, NULL, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "server", &srv, root.x, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "alice", &alice, ica.x, NULL, NULL, NULL) ||
-	    pki_write_pair(dir, "bob", &bob, ica.x, NULL, NULL, NULL))
-		goto out;
-	{
-		X509 *chain[] = { ica.x, root.x, NULL }, *leaf[] = { alice.x, NULL };
 
-		if (pki_write_certs(dir, "client-ca-chain.pem", chain) ||
-		    pki_write_certs(dir, "alice-leaf.pem", leaf))
-			goto out;
-	}
-	rc = test_set ? pki_test_set(dir, &root, &ica) : 0;
+	rc = pki_issue_save(dir, "ca", &root_spec, NULL, NULL, 0, &root);
+	if (rc)
+		goto out;
+	rc = pki_issue_save(dir, "client-ca", &ica_spec, &root, NULL, 0, &ica);
+	if (rc)
+		goto out;
+	rc = pki_issue_save(dir, "server", &server_spec, &root, &root.crt, 1, NULL);
+	if (rc)
+		goto out;
+	rc = pki_issue_save(dir, "alice", &alice_spec, &ica, &ica.crt, 1, &alice);
+	if (rc)
+		goto out;
+	rc = pki_issue_save(dir, "bob", &bob_spec, &ica, &ica.crt, 1, &bob);
+	if (rc)
+		goto out;
+	pair[0] = ica.crt;
+	pair[1] = root.crt;
+	rc = pki_write_certs(dir, "client-ca-chain.pem", pair, 2);
+	if (rc)
+		goto out;
+	/* Leaves alone, for fingerprints. */
+	rc = pki_write_certs(dir, "alice-leaf.pem", &alice.crt, 1);
+	if (rc)
+		goto out;
+	rc = pki_write_certs(dir, "bob-leaf.pem", &bob.crt, 1);
+	if (rc || !test_set)
+		goto out;
+
+	rc = pki_test_rsa(dir);
+	if (rc)
+		goto out;
+	rc = pki_test_clients(dir, &root, &ica);
+	if (rc)
+		goto out;
+	rc = pki_test_stranger(dir);
+	if (rc)
+		goto out;
+	rc = pki_test_deep(dir);
 out:
-	pki_free(&root);
-	pki_free(&ica);
-	pki_free(&srv);
-	pki_free(&alice);
-	pki_free(&bob);
+	pki_ident_free(&bob);
+	pki_ident_free(&alice);
+	pki_ident_free(&ica);
+	pki_ident_free(&root);
 	return rc;
 }
