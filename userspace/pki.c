@@ -128,11 +128,10 @@ static int pki_add_exts(X509 *crt, X509 *issuer, const struct pki_spec *spec)
 {
 	char bc[64], san[192];
 	const char *ku, *eku;
-	int rc = -EPROTO;
 
 	if (pki_add_ext(crt, issuer, NID_subject_key_identifier, "hash") ||
 	    pki_add_ext(crt, issuer, NID_authority_key_identifier, "keyid:always"))
-		goto out;
+		return -EPROTO;
 
 	if (spec->role == PKI_ROLE_CA) {
 		if (spec->pathlen >= 0)
@@ -141,9 +140,8 @@ static int pki_add_exts(X509 *crt, X509 *issuer, const struct pki_spec *spec)
 			snprintf(bc, sizeof(bc), "critical,CA:TRUE");
 		if (pki_add_ext(crt, issuer, NID_basic_constraints, bc) ||
 		    pki_add_ext(crt, issuer, NID_key_usage, "critical,keyCertSign,cRLSign"))
-			goto out;
-		rc = 0;
-		goto out;
+			return -EPROTO;
+		return 0;
 	}
 
 	/* keyEncipherment only means something for RSA (RFC 5480 forbids it for EC). */
@@ -154,16 +152,14 @@ static int pki_add_exts(X509 *crt, X509 *issuer, const struct pki_spec *spec)
 	} else {
 		eku = spec->role == PKI_ROLE_CLIENT ? "clientAuth" : "serverAuth";
 		if ((size_t)snprintf(san, sizeof(san), "email:%s@example.test", spec->cn) >= sizeof(san))
-			goto out;
+			return -ENAMETOOLONG;
 	}
 	if (pki_add_ext(crt, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
 	    pki_add_ext(crt, issuer, NID_key_usage, ku) ||
 	    pki_add_ext(crt, issuer, NID_ext_key_usage, eku) ||
 	    pki_add_ext(crt, issuer, NID_subject_alt_name, san))
-		goto out;
-	rc = 0;
-out:
-	return rc;
+		return -EPROTO;
+	return 0;
 }
 
 /* Make a fresh key and a certificate for @spec into @out, signed by @issuer
@@ -198,8 +194,10 @@ static int pki_issue(struct pki_ident *out, const struct pki_spec *spec,
 				       (const unsigned char *)spec->cn, -1, -1, 0) != 1 ||
 	    X509_set_issuer_name(crt, X509_get_subject_name(sign_crt)) != 1)
 		goto out;
-	if (pki_add_exts(crt, sign_crt, spec))
+	rc = pki_add_exts(crt, sign_crt, spec);
+	if (rc)
 		goto out;
+	rc = -EPROTO;
 	if (X509_sign(crt, sign_key, EVP_sha256()) <= 0)
 		goto out;
 
