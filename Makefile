@@ -45,7 +45,7 @@ $(B)/vmlinux.h: bpf/vmlinux_fallback.h | $(B)
 	$(Q)if [ -r $(BTF) ] && bpftool btf dump file $(BTF) format c > $@.tmp 2>/dev/null; then \
 		mv $@.tmp $@; else rm -f $@.tmp; cp bpf/vmlinux_fallback.h $@; fi
 
-$(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kg_revoke.h $(B)/vmlinux.h | $(B)/bpf
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/kg_revoke.h bpf/kg_maps.bpf.h $(B)/vmlinux.h | $(B)/bpf
 	$(call msg,BPF,$@)
 	$(Q)clang -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(B) -Ibpf -c $< -o $@
 

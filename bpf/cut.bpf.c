@@ -4,49 +4,24 @@
  * peer and wakes the gateway with ECONNABORTED. Shares the pinned maps. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include "kg_revoke.h"
+#include "kg_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KG_REVOKED_MAX);
-	__type(key, struct kg_fp_key);
-	__type(value, struct kg_revoke_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} revoked SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct kg_sk_tag);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sk_tags SEC(".maps");
-
 SEC("iter/tcp")
 int kg_cut(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
-	struct seq_file *seq = ctx->meta->seq;
 	struct kg_sk_tag *tag;
-	struct sock *sk;
 
-	/* Reading skc_family also puts struct sock_common's full BTF in the
-	 * object, which libbpf needs to match the kfunc prototype. */
-	if (!skc || (skc->skc_family != 2 /* AF_INET */ && skc->skc_family != 10 /* AF_INET6 */))
+	if (!skc)
 		return 0;
-	sk = bpf_skc_to_tcp_sock(skc) ? (struct sock *)skc : 0;
-	if (!sk)
-		return 0;
-	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+	tag = kg_revoked_tag(skc);
 	if (!tag)
 		return 0;
-	if (!bpf_map_lookup_elem(&revoked, tag->sha256))
-		return 0;
 	bpf_sock_destroy(skc);
-	bpf_seq_write(seq, tag, sizeof(*tag));
+	bpf_seq_write(ctx->meta->seq, tag, sizeof(*tag));
 	return 0;
 }
