@@ -24,6 +24,28 @@ static void kg_unlock(struct kg_revoker *r)
 	(void)flock(r->lock_fd, LOCK_UN);
 }
 
+/* Take the lock and read the state file; on failure nothing is held. */
+static int kg_lock_load(struct kg_revoker *r, struct kg_revstate *st, char *err, size_t errlen)
+{
+	int rc = kg_lock(r);
+
+	if (rc)
+		return rc;
+	rc = kg_revstate_load(r->state_path, st, err, errlen);
+	if (rc) {
+		kg_revstate_release(st);
+		kg_unlock(r);
+	}
+	return rc;
+}
+
+static struct kg_revoke_val kg_val_of(const struct kg_rev_entry *e)
+{
+	struct kg_revoke_val v = { .revoked_at = e->revoked_at, .reason = e->reason, .flags = e->flags };
+
+	return v;
+}
+
 void kg_revoker_close(struct kg_revoker *r)
 {
 	if (!r)
@@ -113,18 +135,12 @@ int kg_revoker_sync(struct kg_revoker *r, bool adopt_only, char *err, size_t err
 	size_t i;
 	int rc;
 
-	rc = kg_lock(r);
+	rc = kg_lock_load(r, &st, err, errlen);
 	if (rc)
 		return rc;
-	rc = kg_revstate_load(r->state_path, &st, err, errlen);
-	if (rc)
-		goto out;
 	if (!adopt_only) {
 		for (i = 0; i < st.n; i++) {
-			struct kg_revoke_val v = {
-				.revoked_at = st.e[i].revoked_at, .reason = st.e[i].reason,
-				.flags = st.e[i].flags,
-			};
+			struct kg_revoke_val v = kg_val_of(&st.e[i]);
 
 			rc = kg_ebpf_put(r->bpf, st.e[i].fp, &v);
 			if (rc) {
@@ -143,10 +159,7 @@ int kg_revoker_sync(struct kg_revoker *r, bool adopt_only, char *err, size_t err
 	if (a.added) {
 		/* Complete the adopted entries' values (time) in the map too. */
 		for (i = 0; i < st.n; i++) {
-			struct kg_revoke_val v = {
-				.revoked_at = st.e[i].revoked_at, .reason = st.e[i].reason,
-				.flags = st.e[i].flags,
-			};
+			struct kg_revoke_val v = kg_val_of(&st.e[i]);
 
 			if (kg_ebpf_put(r->bpf, st.e[i].fp, &v))
 				kg_warn("cannot complete an adopted revocation in the BPF map");
@@ -178,12 +191,9 @@ int kg_revoker_add(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], uint32_t r
 	e.revoked_at = (uint64_t)time(NULL);
 	e.reason = reason;
 	snprintf(e.text, sizeof(e.text), "%s", text ? text : "");
-	rc = kg_lock(r);
+	rc = kg_lock_load(r, &st, err, errlen);
 	if (rc)
 		return rc;
-	rc = kg_revstate_load(r->state_path, &st, err, errlen);
-	if (rc)
-		goto out;
 	if (kg_revstate_find(&st, fp))
 		e.flags = kg_revstate_find(&st, fp)->flags;
 	rc = kg_revstate_put(&st, &e);
@@ -197,9 +207,7 @@ int kg_revoker_add(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], uint32_t r
 			 strerror(-rc));
 		goto out;
 	}
-	v.revoked_at = e.revoked_at;
-	v.reason = e.reason;
-	v.flags = e.flags;
+	v = kg_val_of(&e);
 	rc = kg_ebpf_put(r->bpf, fp, &v);
 	if (rc) {
 		snprintf(err, errlen, "recorded in %s but the BPF map update failed: %s; the gateway "
@@ -253,12 +261,9 @@ int kg_revoker_del(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], char *err,
 	bool had_state, had_map;
 	int rc;
 
-	rc = kg_lock(r);
+	rc = kg_lock_load(r, &st, err, errlen);
 	if (rc)
 		return rc;
-	rc = kg_revstate_load(r->state_path, &st, err, errlen);
-	if (rc)
-		goto out;
 	had_state = kg_revstate_del(&st, fp);
 	had_map = kg_ebpf_revoked(r->bpf, fp, NULL) == 1;
 	if (!had_state && !had_map) {
