@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -206,6 +207,18 @@ int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 		KG_CFGERR(l, KG_LK_CERT, "cert = %s: not a PEM certificate chain; give the server "
 			  "certificate followed by its intermediates", l->cert);
 		goto fail;
+	}
+	{
+		struct stat ks;
+
+		/* A private key others can read is as good as published. */
+		if (!stat(l->key, &ks) && (ks.st_mode & (S_IROTH | S_IWOTH | S_IWGRP))) {
+			KG_CFGERR(l, KG_LK_KEY, "key = %s is %s by other users (mode %04o); run "
+				  "`chmod 600 %s` (or 640 with a dedicated group)", l->key,
+				  ks.st_mode & S_IROTH ? "readable" : "writable",
+				  (unsigned)(ks.st_mode & 07777), l->key);
+			goto fail;
+		}
 	}
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, l->key, SSL_FILETYPE_PEM) != 1) {
 		KG_CFGERR(l, KG_LK_KEY, "key = %s: cannot load the private key (PEM, unencrypted)",

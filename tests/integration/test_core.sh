@@ -230,6 +230,17 @@ res=$(timeout 300 "$LG" echo --connect "127.0.0.1:$GW_rsa" --cert "$P/bob.pem" -
 echo "$res" | grep -q '"ok":true' && ok "64 concurrent TLS 1.2 RSA connections, 1 MiB each, intact" ||
 	nok "64 connections: $res $(head -3 "$T/lg.err")"
 
+# --- a private key readable by others is refused ----------------------------
+cp "$P/server.key" "$T/open.key"; chmod 644 "$T/open.key"
+sed "s|^key = .*server.key|key = $T/open.key|" "$T/gw.conf" > "$T/open.conf"
+"$KTLSGW" run -c "$T/open.conf" --check 2>"$T/open.err"
+rc=$?
+if [ $rc = 2 ] && grep -q "open.key is readable by other users (mode 0644); run \`chmod 600" "$T/open.err"; then
+	ok "a world-readable private key is refused with FILE:LINE and the chmod to run"
+else
+	nok "world-readable key: rc=$rc $(cat "$T/open.err")"
+fi
+
 # --- exit status for a bad config -----------------------------------------
 printf '[listener x]\nlisten = 127.0.0.1:0\ncolour = red\n' > "$T/bad.conf"
 "$KTLSGW" run -c "$T/bad.conf" 2>"$T/bad.err"
