@@ -37,6 +37,7 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_KTLS] = "ktls",
 	[KG_LK_CRL] = "crl",
 	[KG_LK_CRL_STALE] = "crl_stale",
+	[KG_LK_MAX_LIFETIME] = "max_lifetime",
 };
 
 const char *kg_lkey_name(enum kg_lkey k)
@@ -247,7 +248,7 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_cfg_fail(p, "unknown key '%s' in [listener %s]; valid keys: listen, cert, key, "
 				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
-				   "backlog, max_connections, ktls, crl, crl_stale", name, l->name);
+				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale", name, l->name);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -272,6 +273,15 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_set_path(p, &l->trust, name, value);
 	case KG_LK_CRL:
 		return kg_set_path(p, &l->crl, name, value);
+	case KG_LK_MAX_LIFETIME: {
+		unsigned ms;
+
+		if (kg_duration_parse(value, &ms))
+			return kg_cfg_fail(p, "max_lifetime = %s: give a duration such as 1h (0 = unlimited)",
+					   value);
+		l->max_lifetime_ms = ms;
+		return 1;
+	}
 	case KG_LK_CRL_STALE:
 		if (strcmp(value, "reject") && strcmp(value, "warn"))
 			return kg_cfg_fail(p, "crl_stale = %s: must be reject (refuse clients while the "

@@ -13,7 +13,7 @@ enum kg_lkey {
 	KG_LK_VERIFY_DEPTH, KG_LK_BACKEND, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS,
 	KG_LK_CIPHERSUITES, KG_LK_HANDSHAKE_TIMEOUT, KG_LK_CONNECT_TIMEOUT,
 	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS, KG_LK_CRL,
-	KG_LK_CRL_STALE,
+	KG_LK_CRL_STALE, KG_LK_MAX_LIFETIME,
 	KG_LK__COUNT
 };
 
@@ -37,7 +37,8 @@ struct kg_listener_conf {
 	int tls_min, tls_max;			/* TLS1_2_VERSION / TLS1_3_VERSION */
 	unsigned handshake_timeout_ms, connect_timeout_ms, idle_timeout_ms;
 	int backlog;
-	unsigned max_connections;		/* 0 = unlimited */
+	unsigned max_connections;		/* all workers together, 0 = unlimited */
+	unsigned max_lifetime_ms;		/* 0 = unlimited */
 	enum kg_ktls_mode ktls;
 	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */
 };

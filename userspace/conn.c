@@ -17,6 +17,7 @@ const char *kg_close_reason_str(enum kg_close_reason r)
 	case KG_CLOSE_KILLED: return "killed";
 	case KG_CLOSE_KEYUPDATE: return "keyupdate_unsupported";
 	case KG_CLOSE_KTLS_REQUIRED: return "ktls_required";
+	case KG_CLOSE_MAX_LIFETIME: return "max_lifetime";
 	}
 	return "?";
 }

@@ -19,6 +19,7 @@ struct kg_listener {
 	const struct kg_listener_conf *conf;
 	struct kg_tls_ctx *tls;
 	struct kg_addr bound;		/* the address actually bound (port 0 resolved) */
+	unsigned active;		/* connections of this listener, all workers */
 };
 
 struct kg_gw {
@@ -33,6 +34,7 @@ struct kg_gw {
 	struct kg_rev_hook hook;
 	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
 	bool ktls;			/* the kernel has the tls ULP */
+	unsigned active;		/* connections, all listeners and workers */
 	struct kg_config **old_cfgs;	/* replaced by reloads; live connections may use them */
 	size_t n_old_cfgs;
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */

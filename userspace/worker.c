@@ -338,6 +338,8 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	kg_pipe_put(w, c->pb2c, c->pb2c_len == 0);
 	kg_tls_ctx_put(c->tls);
 	KG_STAT_SUB(&w->stats, conns_active, 1);
+	__atomic_sub_fetch(&c->lst->active, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&w->gw->active, 1, __ATOMIC_RELAXED);
 	w->conns[c->slot] = NULL;
 	w->gens[c->slot]++;
 	w->free_slots[w->n_free++] = c->slot;
@@ -1118,8 +1120,17 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 		close(res);
 		return;
 	}
-	if (l->conf->max_connections && w->n_live >= l->conf->max_connections) {
-		/* The listener's share is full: close at once rather than queue. */
+	/* Limits count every worker's connections (atomics): full means close
+	 * at once, never queue. */
+	if (w->gw->cfg->max_connections &&
+	    __atomic_load_n(&w->gw->active, __ATOMIC_RELAXED) >= w->gw->cfg->max_connections) {
+		kg_warn("max_connections (%u, [global]) reached; closing a new connection on %s",
+			w->gw->cfg->max_connections, l->conf->name);
+		close(res);
+		return;
+	}
+	if (l->conf->max_connections &&
+	    __atomic_load_n(&l->active, __ATOMIC_RELAXED) >= l->conf->max_connections) {
 		kg_warn("listener %s: max_connections (%u) reached; closing a new connection",
 			l->conf->name, l->conf->max_connections);
 		close(res);
@@ -1156,6 +1167,8 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	snprintf(c->cipher, sizeof(c->cipher), "-");
 	w->conns[c->slot] = c;
 	w->n_live++;
+	__atomic_add_fetch(&l->active, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->gw->active, 1, __ATOMIC_RELAXED);
 	KG_STAT_ADD(&w->stats, conns_total, 1);
 	KG_STAT_ADD(&w->stats, conns_active, 1);
 	if (getpeername(res, (struct sockaddr *)&ss, &sl) == 0)
@@ -1227,6 +1240,13 @@ static void kg_tick(struct kg_worker *w)
 	for (i = 0; i < w->cap; i++) {
 		struct kg_conn *c = w->conns[i];
 
+		if (c && c->conf->max_lifetime_ms && c->state == KG_ST_PROXY &&
+		    w->now_ms - c->start_ms >= c->conf->max_lifetime_ms) {
+			snprintf(c->detail, sizeof(c->detail), "max_lifetime %u ms", c->conf->max_lifetime_ms);
+			(void)kg_client_close_notify(c);
+			kg_conn_linger(w, c, KG_CLOSE_MAX_LIFETIME);
+			continue;
+		}
 		if (!c || c->deadline_ms > w->now_ms)
 			continue;
 		switch (c->state) {

@@ -27,6 +27,16 @@ client_ca = $P/client-ca.pem
 trust = $P/ca.pem
 backend = 127.0.0.1:$echo_PORT
 handshake_timeout = 1s
+
+[listener limited]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+max_connections = 2
+max_lifetime = 2s
 CONF
 trap 'cleanup; rm -rf /sys/fs/bpf/ktlsgw-test-admin-$$' EXIT
 start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
@@ -96,6 +106,30 @@ fi
 grep -q '^ktlsgw_data_path_total{worker="[01]",path="\(userspace\|ktls\)",tls="1.3",cipher="AES-256-GCM"} [1-9]' "$T/metrics.txt" &&
 	ok "data path counted per TLS version and cipher" || nok "no data path sample"
 "$KTLSGW" stats $A | grep -q "^handshakes_ok  [1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
+
+# --- limits: max_connections (all workers together) and max_lifetime --------
+"$B/kg-loadgen" idle --connect "127.0.0.1:$GW_limited" --cert "$P/alice.pem" --key "$P/alice.key" \
+	--cacert "$P/ca.pem" -c 2 --duration 1.5 >/dev/null 2>"$T/idle.err" &
+I=$!
+n=50
+while ! grep -q "connections open" "$T/idle.err" && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+out=$( (printf 'x\n'; sleep 0.5) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$GW_limited" \
+	-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+wait $I
+if ! echo "$out" | grep -q "^x$" && grep -q "listener limited: max_connections (2) reached" "$T/gw.log"; then
+	ok "max_connections = 2: the third connection is closed at once and logged"
+else
+	nok "max_connections: $(echo "$out" | tail -1)"
+fi
+( printf 'x\n'; sleep 4 ) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$GW_limited" \
+	-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" >/dev/null 2>&1
+line=$(grep 'subject="bob".*reason=max_lifetime' "$T/gw.log" | tail -1)
+el=$(echo "$line" | grep -o 'duration_ms=[0-9]*' | cut -d= -f2)
+if [ -n "$el" ] && [ "$el" -ge 2000 ] && [ "$el" -lt 3500 ]; then
+	ok "max_lifetime = 2s: an established connection was closed after ${el} ms, reason=max_lifetime"
+else
+	nok "max_lifetime: $(grep bob "$T/gw.log" | tail -1)"
+fi
 
 # --- SIGTERM drains ----------------------------------------------------------
 "$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \

@@ -108,7 +108,7 @@ static void test_config_full(void **state)
 			      "ciphers = ECDHE-ECDSA-AES128-GCM-SHA256\n"
 			      "ciphersuites = TLS_AES_128_GCM_SHA256\n"
 			      "handshake_timeout = 250ms\nconnect_timeout = 2s\nidle_timeout = 5m\n"
-			      "max_connections = 100\nktls = off\n"
+			      "max_connections = 100\nmax_lifetime = 1h\nktls = off\n"
 			      "[listener v6]\nlisten = [::1]:0\ncert = %P\nkey = %P\nclient_ca = %P\n"
 			      "backend = [::1]:9000\n", &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg->workers, 3);
@@ -123,6 +123,7 @@ static void test_config_full(void **state)
 	assert_int_equal(l->connect_timeout_ms, 2000);
 	assert_int_equal(l->idle_timeout_ms, 300000);
 	assert_int_equal(l->max_connections, 100);
+	assert_int_equal(l->max_lifetime_ms, 3600000);
 	assert_int_equal(l->ktls, KG_KTLS_OFF);
 	assert_string_equal(l->ciphersuites, "TLS_AES_128_GCM_SHA256");
 	assert_int_equal(cfg->listeners[1].listen.ss.ss_family, AF_INET6);
@@ -165,6 +166,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[listener a]\nbacklog = 0\n", 2, "backlog" },
 	{ "[listener a]\nktls = maybe\n", 2, "auto, on or off" },
 	{ "[listener a]\nmax_connections = lots\n", 2, "max_connections" },
+	{ "[listener a]\nmax_lifetime = forever\n", 2, "max_lifetime = forever" },
 	{ "listen = 127.0.0.1:1\n", 1, "outside any section" },
 	{ "[global]\nworkers = 2\n", 2, "no [listener NAME] section" },
 	{ "[listener a]\nlisten = 127.0.0.1:1\ncert = %P\n", 1, "has no 'key'" },
