@@ -3,7 +3,7 @@
 # Idempotent: installs only the packages that are missing.
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
-libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db"
+libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -20,8 +20,13 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# prometheus is installed for promtool (the metrics test); its own service
-# is not wanted on a build machine
-if command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
-fi
+# prometheus is installed for promtool (the metrics test) and haproxy as a
+# PROXY v2 peer (the tests run their own instances): their services are not
+# wanted on a build machine
+for s in prometheus haproxy; do
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+	else
+		$SUDO service "$s" stop >/dev/null 2>&1 || true
+	fi
+done

@@ -38,6 +38,8 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_CRL] = "crl",
 	[KG_LK_CRL_STALE] = "crl_stale",
 	[KG_LK_MAX_LIFETIME] = "max_lifetime",
+	[KG_LK_PROXY_PROTOCOL] = "proxy_protocol",
+	[KG_LK_PROXY_PROTOCOL_CERT] = "proxy_protocol_cert",
 };
 
 const char *kg_lkey_name(enum kg_lkey k)
@@ -248,7 +250,8 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_cfg_fail(p, "unknown key '%s' in [listener %s]; valid keys: listen, cert, key, "
 				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
-				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale", name, l->name);
+				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale, proxy_protocol, "
+				   "proxy_protocol_cert", name, l->name);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -273,6 +276,16 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_set_path(p, &l->trust, name, value);
 	case KG_LK_CRL:
 		return kg_set_path(p, &l->crl, name, value);
+	case KG_LK_PROXY_PROTOCOL:
+		if (strcmp(value, "v2") && strcmp(value, "off"))
+			return kg_cfg_fail(p, "proxy_protocol = %s: must be v2 or off", value);
+		l->proxy_v2 = !strcmp(value, "v2");
+		return 1;
+	case KG_LK_PROXY_PROTOCOL_CERT:
+		if (strcmp(value, "yes") && strcmp(value, "no"))
+			return kg_cfg_fail(p, "proxy_protocol_cert = %s: must be yes or no", value);
+		l->proxy_cert = !strcmp(value, "yes");
+		return 1;
 	case KG_LK_MAX_LIFETIME: {
 		unsigned ms;
 

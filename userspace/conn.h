@@ -69,6 +69,8 @@ struct kg_conn {
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */
 	int pc2b[2], pb2c[2];		/* splice pipes, -1 while not held */
 	uint32_t pc2b_len, pb2c_len;	/* bytes sitting in each pipe */
+	uint8_t *pp;			/* PROXY v2 header still to send (owned) */
+	size_t pp_len;
 	uint64_t bytes_in, bytes_out;	/* application bytes from / to the client */
 	uint64_t start_ms, deadline_ms;
 	const char *path;		/* data path, for the access log */

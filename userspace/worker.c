@@ -29,6 +29,7 @@
 #include "gateway.h"
 #include "ktls.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "revoke.h"
 #include "stats.h"
 #include "verify.h"
@@ -332,6 +333,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 		close(c->bfd);
 	SSL_free(c->ssl);
 	X509_free(c->hs.leaf);
+	free(c->pp);
 	kg_buf_put(w, &c->c2b);
 	kg_buf_put(w, &c->b2c);
 	kg_pipe_put(w, c->pc2b, c->pc2b_len == 0);
@@ -505,6 +507,39 @@ static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 	return 0;
 }
 
+/* Build the PROXY v2 header now: after an offload the SSL (and with it the
+ * peer certificate) is gone. */
+static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
+{
+	struct sockaddr_storage src, dst;
+	socklen_t sl = sizeof(src), dl = sizeof(dst);
+	struct kg_pp2_info in = { .src = &src, .dst = &dst, .cn = c->cn, .cipher = c->cipher };
+	unsigned char *der = NULL;
+	int derlen = 0, n;
+
+	if (getpeername(c->cfd, (struct sockaddr *)&src, &sl) ||
+	    getsockname(c->cfd, (struct sockaddr *)&dst, &dl)) {
+		snprintf(c->detail, sizeof(c->detail), "PROXY header: %s", strerror(errno));
+		return -1;
+	}
+	in.version = SSL_get_version(c->ssl);
+	in.sha256 = c->has_fp ? c->fp : NULL;
+	if (c->conf->proxy_cert && peer && (derlen = i2d_X509(peer, &der)) > 0) {
+		in.cert_der = der;
+		in.cert_len = (size_t)derlen;
+	}
+	c->pp = malloc(256 + (derlen > 0 ? (size_t)derlen : 0) + strlen(c->cn) + 128);
+	n = c->pp ? kg_pp2_build(c->pp, 256 + (derlen > 0 ? (size_t)derlen : 0) + strlen(c->cn) + 128,
+				 &in) : -ENOMEM;
+	OPENSSL_free(der);
+	if (n < 0) {
+		snprintf(c->detail, sizeof(c->detail), "PROXY header: %s", strerror(-n));
+		return -1;
+	}
+	c->pp_len = (size_t)n;
+	return 0;
+}
+
 static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 {
 	int rc = SSL_do_handshake(c->ssl), e;
@@ -522,6 +557,12 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		KG_STAT_ADD(&w->stats, handshakes_ok, 1);
 		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
 		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+		if (c->conf->proxy_v2 && kg_pp2_prepare(c, peer)) {
+			kg_err("conn=%llu: %s", (unsigned long long)c->id, c->detail);
+			(void)kg_client_close_notify(c);
+			kg_conn_linger(w, c, KG_CLOSE_INTERNAL);
+			return;
+		}
 		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
 			return;
 		kg_backend_start(w, c);
@@ -597,6 +638,21 @@ static void kg_connect_event(struct kg_worker *w, struct kg_conn *c)
 		(void)kg_client_close_notify(c);
 		kg_conn_linger(w, c, KG_CLOSE_BACKEND_CONNECT);
 		return;
+	}
+	if (c->pp) {
+		/* The first bytes the backend sees; the socket is fresh and empty,
+		 * so the header fits in its buffer. */
+		ssize_t n = send(c->bfd, c->pp, c->pp_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n != (ssize_t)c->pp_len) {
+			snprintf(c->detail, sizeof(c->detail), "PROXY header to the backend: %s",
+				 n < 0 ? strerror(errno) : "short write");
+			(void)kg_client_close_notify(c);
+			kg_conn_linger(w, c, KG_CLOSE_BACKEND_ERROR);
+			return;
+		}
+		free(c->pp);
+		c->pp = NULL;
 	}
 	if (w->gw->rev && c->has_fp && kg_ebpf_tag(w->gw->rev->bpf, c->bfd, c->fp, c->id))
 		kg_warn("conn=%llu: cannot tag the backend socket for revocation",
