@@ -40,6 +40,7 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_MAX_LIFETIME] = "max_lifetime",
 	[KG_LK_PROXY_PROTOCOL] = "proxy_protocol",
 	[KG_LK_PROXY_PROTOCOL_CERT] = "proxy_protocol_cert",
+	[KG_LK_HANDSHAKE_RATE] = "handshake_rate",
 };
 
 const char *kg_lkey_name(enum kg_lkey k)
@@ -251,7 +252,7 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
 				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale, proxy_protocol, "
-				   "proxy_protocol_cert", name, l->name);
+				   "proxy_protocol_cert, handshake_rate", name, l->name);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -276,6 +277,12 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		return kg_set_path(p, &l->trust, name, value);
 	case KG_LK_CRL:
 		return kg_set_path(p, &l->crl, name, value);
+	case KG_LK_HANDSHAKE_RATE:
+		if (kg_uint_parse(value, 10000000, &n))
+			return kg_cfg_fail(p, "handshake_rate = %s: new connections per second (0 = "
+					   "unlimited)", value);
+		l->handshake_rate = (unsigned)n;
+		return 1;
 	case KG_LK_PROXY_PROTOCOL:
 		if (strcmp(value, "v2") && strcmp(value, "off"))
 			return kg_cfg_fail(p, "proxy_protocol = %s: must be v2 or off", value);

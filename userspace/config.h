@@ -14,6 +14,7 @@ enum kg_lkey {
 	KG_LK_CIPHERSUITES, KG_LK_HANDSHAKE_TIMEOUT, KG_LK_CONNECT_TIMEOUT,
 	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS, KG_LK_CRL,
 	KG_LK_CRL_STALE, KG_LK_MAX_LIFETIME, KG_LK_PROXY_PROTOCOL, KG_LK_PROXY_PROTOCOL_CERT,
+	KG_LK_HANDSHAKE_RATE,
 	KG_LK__COUNT
 };
 
@@ -39,6 +40,7 @@ struct kg_listener_conf {
 	int backlog;
 	unsigned max_connections;		/* all workers together, 0 = unlimited */
 	unsigned max_lifetime_ms;		/* 0 = unlimited */
+	unsigned handshake_rate;		/* new connections/s, all workers; 0 = unlimited */
 	bool proxy_v2, proxy_cert;		/* PROXY v2 header to the backend (+ client cert) */
 	enum kg_ktls_mode ktls;
 	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */

@@ -14,6 +14,7 @@ static const char *const kg_rej_names[KG_REJ__COUNT] = {
 	[KG_REJ_CLIENT_CLOSED] = "client_closed",
 	[KG_REJ_CLIENT_ALERT] = "client_alert",
 	[KG_REJ_OTHER] = "handshake_error",
+	[KG_REJ_RATE] = "rate_limited",
 };
 
 enum kg_rej kg_rej_of(const char *reason)

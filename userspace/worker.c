@@ -98,6 +98,10 @@ struct kg_worker {
 	unsigned n_snaps;
 
 	struct kg_stats stats;
+
+	/* handshake_rate: one token bucket per listener, this worker's share */
+	double *tokens;
+	uint64_t *tokens_ms;
 };
 
 struct kg_stats *kg_worker_stats(struct kg_worker *w)
@@ -1140,6 +1144,26 @@ static void kg_accept_retry_later(struct kg_worker *w, unsigned li)
 	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_ACCEPT_RETRY, li, 0));
 }
 
+/* Token bucket: @rate per second over all workers, this worker its share,
+ * with one second of burst. */
+static bool kg_rate_take(struct kg_worker *w, unsigned li, unsigned rate)
+{
+	double share = (double)rate / w->gw->n_workers, cap = share < 1 ? 1 : share;
+
+	if (!w->tokens_ms[li]) {
+		w->tokens[li] = cap;
+	} else {
+		w->tokens[li] += share * (double)(w->now_ms - w->tokens_ms[li]) / 1000.0;
+		if (w->tokens[li] > cap)
+			w->tokens[li] = cap;
+	}
+	w->tokens_ms[li] = w->now_ms;
+	if (w->tokens[li] < 1.0)
+		return false;
+	w->tokens[li] -= 1.0;
+	return true;
+}
+
 static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned flags)
 {
 	struct kg_listener *l = &w->gw->lst[li];
@@ -1189,6 +1213,18 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	    __atomic_load_n(&l->active, __ATOMIC_RELAXED) >= l->conf->max_connections) {
 		kg_warn("listener %s: max_connections (%u) reached; closing a new connection",
 			l->conf->name, l->conf->max_connections);
+		close(res);
+		return;
+	}
+	if (l->conf->handshake_rate && !kg_rate_take(w, li, l->conf->handshake_rate)) {
+		static __thread uint64_t last_warn;
+
+		KG_STAT_ADD(&w->stats, rejects[KG_REJ_RATE], 1);
+		if (w->now_ms - last_warn >= 1000) {
+			kg_warn("listener %s: handshake_rate (%u/s) exceeded; closing new connections "
+				"until it recovers", l->conf->name, l->conf->handshake_rate);
+			last_warn = w->now_ms;
+		}
 		close(res);
 		return;
 	}
@@ -1642,7 +1678,9 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	w->retry_ts.tv_nsec = 100 * 1000000LL;
 	w->lfd = calloc(gw->n_lst, sizeof(*w->lfd));
 	w->accepting = calloc(gw->n_lst, sizeof(*w->accepting));
-	if (!w->lfd || !w->accepting) {
+	w->tokens = calloc(gw->n_lst, sizeof(*w->tokens));
+	w->tokens_ms = calloc(gw->n_lst, sizeof(*w->tokens_ms));
+	if (!w->lfd || !w->accepting || !w->tokens || !w->tokens_ms) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1737,6 +1775,8 @@ void kg_worker_join_free(struct kg_worker *w)
 	free(w->ready);
 	free(w->lfd);
 	free(w->accepting);
+	free(w->tokens);
+	free(w->tokens_ms);
 	free(w->mbox);
 	pthread_mutex_destroy(&w->mbox_lock);
 	free(w);

@@ -37,6 +37,15 @@ trust = $P/ca.pem
 backend = 127.0.0.1:$echo_PORT
 max_connections = 2
 max_lifetime = 2s
+
+[listener rated]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+handshake_rate = 2
 CONF
 trap 'cleanup; rm -rf /sys/fs/bpf/ktlsgw-test-admin-$$' EXIT
 start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
@@ -129,6 +138,19 @@ if [ -n "$el" ] && [ "$el" -ge 2000 ] && [ "$el" -lt 3500 ]; then
 	ok "max_lifetime = 2s: an established connection was closed after ${el} ms, reason=max_lifetime"
 else
 	nok "max_lifetime: $(grep bob "$T/gw.log" | tail -1)"
+fi
+
+# --- handshake_rate -----------------------------------------------------------
+before=$(metric ktlsgw_handshake_rejects_total 'reason="rate_limited"')
+res=$("$B/kg-loadgen" handshake --connect "127.0.0.1:$GW_rated" --cert "$P/alice.pem" --key "$P/alice.key" \
+	--cacert "$P/ca.pem" -c 1 -n 20 2>/dev/null)
+after=$(metric ktlsgw_handshake_rejects_total 'reason="rate_limited"')
+done_hs=$(echo "$res" | grep -o '"handshakes":[0-9]*' | cut -d: -f2)
+if [ "${done_hs:-0}" -ge 1 ] && [ "${done_hs:-0}" -le 6 ] && [ $((after - before)) -ge 14 ] &&
+   grep -q "listener rated: handshake_rate (2/s) exceeded" "$T/gw.log"; then
+	ok "handshake_rate = 2: a burst of 20 got $done_hs through, $((after - before)) closed (rate_limited counted, logged once a second)"
+else
+	nok "handshake_rate: handshakes=$done_hs rate_limited $before -> $after"
 fi
 
 # --- SIGTERM drains ----------------------------------------------------------
