@@ -3,14 +3,16 @@
  * connection for bulk modes).
  *
  *   kg-loadgen MODE --connect HOST:PORT --cert F --key F --cacert F
- *              [--servername NAME] [-c CONNS] [--bytes N] [--duration S]
+ *              [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration S]
  *              [-n COUNT] [--tls 1.2|1.3] [--ciphers L] [--ciphersuites L]
+ *              [--no-half-close]
  *
  * echo      each connection sends N bytes of the shared stream (seeded by its
  *           index) in 16 KiB writes while reading the echo, then close_notify;
  *           SHA-256 of sent and received bytes must match
  * upload    send N bytes, close_notify; a `sink` backend answers its count + hash
- * download  read a `source` backend's stream until EOF and check it
+ * download  read a `source` backend's stream (seed 0) until close_notify and
+ *           check it; with --bytes, the length too
  * handshake full mTLS handshakes (no resumption) + one 64-byte round trip
  * rr        64-byte request/response on persistent connections: p50/p99/p999
  * idle      open CONNS connections (handshake + round trip), hold them idle
@@ -18,7 +20,12 @@
  *           warning alerts (user_canceled) as separate records, then one
  *           round trip, then hold the connection idle for --duration
  *
- * One JSON summary line on stdout; exit 0 only if every connection verified.
+ * --no-half-close is for peers that end the whole stream on close_notify or
+ * send a bare FIN: echo closes once everything came back, upload does not
+ * send close_notify first (the sink needs --bytes N), download accepts a FIN.
+ *
+ * One JSON summary line on stdout; exit 0 only if every connection verified,
+ * 1 otherwise (one line per failed connection on stderr), 2 for usage errors.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,8 +45,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "stream.h"
 
@@ -53,6 +62,8 @@ static struct {
 	const char *ciphers, *ciphersuites;
 	int tls;
 	bool no_half_close;	/* for peers that end the stream on close_notify */
+	bool bytes_given;
+	bool servername_is_ip;
 	unsigned conns;
 	unsigned long long bytes, count;
 	double duration;
@@ -68,7 +79,8 @@ struct worker {
 	bool ok;
 	double *lat;		/* microseconds */
 	size_t nlat, caplat;
-	char err[256];
+	char sha256[65];	/* download: hash of what arrived */
+	char err[512];
 };
 
 static double now_s(void)
@@ -79,16 +91,51 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Describe why an SSL call failed: the OpenSSL error queue (which carries
+ * alerts, e.g. "tlsv13 alert certificate required"), the certificate
+ * verification result, or the socket error. Clears the queue. */
 static void set_err(struct worker *w, const char *what, SSL *ssl, int ret)
 {
-	unsigned long e = ERR_peek_last_error();
-	char buf[160] = "";
+	int saved = errno, se = ssl ? SSL_get_error(ssl, ret) : SSL_ERROR_SSL;
+	char msg[400] = "";
+	size_t len = 0;
+	unsigned long e;
+	long vr;
 
-	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	snprintf(w->err, sizeof(w->err), "%s: %s (ssl_error=%d errno=%s)", what, buf,
-		 ssl ? SSL_get_error(ssl, ret) : 0, strerror(errno));
+	while ((e = ERR_get_error()) && len < sizeof(msg) - 2) {
+		if (len)
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len, "; ");
+		if (len < sizeof(msg) - 1)
+			ERR_error_string_n(e, msg + len, sizeof(msg) - len);
+		len = strlen(msg);
+	}
+	if (!len) {
+		if (se == SSL_ERROR_ZERO_RETURN)
+			snprintf(msg, sizeof(msg), "the peer closed the TLS stream (close_notify)");
+		else if (se == SSL_ERROR_SYSCALL)
+			snprintf(msg, sizeof(msg), "%s", saved ? strerror(saved) :
+				 "connection closed by the peer without close_notify");
+		else
+			snprintf(msg, sizeof(msg), "SSL error %d", se);
+		len = strlen(msg);
+	}
+	if (ssl && (vr = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(msg + len, sizeof(msg) - len, "; server certificate: %s",
+			 X509_verify_cert_error_string(vr));
+	snprintf(w->err, sizeof(w->err), "%s: %s", what, msg);
 	ERR_clear_error();
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 static void add_lat(struct worker *w, double us)
@@ -130,9 +177,19 @@ static SSL *tls_open(struct worker *w, int *fdp)
 		return NULL;
 	}
 	ssl = SSL_new(opt.ctx);
-	SSL_set_fd(ssl, fd);
-	SSL_set_tlsext_host_name(ssl, opt.servername);
-	SSL_set1_host(ssl, opt.servername);
+	if (!ssl || !SSL_set_fd(ssl, fd)) {
+		set_err(w, "SSL_new", NULL, 0);
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	if (opt.servername_is_ip) {
+		/* no SNI for address literals (RFC 6066); check the IP SAN */
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), opt.servername);
+	} else {
+		SSL_set_tlsext_host_name(ssl, opt.servername);
+		SSL_set1_host(ssl, opt.servername);
+	}
 	r = SSL_connect(ssl);
 	if (r != 1) {
 		set_err(w, "handshake", ssl, r);
@@ -344,6 +401,7 @@ static void run_upload(struct worker *w)
 	}
 	if (!opt.no_half_close)
 		SSL_shutdown(ssl);
+	n = 1;
 	while (got < sizeof(reply) - 1 && !memchr(reply, '\n', got) &&
 	       (n = SSL_read(ssl, reply + got, (int)(sizeof(reply) - 1 - got))) > 0)
 		got += (size_t)n;
@@ -351,8 +409,11 @@ static void run_upload(struct worker *w)
 	kg_sha256_hex(&h, hex);
 	snprintf(want, sizeof(want), "%llu %s\n", w->sent, hex);
 	w->ok = !strcmp(reply, want);
-	if (!w->ok)
+	if (!w->ok && !got && n <= 0)
+		set_err(w, "reading the sink's answer", ssl, n);
+	else if (!w->ok)
 		snprintf(w->err, sizeof(w->err), "backend saw '%.100s', expected '%.100s'", reply, want);
+	ERR_clear_error();
 out:
 	tls_close(ssl, fd);
 	free(buf);
@@ -362,27 +423,51 @@ static void run_download(struct worker *w)
 {
 	uint8_t *buf = malloc(4 * CHUNK), *exp = malloc(4 * CHUNK);
 	struct kg_stream chk;
-	int fd, n;
-	bool mismatch = false;
+	struct kg_sha256 h;
+	int fd, n, se;
+	bool mismatch = false, clean;
 	SSL *ssl = tls_open(w, &fd);
 
 	if (!ssl || !buf || !exp)
 		goto out;
 	kg_stream_init(&chk, 0);
+	kg_sha256_init(&h);
 	while ((n = SSL_read(ssl, buf, 4 * CHUNK)) > 0) {
-		kg_stream_fill(&chk, exp, (size_t)n);
-		if (memcmp(buf, exp, (size_t)n))
-			mismatch = true;
+		kg_sha256_update(&h, buf, (size_t)n);
+		if (!mismatch) {
+			kg_stream_fill(&chk, exp, (size_t)n);
+			if (memcmp(buf, exp, (size_t)n)) {
+				size_t i = 0;
+
+				while (buf[i] == exp[i])
+					i++;
+				mismatch = true;
+				snprintf(w->err, sizeof(w->err), "content differs from the seed-0 "
+					 "stream at offset %llu", w->received + i);
+			}
+		}
 		w->received += (unsigned long long)n;
 	}
+	kg_sha256_hex(&h, w->sha256);
+	se = SSL_get_error(ssl, n);
+	clean = se == SSL_ERROR_ZERO_RETURN;
 	/* --no-half-close: peers that end with a bare FIN pass when the byte
 	 * count is right; otherwise close_notify is required */
-	w->ok = !mismatch && (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ||
-			      (opt.no_half_close && opt.bytes)) &&
-		(!opt.bytes || w->received == opt.bytes);
-	if (!w->ok)
-		snprintf(w->err, sizeof(w->err), "received %llu bytes, %s", w->received,
-			 mismatch ? "content differs" : "unexpected end");
+	w->ok = !mismatch && (clean || opt.no_half_close) &&
+		(!opt.bytes_given || w->received == opt.bytes);
+	if (!w->ok && !mismatch) {
+		if (!clean && !opt.no_half_close) {
+			char why[sizeof(w->err)];
+
+			set_err(w, "read", ssl, n);
+			memcpy(why, w->err, sizeof(why));
+			snprintf(w->err, sizeof(w->err), "after %llu bytes: %.400s", w->received, why);
+		} else {
+			snprintf(w->err, sizeof(w->err), "received %llu bytes, expected %llu",
+				 w->received, opt.bytes);
+		}
+	}
+	ERR_clear_error();
 out:
 	tls_close(ssl, fd);
 	free(buf);
@@ -427,6 +512,7 @@ static void run_handshake(struct worker *w)
 			w->errors++;
 			w->ok = false;
 			tls_close(ssl, fd);
+			ERR_clear_error();
 			continue;
 		}
 		add_lat(w, (now_s() - t0) * 1e6);
@@ -459,6 +545,7 @@ static void run_rr(struct worker *w)
 
 /* idle: this worker opens its share of the connections, then waits. */
 static pthread_barrier_t idle_up;
+static unsigned long long idle_open;
 
 static void run_idle(struct worker *w, unsigned nthreads)
 {
@@ -467,22 +554,34 @@ static void run_idle(struct worker *w, unsigned nthreads)
 	int *fds = calloc(share ? share : 1, sizeof(*fds));
 
 	w->ok = ssl && fds;
+	if (!w->ok)
+		snprintf(w->err, sizeof(w->err), "out of memory");
 	for (i = 0; w->ok && i < share; i++) {
 		ssl[i] = tls_open(w, &fds[i]);
 		if (!ssl[i] || roundtrip(w, ssl[i])) {
+			char why[sizeof(w->err)];
+
+			memcpy(why, w->err, sizeof(why));
+			snprintf(w->err, sizeof(w->err), "its connection %u of %u: %.400s", i + 1, share, why);
 			w->ok = false;
 			break;
 		}
 		SSL_set_mode(ssl[i], SSL_MODE_RELEASE_BUFFERS);
 		w->ops++;
+		__atomic_fetch_add(&idle_open, 1, __ATOMIC_RELAXED);
 	}
 	pthread_barrier_wait(&idle_up);
 	if (w->idx == 0) {
-		fprintf(stderr, "idle: %u connections open\n", opt.conns);
+		unsigned long long n = __atomic_load_n(&idle_open, __ATOMIC_RELAXED);
+
+		if (n == opt.conns)
+			fprintf(stderr, "idle: %llu connections open\n", n);
+		else
+			fprintf(stderr, "idle: only %llu of %u connections open\n", n, opt.conns);
 		fflush(stderr);
 	}
 	if (w->ok)
-		usleep((useconds_t)(opt.duration * 1e6));
+		sleep_s(opt.duration);
 	for (i = 0; i < share; i++)
 		tls_close(ssl[i], fds[i]);
 	free(ssl);
@@ -529,7 +628,7 @@ static void run_flood(struct worker *w)
 	}
 	fprintf(stderr, "flood: %llu alerts sent, round trip ok\n", count);
 	fflush(stderr);
-	usleep((useconds_t)(opt.duration * 1e6));
+	sleep_s(opt.duration);
 	w->ok = true;
 	tls_close(ssl, fd);
 }
@@ -608,10 +707,43 @@ static int parse_connect(const char *s)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: kg-loadgen echo|upload|download|handshake|rr|idle|flood --connect HOST:PORT\n"
-		"         --cert FILE --key FILE --cacert FILE [--servername NAME] [-c CONNS]\n"
-		"         [--bytes N] [--duration SECS] [-n COUNT] [--tls 1.2|1.3]\n"
-		"         [--ciphers LIST] [--ciphersuites LIST] [--no-half-close]\n");
+	fprintf(f, "Usage: kg-loadgen MODE --connect HOST:PORT --cert FILE --key FILE --cacert FILE\n"
+		"         [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration SECS]\n"
+		"         [-n COUNT] [--tls 1.2|1.3] [--ciphers LIST] [--ciphersuites LIST]\n"
+		"         [--no-half-close]\n"
+		"MODE: echo upload download handshake rr idle flood\n");
+}
+
+/* N with an optional binary suffix: K, M, G, T (64M = 64 MiB). */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
+		end += 2;
+	if (*end || (v && mul > ~0ULL / v))
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+static int bad_arg(const char *name, const char *val)
+{
+	fprintf(stderr, "kg-loadgen: invalid %s '%s'\n", name, val);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -627,6 +759,8 @@ int main(int argc, char **argv)
 		{ "tls", required_argument, NULL, 't' },
 		{ "ciphers", required_argument, NULL, 'p' },
 		{ "ciphersuites", required_argument, NULL, 'P' },
+		{ "conns", required_argument, NULL, 'c' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "no-half-close", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -634,27 +768,15 @@ int main(int argc, char **argv)
 	static const char *const names[] = { "echo", "upload", "download", "handshake", "rr", "idle", "flood" };
 	struct worker *ws;
 	struct rlimit rl;
-	unsigned long long sent = 0, received = 0, ops = 0, errors = 0;
+	unsigned long long sent = 0, received = 0, ops = 0, errors = 0, v;
+	unsigned char ipbuf[sizeof(struct in6_addr)];
 	double t0, secs, *all = NULL;
 	size_t nall = 0;
 	bool ok = true;
 	unsigned i;
+	char *end;
 	int o;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	for (i = 0; i < 7; i++)
-		if (!strcmp(argv[1], names[i]))
-			break;
-	if (i == 7) {
-		usage(argc > 1 && !strcmp(argv[1], "--help") ? stdout : stderr);
-		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
-	}
-	opt.mode = (enum mode)i;
-	opt.mode_name = names[i];
-	optind = 2;
 	while ((o = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'C': opt.connect = optarg; break;
@@ -662,40 +784,97 @@ int main(int argc, char **argv)
 		case 'k': opt.key = optarg; break;
 		case 'a': opt.cacert = optarg; break;
 		case 's': opt.servername = optarg; break;
-		case 'b': opt.bytes = strtoull(optarg, NULL, 0); break;
-		case 'd': opt.duration = atof(optarg); break;
-		case 't': opt.tls = !strcmp(optarg, "1.2") ? TLS1_2_VERSION :
-				    !strcmp(optarg, "1.3") ? TLS1_3_VERSION : -1; break;
+		case 'b':
+			if (parse_size(optarg, &opt.bytes))
+				return bad_arg("--bytes", optarg);
+			opt.bytes_given = true;
+			break;
+		case 'd':
+			errno = 0;
+			opt.duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(opt.duration >= 0) || opt.duration > 1e7)
+				return bad_arg("--duration", optarg);
+			break;
+		case 't':
+			opt.tls = !strcmp(optarg, "1.2") ? TLS1_2_VERSION :
+				  !strcmp(optarg, "1.3") ? TLS1_3_VERSION : -1;
+			if (opt.tls < 0)
+				return bad_arg("--tls (1.2 or 1.3)", optarg);
+			break;
 		case 'p': opt.ciphers = optarg; break;
 		case 'P': opt.ciphersuites = optarg; break;
-		case 'c': opt.conns = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'n': opt.count = strtoull(optarg, NULL, 0); break;
+		case 'c':
+			if (parse_size(optarg, &v) || !v || v > 1000000)
+				return bad_arg("-c (1..1000000)", optarg);
+			opt.conns = (unsigned)v;
+			break;
+		case 'n':
+			if (parse_size(optarg, &opt.count))
+				return bad_arg("-n", optarg);
+			break;
 		case 'H': opt.no_half_close = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!opt.connect || !opt.cert || !opt.key || !opt.cacert || opt.tls < 0 || !opt.conns) {
+	if (optind != argc - 1) {
+		fprintf(stderr, "kg-loadgen: %s\n", optind == argc ? "missing MODE" : "more than one MODE");
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < 7; i++)
+		if (!strcmp(argv[optind], names[i]))
+			break;
+	if (i == 7) {
+		fprintf(stderr, "kg-loadgen: unknown mode '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	opt.mode = (enum mode)i;
+	opt.mode_name = names[i];
+	if (!opt.connect || !opt.cert || !opt.key || !opt.cacert) {
+		fprintf(stderr, "kg-loadgen: --connect, --cert, --key and --cacert are required\n");
 		usage(stderr);
 		return 2;
 	}
 	if (parse_connect(opt.connect)) {
-		fprintf(stderr, "kg-loadgen: cannot resolve %s\n", opt.connect);
+		fprintf(stderr, "kg-loadgen: cannot resolve '%s' (HOST:PORT)\n", opt.connect);
 		return 2;
 	}
+	opt.servername_is_ip = inet_pton(AF_INET, opt.servername, ipbuf) == 1 ||
+			       inet_pton(AF_INET6, opt.servername, ipbuf) == 1;
 	signal(SIGPIPE, SIG_IGN);
-	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			fprintf(stderr, "kg-loadgen: cannot raise the open file limit: %s\n", strerror(errno));
 	}
 	opt.ctx = SSL_CTX_new(TLS_client_method());
-	if (SSL_CTX_load_verify_locations(opt.ctx, opt.cacert, NULL) != 1 ||
-	    SSL_CTX_use_certificate_chain_file(opt.ctx, opt.cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(opt.ctx, opt.key, SSL_FILETYPE_PEM) != 1 ||
-	    (opt.ciphers && SSL_CTX_set_cipher_list(opt.ctx, opt.ciphers) != 1) ||
+	if (!opt.ctx) {
+		ERR_print_errors_fp(stderr);
+		return 1;
+	}
+	if (SSL_CTX_load_verify_locations(opt.ctx, opt.cacert, NULL) != 1) {
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, "kg-loadgen: cannot load CA certificates from %s\n", opt.cacert);
+		return 2;
+	}
+	if (SSL_CTX_use_certificate_chain_file(opt.ctx, opt.cert) != 1) {
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, "kg-loadgen: cannot load the client certificate chain from %s\n", opt.cert);
+		return 2;
+	}
+	if (SSL_CTX_use_PrivateKey_file(opt.ctx, opt.key, SSL_FILETYPE_PEM) != 1) {
+		ERR_print_errors_fp(stderr);
+		fprintf(stderr, "kg-loadgen: cannot load the private key from %s (or it does not "
+			"match the certificate)\n", opt.key);
+		return 2;
+	}
+	if ((opt.ciphers && SSL_CTX_set_cipher_list(opt.ctx, opt.ciphers) != 1) ||
 	    (opt.ciphersuites && SSL_CTX_set_ciphersuites(opt.ctx, opt.ciphersuites) != 1)) {
 		ERR_print_errors_fp(stderr);
-		fprintf(stderr, "kg-loadgen: cannot set up TLS (certificates, key, ciphers)\n");
+		fprintf(stderr, "kg-loadgen: cipher list not accepted: %s\n",
+			opt.ciphersuites ? opt.ciphersuites : opt.ciphers);
 		return 2;
 	}
 	SSL_CTX_set_verify(opt.ctx, SSL_VERIFY_PEER, NULL);
@@ -716,37 +895,52 @@ int main(int argc, char **argv)
 	if (opt.mode == M_IDLE)
 		pthread_barrier_init(&idle_up, NULL, nthreads);
 	ws = calloc(nthreads, sizeof(*ws));
-	if (!ws)
+	if (!ws) {
+		fprintf(stderr, "kg-loadgen: out of memory\n");
 		return 1;
+	}
 	t0 = now_s();
 	for (i = 0; i < nthreads; i++) {
 		pthread_attr_t attr;
+		int err;
 
 		ws[i].idx = i;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 512 * 1024);
-		if (pthread_create(&ws[i].th, &attr, worker_main, &ws[i])) {
-			fprintf(stderr, "kg-loadgen: cannot start thread %u\n", i);
+		err = pthread_create(&ws[i].th, &attr, worker_main, &ws[i]);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			fprintf(stderr, "kg-loadgen: cannot start thread %u: %s\n", i, strerror(err));
 			return 1;
 		}
 	}
 	for (i = 0; i < nthreads; i++) {
-		pthread_join(ws[i].th, NULL);
-		sent += ws[i].sent;
-		received += ws[i].received;
-		ops += ws[i].ops;
-		errors += ws[i].errors + !ws[i].ok;
-		if (!ws[i].ok) {
-			ok = false;
-			fprintf(stderr, "kg-loadgen: connection %u failed: %s\n", i, ws[i].err);
+		struct worker *w = &ws[i];
+
+		pthread_join(w->th, NULL);
+		sent += w->sent;
+		received += w->received;
+		ops += w->ops;
+		if (opt.mode == M_HANDSHAKE) {
+			errors += w->errors;
+			if (w->errors)
+				fprintf(stderr, "kg-loadgen: thread %u: %llu of %llu handshakes failed, "
+					"last: %s\n", i, w->errors, w->errors + w->ops, w->err);
+		} else if (!w->ok) {
+			errors++;
+			fprintf(stderr, "kg-loadgen: %s %u failed: %s\n",
+				opt.mode == M_IDLE ? "thread" : "connection", i,
+				w->err[0] ? w->err : "unknown error");
 		}
-		if (ws[i].nlat) {
-			double *p = realloc(all, (nall + ws[i].nlat) * sizeof(*all));
+		if (!w->ok)
+			ok = false;
+		if (w->nlat) {
+			double *p = realloc(all, (nall + w->nlat) * sizeof(*all));
 
 			if (p) {
 				all = p;
-				memcpy(all + nall, ws[i].lat, ws[i].nlat * sizeof(*all));
-				nall += ws[i].nlat;
+				memcpy(all + nall, w->lat, w->nlat * sizeof(*all));
+				nall += w->nlat;
 			}
 		}
 	}
@@ -758,9 +952,12 @@ int main(int argc, char **argv)
 	case M_ECHO:
 	case M_UPLOAD:
 	case M_DOWNLOAD:
-		printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mbytes_per_s_sent\":%.1f,"
-		       "\"mbytes_per_s_received\":%.1f", sent, received, (double)sent / secs / 1e6,
-		       (double)received / secs / 1e6);
+		printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mbytes_per_s\":%.1f,"
+		       "\"mbytes_per_s_sent\":%.1f,\"mbytes_per_s_received\":%.1f", sent, received,
+		       (double)(opt.mode == M_DOWNLOAD ? received : sent) / secs / 1e6,
+		       (double)sent / secs / 1e6, (double)received / secs / 1e6);
+		if (opt.mode == M_DOWNLOAD && ws[0].sha256[0])
+			printf(",\"sha256\":\"%s\"", ws[0].sha256);
 		break;
 	case M_HANDSHAKE:
 		printf(",\"handshakes\":%llu,\"rate\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f", ops,
@@ -779,6 +976,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	printf(",\"errors\":%llu,\"ok\":%s}\n", errors, ok ? "true" : "false");
+	fflush(stdout);
 	for (i = 0; i < nthreads; i++)
 		free(ws[i].lat);
 	free(ws);

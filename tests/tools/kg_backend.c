@@ -1,13 +1,18 @@
 /*
  * kg-backend: a plain TCP backend for tests, benchmarks and the demo.
  *
- *   kg-backend --listen HOST:PORT [--mode echo|http|sink|source] [--bytes N]
+ *   kg-backend --listen HOST:PORT [--mode echo|http|sink|source] [--bytes N[K|M|G]]
  *              [--port-file FILE] [--count-file FILE] [--verbose]
  *
  * echo   echoes everything; on EOF from the peer it finishes, then half-closes
  * http   answers one request with a fixed 200 response and closes
  * sink   reads everything; on EOF (or at --bytes N) writes "<bytes> <sha256hex>\n"
- * source writes N bytes of the shared deterministic stream, half-closes
+ * source writes N bytes (default 1 MiB) of the shared deterministic stream
+ *        (seed 0), half-closes, reads until EOF
+ *
+ * --port-file gets the bound port once listening; both files are written
+ * atomically (temporary file + rename). Runs until SIGTERM/SIGINT.
+ * Exit status: 1 runtime error, 2 usage error.
  *
  * One thread per connection. --count-file holds the number of connections
  * accepted so far (tests assert that a rejected client never got here).
@@ -39,6 +44,14 @@ static const char *count_file;
 static bool verbose;
 static unsigned long accepted;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *const mode_names[] = { "echo", "http", "sink", "source" };
+
+struct conn {
+	int fd;
+	unsigned long id;
+	unsigned long long in, out;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
 
 static int write_file_atomic(const char *path, const char *text)
 {
@@ -49,18 +62,28 @@ static int write_file_atomic(const char *path, const char *text)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fputs(text, f);
-	if (fclose(f) || rename(tmp, path))
-		return -errno;
+	if (fputs(text, f) < 0) {
+		int err = -errno;
+
+		fclose(f);
+		unlink(tmp);
+		return err;
+	}
+	if (fclose(f) || rename(tmp, path)) {
+		int err = -errno;
+
+		unlink(tmp);
+		return err;
+	}
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+static int write_all(struct conn *c, const void *buf, size_t len)
 {
 	const char *p = buf;
 
 	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -69,34 +92,52 @@ static int write_all(int fd, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		c->out += (unsigned long long)n;
 	}
 	return 0;
 }
 
-static void drain_until_eof(int fd)
+static ssize_t read_some(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = recv(c->fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		c->in += (unsigned long long)n;
+	return n;
+}
+
+static void drain_until_eof(struct conn *c)
 {
 	char buf[4096];
 
-	while (recv(fd, buf, sizeof(buf), 0) > 0)
+	while (read_some(c, buf, sizeof(buf)) > 0)
 		;
 }
 
 #define BUFSZ (256 * 1024)
 
-static void serve_echo(int fd)
+/* The peer reads concurrently, so a blocking read -> write-all loop cannot
+ * deadlock. EOF: everything read was written back; half-close. */
+static void serve_echo(struct conn *c)
 {
 	char *buf = malloc(BUFSZ);
 	ssize_t n;
 
-	while (buf && (n = recv(fd, buf, BUFSZ, 0)) > 0)
-		if (write_all(fd, buf, (size_t)n))
+	if (!buf)
+		return;
+	while ((n = read_some(c, buf, BUFSZ)) > 0)
+		if (write_all(c, buf, (size_t)n))
 			goto out;
-	shutdown(fd, SHUT_WR);
+	if (n == 0)
+		shutdown(c->fd, SHUT_WR);
 out:
 	free(buf);
 }
 
-static void serve_http(int fd)
+static void serve_http(struct conn *c)
 {
 	static const char body[] = "hello from the ktlsgw demo backend\n";
 	char req[8192], resp[512];
@@ -104,7 +145,7 @@ static void serve_http(int fd)
 	ssize_t n;
 
 	while (got < sizeof(req) - 1) {
-		n = recv(fd, req + got, sizeof(req) - 1 - got, 0);
+		n = read_some(c, req + got, sizeof(req) - 1 - got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -114,12 +155,13 @@ static void serve_http(int fd)
 	}
 	n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", sizeof(body) - 1, body);
-	(void)write_all(fd, resp, (size_t)n);
-	shutdown(fd, SHUT_WR);
-	drain_until_eof(fd);
+	if (write_all(c, resp, (size_t)n))
+		return;
+	shutdown(c->fd, SHUT_WR);
+	drain_until_eof(c);
 }
 
-static void serve_sink(int fd)
+static void serve_sink(struct conn *c)
 {
 	char *buf = malloc(BUFSZ);
 	struct kg_sha256 h;
@@ -130,7 +172,7 @@ static void serve_sink(int fd)
 	if (!buf)
 		return;
 	kg_sha256_init(&h);
-	while ((n = recv(fd, buf, BUFSZ, 0)) > 0) {
+	while ((n = read_some(c, buf, BUFSZ)) > 0) {
 		size_t take = (size_t)n;
 
 		/* with --bytes N, answer at N bytes without waiting for EOF (peers
@@ -144,12 +186,14 @@ static void serve_sink(int fd)
 	}
 	free(buf);
 	kg_sha256_hex(&h, hex);
+	if (n < 0)
+		return;	/* reset: nobody to answer */
 	n = snprintf(line, sizeof(line), "%llu %s\n", total, hex);
-	(void)write_all(fd, line, (size_t)n);
-	shutdown(fd, SHUT_WR);
+	if (!write_all(c, line, (size_t)n))
+		shutdown(c->fd, SHUT_WR);
 }
 
-static void serve_source(int fd)
+static void serve_source(struct conn *c)
 {
 	uint8_t *buf = malloc(BUFSZ);
 	struct kg_stream s;
@@ -160,39 +204,91 @@ static void serve_source(int fd)
 		size_t chunk = left < BUFSZ ? (size_t)left : BUFSZ;
 
 		kg_stream_fill(&s, buf, chunk);
-		if (write_all(fd, buf, chunk)) {
+		if (write_all(c, buf, chunk)) {
 			free(buf);
 			return;
 		}
 		left -= chunk;
 	}
+	if (!buf)
+		return;
 	free(buf);
-	shutdown(fd, SHUT_WR);
-	drain_until_eof(fd);
+	shutdown(c->fd, SHUT_WR);
+	drain_until_eof(c);
 }
 
 static void *conn_thread(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct conn *c = arg;
 
 	switch (mode) {
 	case M_ECHO:
-		serve_echo(fd);
+		serve_echo(c);
 		break;
 	case M_HTTP:
-		serve_http(fd);
+		serve_http(c);
 		break;
 	case M_SINK:
-		serve_sink(fd);
+		serve_sink(c);
 		break;
 	case M_SOURCE:
-		serve_source(fd);
+		serve_source(c);
 		break;
 	}
 	if (verbose)
-		fprintf(stderr, "kg-backend: connection closed\n");
-	close(fd);
+		fprintf(stderr, "kg-backend: connection %lu from %s (%s): %llu bytes in, %llu out\n",
+			c->id, c->peer, mode_names[mode], c->in, c->out);
+	close(c->fd);
+	free(c);
 	return NULL;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(out, len, "%s:%u", host, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(out, len, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, len, "?");
+	}
+}
+
+/* N with an optional binary suffix: K, M, G, T (64M = 64 MiB). */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
+		end += 2;
+	if (*end || (v && mul > ~0ULL / v))
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
 }
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -201,6 +297,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	const char *colon = strrchr(s, ':');
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
 	size_t hl;
+	int err;
 
 	if (!colon)
 		return -EINVAL;
@@ -213,8 +310,12 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 		memmove(host, host + 1, hl - 2);
 		host[hl - 2] = '\0';
 	}
-	if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res))
+	if (!colon[1])
 		return -EINVAL;
+	if ((err = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res))) {
+		fprintf(stderr, "kg-backend: cannot resolve '%s': %s\n", s, gai_strerror(err));
+		return -EINVAL;
+	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -224,7 +325,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: kg-backend --listen HOST:PORT [--mode echo|http|sink|source] "
-		"[--bytes N] [--port-file FILE] [--count-file FILE] [--verbose]\n");
+		"[--bytes N[K|M|G]]\n                  [--port-file FILE] [--count-file FILE] [--verbose]\n");
 }
 
 int main(int argc, char **argv)
@@ -265,7 +366,10 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			source_bytes = strtoull(optarg, NULL, 0);
+			if (parse_size(optarg, &source_bytes)) {
+				fprintf(stderr, "kg-backend: invalid --bytes '%s'\n", optarg);
+				return 2;
+			}
 			bytes_given = true;
 			break;
 		case 'p':
@@ -285,8 +389,18 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!listen_s || parse_listen(listen_s, &ss, &sl)) {
+	if (optind < argc) {
+		fprintf(stderr, "kg-backend: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if (!listen_s) {
+		fprintf(stderr, "kg-backend: --listen HOST:PORT is required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (parse_listen(listen_s, &ss, &sl)) {
+		fprintf(stderr, "kg-backend: invalid --listen '%s' (HOST:PORT)\n", listen_s);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -296,17 +410,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kg-backend: cannot listen on %s: %s\n", listen_s, strerror(errno));
 		return 1;
 	}
-	if (count_file && write_file_atomic(count_file, "0\n"))
-		fprintf(stderr, "kg-backend: cannot write %s\n", count_file);
+	if (count_file && (o = write_file_atomic(count_file, "0\n"))) {
+		fprintf(stderr, "kg-backend: cannot write %s: %s\n", count_file, strerror(-o));
+		return 1;
+	}
 	if (port_file) {
 		char text[32];
 
 		sl = sizeof(ss);
-		getsockname(lfd, (struct sockaddr *)&ss, &sl);
+		if (getsockname(lfd, (struct sockaddr *)&ss, &sl)) {
+			fprintf(stderr, "kg-backend: getsockname: %s\n", strerror(errno));
+			return 1;
+		}
 		snprintf(text, sizeof(text), "%u\n", ntohs(ss.ss_family == AF_INET6 ?
 			 ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port));
-		if (write_file_atomic(port_file, text)) {
-			fprintf(stderr, "kg-backend: cannot write %s\n", port_file);
+		if ((o = write_file_atomic(port_file, text))) {
+			fprintf(stderr, "kg-backend: cannot write %s: %s\n", port_file, strerror(-o));
 			return 1;
 		}
 	}
@@ -314,8 +433,11 @@ int main(int argc, char **argv)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		struct conn *c;
 		pthread_t th;
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -328,19 +450,30 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			fprintf(stderr, "kg-backend: out of memory\n");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		format_peer(&peer, c->peer, sizeof(c->peer));
+		/* count before serving: a test reading the file after its client
+		 * got an answer sees this connection */
+		pthread_mutex_lock(&count_lock);
+		c->id = ++accepted;
 		if (count_file) {
 			char text[32];
 
-			pthread_mutex_lock(&count_lock);
-			snprintf(text, sizeof(text), "%lu\n", ++accepted);
-			(void)write_file_atomic(count_file, text);
-			pthread_mutex_unlock(&count_lock);
+			snprintf(text, sizeof(text), "%lu\n", c->id);
+			if ((o = write_file_atomic(count_file, text)))
+				fprintf(stderr, "kg-backend: cannot write %s: %s\n", count_file, strerror(-o));
 		}
-		if (verbose)
-			fprintf(stderr, "kg-backend: connection %lu\n", accepted);
-		if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd)) {
-			fprintf(stderr, "kg-backend: cannot start a thread: out of resources\n");
+		pthread_mutex_unlock(&count_lock);
+		if ((o = pthread_create(&th, &attr, conn_thread, c))) {
+			fprintf(stderr, "kg-backend: cannot start a thread: %s\n", strerror(o));
 			close(fd);
+			free(c);
 			continue;
 		}
 	}
