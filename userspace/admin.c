@@ -163,9 +163,34 @@ static char *kg_stats_json(struct kg_gw *gw)
 	return buf;
 }
 
+enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long *id)
+{
+	size_t n = 0;
+	unsigned long long v = 0;
+	const char *p;
+
+	/* one line; a trailing "\n" or "\r\n" is optional */
+	while (n < len && buf[n] != '\n' && buf[n] != '\r' && buf[n] != '\0')
+		n++;
+	if (n == 9 && !memcmp(buf, "conn list", 9))
+		return KG_ADM_CONN_LIST;
+	if (n == 5 && !memcmp(buf, "stats", 5))
+		return KG_ADM_STATS;
+	if (n <= 10 || memcmp(buf, "conn kill ", 10))
+		return KG_ADM_BAD;
+	for (p = buf + 10; p < buf + n; p++) {
+		if (*p < '0' || *p > '9' || v > (~0ULL - 9) / 10)
+			return KG_ADM_BAD;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	*id = v;
+	return KG_ADM_CONN_KILL;
+}
+
 void kg_admin_serve(struct kg_gw *gw, int lfd)
 {
 	char req[256], *resp = NULL, small[256];
+	unsigned long long id = 0;
 	ssize_t n;
 	size_t got = 0;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -179,13 +204,14 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 			break;
 	}
 	req[got] = '\0';
-	req[strcspn(req, "\r\n")] = '\0';
-	if (!strcmp(req, "conn list")) {
+	switch (kg_admin_parse(req, got, &id)) {
+	case KG_ADM_CONN_LIST:
 		resp = kg_conn_json(gw);
-	} else if (!strcmp(req, "stats")) {
+		break;
+	case KG_ADM_STATS:
 		resp = kg_stats_json(gw);
-	} else if (!strncmp(req, "conn kill ", 10)) {
-		unsigned long long id = strtoull(req + 10, NULL, 10);
+		break;
+	case KG_ADM_CONN_KILL: {
 		unsigned wi = kg_conn_id_worker(id);
 		char *all = kg_conn_json(gw), needle[64];
 
@@ -199,9 +225,12 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 				 "list`\"}", id);
 		}
 		free(all);
-	} else {
+		break;
+	}
+	default:
 		snprintf(small, sizeof(small), "{\"error\":\"unknown request; use: conn list, conn kill "
 			 "ID, stats\"}");
+		break;
 	}
 	if (resp) {
 		(void)kg_write_all(fd, resp, strlen(resp));

@@ -11,6 +11,11 @@
 
 #define KG_ADMIN_SOCKET_DEFAULT "/run/ktlsgw/admin.sock"
 
+enum kg_admin_req { KG_ADM_BAD, KG_ADM_CONN_LIST, KG_ADM_STATS, KG_ADM_CONN_KILL };
+/* Parse one admin request line ("conn list", "stats", "conn kill ID"; the
+ * line ends at @len, NUL, CR or LF). *@id is set for KG_ADM_CONN_KILL only. */
+enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long *id);
+
 /* Listen on @path (mode 0600, parent directory created). fd or -errno. */
 int kg_admin_listen(const char *path, char *err, size_t errlen);
 /* Listen on @a for metrics (TCP). fd or -errno. */
