@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -56,6 +57,9 @@ struct kg_parse {
 	struct kg_config *cfg;
 	struct kg_listener_conf *cur;	/* NULL while in [global] */
 	bool in_global;
+	bool cur_sni;			/* cur is an [sni ...] group (in sni[]) */
+	struct kg_listener_conf *sni;	/* sni groups until attached to listeners */
+	size_t n_sni;
 	char *err;
 	size_t errlen;
 	int rc;
@@ -227,7 +231,9 @@ static int kg_set_path(struct kg_parse *p, char **dst, const char *key, const ch
 {
 	if (!*value)
 		return kg_cfg_fail(p, "%s is empty; give the path of a PEM file", key);
-	if (access(value, R_OK))
+	/* AT_EACCESS: after dropping to `user`, a reload reads keys with the
+	 * effective credentials (CAP_DAC_READ_SEARCH), as open(2) will. */
+	if (faccessat(AT_FDCWD, value, R_OK, AT_EACCESS))
 		return kg_cfg_fail(p, "%s = %s: %s; check the path and its permissions",
 				   key, value, strerror(errno));
 	free(*dst);
@@ -253,6 +259,11 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
 				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale, proxy_protocol, "
 				   "proxy_protocol_cert, handshake_rate", name, l->name);
+	if (p->cur_sni && k != KG_LK_CERT && k != KG_LK_KEY && k != KG_LK_CLIENT_CA &&
+	    k != KG_LK_TRUST && k != KG_LK_CRL && k != KG_LK_CRL_STALE && k != KG_LK_VERIFY_DEPTH)
+		return kg_cfg_fail(p, "'%s' cannot be set per server name; [sni %s %s] takes cert, "
+				   "key, client_ca, trust, crl, crl_stale and verify_depth; set '%s' in "
+				   "[listener %s]", name, l->parent, l->server_name, name, l->parent);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -457,6 +468,79 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 	return 1;
 }
 
+bool kg_server_name_match(const char *pattern, const char *host)
+{
+	const char *dot;
+
+	if (pattern[0] != '*')
+		return !strcasecmp(pattern, host);
+	/* "*.example.com" covers "a.example.com", not "example.com" nor "a.b.example.com" */
+	dot = strchr(host, '.');
+	return dot && dot != host && !strcasecmp(pattern + 1, dot);
+}
+
+/* A DNS name as SNI carries it (RFC 6066: no trailing dot, no address
+ * literal), or "*." followed by one. */
+static bool kg_server_name_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (!strncmp(s, "*.", 2)) {
+		s += 2;
+		len -= 2;
+	}
+	if (!len || len > KG_SERVER_NAME_MAX || s[len - 1] == '.' || s[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (!label)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
+/* [sni LISTENER HOST]: a certificate group of LISTENER chosen by SNI. */
+static int kg_start_sni(struct kg_parse *p, const char *args)
+{
+	char lname[KG_NAME_MAX] = "", host[KG_SERVER_NAME_MAX + 3] = "", extra[2] = "";
+	struct kg_listener_conf *ns;
+	size_t i;
+
+	if (sscanf(args, " %63s %255s %1s", lname, host, extra) != 2)
+		return kg_cfg_fail(p, "[sni %s]: give the listener and the server name, e.g. "
+				   "[sni edge api.example.com]", args);
+	if (!kg_server_name_valid(host))
+		return kg_cfg_fail(p, "[sni %s %s]: '%s' is not a DNS name; give e.g. "
+				   "api.example.com or *.example.com", lname, host, host);
+	for (i = 0; host[i]; i++)
+		host[i] = (char)tolower((unsigned char)host[i]);
+	for (i = 0; i < p->n_sni; i++)
+		if (!strcmp(p->sni[i].parent, lname) && !strcmp(p->sni[i].server_name, host))
+			return kg_cfg_fail(p, "[sni %s %s] is defined twice (first at line %u); keep one",
+					   lname, host, p->sni[i].line[KG_LK_SECTION]);
+	ns = realloc(p->sni, (p->n_sni + 1) * sizeof(*ns));
+	if (!ns) {
+		p->rc = -ENOMEM;
+		return 0;
+	}
+	p->sni = ns;
+	p->cur = &ns[p->n_sni++];
+	p->cur_sni = true;
+	kg_listener_defaults(p->cur);
+	snprintf(p->cur->name, sizeof(p->cur->name), "%s", lname);
+	snprintf(p->cur->parent, sizeof(p->cur->parent), "%s", lname);
+	snprintf(p->cur->server_name, sizeof(p->cur->server_name), "%s", host);
+	p->cur->line[KG_LK_SECTION] = p->lineno;
+	return 1;
+}
+
 static int kg_start_section(struct kg_parse *p, const char *section)
 {
 	struct kg_listener_conf *nl;
@@ -465,14 +549,18 @@ static int kg_start_section(struct kg_parse *p, const char *section)
 
 	p->cur = NULL;
 	p->in_global = false;
+	p->cur_sni = false;
 	if (p->rc)
 		return 0;
 	if (!strcmp(section, "global")) {
 		p->in_global = true;
 		return 1;
 	}
+	if (!strncmp(section, "sni ", 4))
+		return kg_start_sni(p, section + 4);
 	if (strncmp(section, "listener", 8) || (section[8] && section[8] != ' '))
-		return kg_cfg_fail(p, "unknown section [%s]; use [global] or [listener NAME]", section);
+		return kg_cfg_fail(p, "unknown section [%s]; use [global], [listener NAME] or "
+				   "[sni LISTENER HOST]", section);
 	name = section + 8;
 	while (*name == ' ')
 		name++;
@@ -519,6 +607,62 @@ static int kg_cfg_handler(void *user, const char *section, const char *name, con
 	return kg_listener_key(p, name, value);
 }
 
+static void kg_listener_conf_release(struct kg_listener_conf *l);
+
+static int kg_strdup_into(struct kg_parse *p, char **dst, const char *src)
+{
+	if (*dst || !src)
+		return 1;
+	*dst = strdup(src);
+	if (!*dst)
+		p->rc = -ENOMEM;
+	return *dst != NULL;
+}
+
+/* Complete sni group @g from its listener @l: the TLS settings are the
+ * listener's; cert, key and client_ca are the group's own; trust, crl,
+ * crl_stale and verify_depth are inherited unless the group sets them. */
+static int kg_sni_attach(struct kg_parse *p, struct kg_listener_conf *g, struct kg_listener_conf *l)
+{
+	static const enum kg_lkey required[] = { KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA };
+	struct kg_listener_conf *arr;
+	size_t i;
+
+	p->lineno = g->line[KG_LK_SECTION];
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!g->line[required[i]])
+			return kg_cfg_fail(p, "[sni %s %s] has no '%s'; a server name group needs its "
+					   "own cert, key and client_ca", g->parent, g->server_name,
+					   kg_lkey_names[required[i]]);
+	if (!g->line[KG_LK_TRUST] && !kg_strdup_into(p, &g->trust, l->trust))
+		return 0;
+	if (!g->line[KG_LK_CRL] && !kg_strdup_into(p, &g->crl, l->crl))
+		return 0;
+	if (!g->line[KG_LK_CRL_STALE])
+		g->crl_stale_ok = l->crl_stale_ok;
+	if (!g->line[KG_LK_VERIFY_DEPTH])
+		g->verify_depth = l->verify_depth;
+	if (!kg_strdup_into(p, &g->ciphers, l->ciphers) ||
+	    !kg_strdup_into(p, &g->ciphersuites, l->ciphersuites))
+		return 0;
+	g->tls_min = l->tls_min;
+	g->tls_max = l->tls_max;
+	for (i = 0; i < KG_LK__COUNT; i++)
+		if (!g->line[i])
+			g->line[i] = l->line[i];
+	g->listen = l->listen;
+	g->backend = l->backend;
+	arr = realloc(l->sni, (l->n_sni + 1) * sizeof(*arr));
+	if (!arr) {
+		p->rc = -ENOMEM;
+		return 0;
+	}
+	l->sni = arr;
+	arr[l->n_sni++] = *g;
+	memset(g, 0, sizeof(*g));	/* ownership moved */
+	return 1;
+}
+
 static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 {
 	static const enum kg_lkey required[] = {
@@ -543,6 +687,11 @@ static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 
 static void kg_listener_conf_release(struct kg_listener_conf *l)
 {
+	size_t i;
+
+	for (i = 0; i < l->n_sni; i++)
+		kg_listener_conf_release(&l->sni[i]);
+	free(l->sni);
 	free(l->cert);
 	free(l->key);
 	free(l->client_ca);
@@ -563,6 +712,17 @@ void kg_config_free(struct kg_config *cfg)
 	free(cfg->listeners);
 	free(cfg->path);
 	free(cfg);
+}
+
+static void kg_sni_free(struct kg_parse *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_sni; i++)
+		kg_listener_conf_release(&p->sni[i]);
+	free(p->sni);
+	p->sni = NULL;
+	p->n_sni = 0;
 }
 
 int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
@@ -630,13 +790,29 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 			}
 		}
 	}
+	for (i = 0; i < p.n_sni && !p.rc; i++) {
+		struct kg_listener_conf *g = &p.sni[i], *l = NULL;
+
+		for (j = 0; j < p.cfg->n_listeners; j++)
+			if (!strcmp(p.cfg->listeners[j].name, g->parent))
+				l = &p.cfg->listeners[j];
+		if (!l) {
+			p.lineno = g->line[KG_LK_SECTION];
+			kg_cfg_fail(&p, "[sni %s %s]: there is no [listener %s]; define it or fix the "
+				    "name", g->parent, g->server_name, g->parent);
+			break;
+		}
+		kg_sni_attach(&p, g, l);
+	}
 	if (p.rc) {
 		rc = p.rc;
 		goto fail;
 	}
+	kg_sni_free(&p);
 	*out = p.cfg;
 	return 0;
 fail:
+	kg_sni_free(&p);
 	kg_config_free(p.cfg);
 	return rc;
 }

@@ -44,7 +44,19 @@ struct kg_listener_conf {
 	bool proxy_v2, proxy_cert;		/* PROXY v2 header to the backend (+ client cert) */
 	enum kg_ktls_mode ktls;
 	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */
+	/* SNI groups ([sni LISTENER HOST]): each is a full copy of its listener
+	 * with its own cert, key, client_ca, trust, crl, crl_stale, verify_depth */
+	char server_name[256];			/* "" for a listener itself */
+	char parent[KG_NAME_MAX];		/* sni group: its listener's name */
+	size_t n_sni;
+	struct kg_listener_conf *sni;		/* owned array */
 };
+
+#define KG_SERVER_NAME_MAX 253
+
+/* Does @pattern ("api.example.com" or "*.example.com") cover @host? Case-
+ * insensitive; a wildcard covers exactly one leftmost label. */
+bool kg_server_name_match(const char *pattern, const char *host);
 
 enum kg_revocation_mode { KG_REV_REQUIRED, KG_REV_BEST_EFFORT, KG_REV_OFF };
 

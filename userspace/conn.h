@@ -74,6 +74,7 @@ struct kg_conn {
 	uint64_t bytes_in, bytes_out;	/* application bytes from / to the client */
 	uint64_t start_ms, deadline_ms;
 	const char *path;		/* data path, for the access log */
+	const char *server_name;	/* SNI group ("" = listener's own), lives in tls */
 	uint8_t fp[KG_FP_LEN];
 	char peer[64];
 	char cn[256];

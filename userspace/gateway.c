@@ -162,13 +162,19 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
 			 struct kg_tls_ctx **out, char *err, size_t errlen)
 {
 	int rc = kg_tls_ctx_new(l, path, out, err, errlen);
+	size_t i;
 
 	if (rc)
 		return rc;
-	if (gw->rev || gw->fallback.n || gw->cfg->revocation == KG_REV_BEST_EFFORT)
-		(*out)->rev = &gw->hook;
-	if (gw->ktls && l->ktls != KG_KTLS_OFF)
-		kg_ktls_ctx_setup((*out)->ctx);
+	/* the SNI groups too: a handshake moved to one uses its callbacks */
+	for (i = 0; i <= (*out)->n_sni; i++) {
+		struct kg_tls_ctx *t = i ? (*out)->sni[i - 1] : *out;
+
+		if (gw->rev || gw->fallback.n || gw->cfg->revocation == KG_REV_BEST_EFFORT)
+			t->rev = &gw->hook;
+		if (gw->ktls && l->ktls != KG_KTLS_OFF)
+			kg_ktls_ctx_setup(t->ctx);
+	}
 	return 0;
 }
 

@@ -149,8 +149,14 @@ static void kg_info_cb(const SSL *ssl, int where, int ret)
 
 void kg_tls_ctx_put(struct kg_tls_ctx *t)
 {
+	size_t i;
+
 	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	for (i = 0; i < t->n_sni; i++)
+		kg_tls_ctx_put(t->sni[i]);
+	free(t->sni);
+	free(t->sni_names);
 	SSL_CTX_free(t->ctx);
 	sk_X509_pop_free(t->issuers, X509_free);
 	free(t);
@@ -176,8 +182,87 @@ static int kg_store_add_file(X509_STORE *st, const char *path, STACK_OF(X509) **
 	return 0;
 }
 
+struct kg_tls_ctx *kg_tls_sni_lookup(struct kg_tls_ctx *t, const char *host)
+{
+	size_t i;
+
+	if (!host)
+		return NULL;
+	for (i = 0; i < t->n_sni; i++)
+		if (t->sni_names[i][0] != '*' && kg_server_name_match(t->sni_names[i], host))
+			return t->sni[i];
+	for (i = 0; i < t->n_sni; i++)
+		if (t->sni_names[i][0] == '*' && kg_server_name_match(t->sni_names[i], host))
+			return t->sni[i];
+	return NULL;
+}
+
+/*
+ * ClientHello callback point for SNI: move the handshake to the group's
+ * context. That swaps the certificate, the trust store, the client CA names
+ * sent in CertificateRequest and (through the context's app data) the
+ * allowed issuers the verify callback checks. Resumption is off, so no
+ * session made under one group can be resumed under another. A name that
+ * matches no group gets the listener's own certificate and client CA.
+ */
+static int kg_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct kg_tls_ctx *g = kg_tls_sni_lookup(arg, SSL_get_servername(ssl,
+							TLSEXT_NAMETYPE_host_name));
+
+	if (!g)
+		return SSL_TLSEXT_ERR_OK;
+	if (SSL_set_SSL_CTX(ssl, g->ctx) != g->ctx) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	/* the verify depth lives in the SSL's own parameters, copied at SSL_new */
+	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(g->ctx));
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpath,
+			    struct kg_tls_ctx **out, char *err, size_t errlen);
+
 int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 		   struct kg_tls_ctx **out, char *err, size_t errlen)
+{
+	struct kg_tls_ctx *t;
+	size_t i;
+	int rc;
+
+	rc = kg_tls_ctx_build(l, cfgpath, &t, err, errlen);
+	if (rc || !l->n_sni) {
+		*out = t;
+		return rc;
+	}
+	t->sni = calloc(l->n_sni, sizeof(*t->sni));
+	t->sni_names = calloc(l->n_sni, sizeof(*t->sni_names));
+	if (!t->sni || !t->sni_names) {
+		kg_tls_ctx_put(t);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < l->n_sni; i++) {
+		rc = kg_tls_ctx_build(&l->sni[i], cfgpath, &t->sni[t->n_sni], err, errlen);
+		if (rc) {
+			kg_tls_ctx_put(t);
+			*out = NULL;
+			return rc;
+		}
+		snprintf(t->sni_names[t->n_sni], sizeof(t->sni_names[0]), "%s",
+			 l->sni[i].server_name);
+		t->sni[t->n_sni]->server_name = t->sni_names[t->n_sni];
+		t->n_sni++;
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->ctx, kg_sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+	*out = t;
+	return 0;
+}
+
+static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpath,
+			    struct kg_tls_ctx **out, char *err, size_t errlen)
 {
 	STACK_OF(X509_NAME) *names = NULL;
 	struct kg_tls_ctx *t;
@@ -221,8 +306,15 @@ int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 		}
 	}
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, l->key, SSL_FILETYPE_PEM) != 1) {
-		KG_CFGERR(l, KG_LK_KEY, "key = %s: cannot load the private key (PEM, unencrypted)",
-			  l->key);
+		/* OpenSSL checks the pair while loading: say which mistake it is */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			KG_CFGERR(l, KG_LK_KEY, "key = %s does not match cert = %s; pair each "
+				  "certificate with its own key", l->key, l->cert);
+		} else {
+			KG_CFGERR(l, KG_LK_KEY, "key = %s: cannot load the private key (PEM, "
+				  "unencrypted)", l->key);
+		}
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(t->ctx) != 1) {
@@ -344,6 +436,13 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	SSL_set_app_data(ssl, hs);
 	SSL_set_accept_state(ssl);
 	return ssl;
+}
+
+const char *kg_tls_server_name(const SSL *ssl)
+{
+	const struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	return t && t->server_name ? t->server_name : "";
 }
 
 const char *kg_tls_version_short(const SSL *ssl)

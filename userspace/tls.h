@@ -35,6 +35,12 @@ struct kg_tls_ctx {
 	const struct kg_rev_hook *rev;	/* NULL: no revocation checks */
 	bool crl_stale_ok;
 	int refs;
+	/* SNI groups: the listener's context switches a handshake to the
+	 * group whose server name matches (exact names before wildcards) */
+	size_t n_sni;
+	struct kg_tls_ctx **sni;		/* owned references */
+	char (*sni_names)[256];
+	const char *server_name;		/* a group: its name (in the parent's sni_names) */
 };
 
 /*
@@ -52,5 +58,12 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs);
 
 /* "TLSv1.3"/"TLSv1.2" → "1.3"/"1.2". */
 const char *kg_tls_version_short(const SSL *ssl);
+
+/* The SNI group the handshake moved to, "" for the listener's own. The
+ * string lives as long as the listener context the connection holds. */
+const char *kg_tls_server_name(const SSL *ssl);
+
+/* The group @host selects: NULL for the listener's own certificate. */
+struct kg_tls_ctx *kg_tls_sni_lookup(struct kg_tls_ctx *t, const char *host);
 
 #endif

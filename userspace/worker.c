@@ -278,20 +278,21 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 		kg_json_escape(esc, sizeof(esc), c->cn);
 		snprintf(line, sizeof(line),
 			 "{\"event\":\"access\",\"conn\":%llu,\"worker\":%u,\"listener\":\"%s\","
-			 "\"client\":\"%s\",\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\","
+			 "\"server_name\":\"%s\",\"client\":\"%s\",\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\","
 			 "\"cipher\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
 			 "\"path\":\"%s\",\"reason\":\"%s\"}\n",
-			 (unsigned long long)c->id, w->idx, c->conf->name, c->peer, esc, fp,
-			 c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
+			 (unsigned long long)c->id, w->idx, c->conf->name, c->server_name, c->peer,
+			 esc, fp, c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
 			 (unsigned long long)c->bytes_out, (unsigned long long)dur,
 			 c->path, kg_close_reason_str(c->reason));
 		kg_log_raw(line);
 		return;
 	}
 	snprintf(subj, sizeof(subj), "%s", c->cn[0] ? c->cn : "-");
-	kg_info("access conn=%llu worker=%u listener=%s client=%s subject=\"%s\" sha256=%s tls=%s "
-		"cipher=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
-		(unsigned long long)c->id, w->idx, c->conf->name, c->peer, subj, fp,
+	kg_info("access conn=%llu worker=%u listener=%s%s%s client=%s subject=\"%s\" sha256=%s "
+		"tls=%s cipher=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
+		(unsigned long long)c->id, w->idx, c->conf->name,
+		c->server_name[0] ? " server_name=" : "", c->server_name, c->peer, subj, fp,
 		c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)dur, c->path,
 		kg_close_reason_str(c->reason), c->detail[0] ? " detail=" : "", c->detail);
@@ -459,8 +460,9 @@ static void kg_log_reject(struct kg_worker *w, struct kg_conn *c, const char *re
 	if (c->hs.leaf)
 		kg_cert_describe(c->hs.leaf, cert, sizeof(cert));
 	KG_STAT_ADD(&w->stats, rejects[kg_rej_of(reason)], 1);
-	kg_warn("reject conn=%llu listener=%s client=%s reason=%s alert=\"%s\" %s%s%s",
-		(unsigned long long)c->id, c->conf->name, c->peer, reason, alert, cert,
+	kg_warn("reject conn=%llu listener=%s%s%s client=%s reason=%s alert=\"%s\" %s%s%s",
+		(unsigned long long)c->id, c->conf->name, c->server_name[0] ? " server_name=" : "",
+		c->server_name, c->peer, reason, alert, cert,
 		c->detail[0] ? " detail=" : "", c->detail);
 	c->logged_reject = true;
 }
@@ -561,6 +563,7 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		KG_STAT_ADD(&w->stats, handshakes_ok, 1);
 		snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
 		snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+		c->server_name = kg_tls_server_name(c->ssl);
 		if (c->conf->proxy_v2 && kg_pp2_prepare(c, peer)) {
 			kg_err("conn=%llu: %s", (unsigned long long)c->id, c->detail);
 			(void)kg_client_close_notify(c);
@@ -575,6 +578,7 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 	e = SSL_get_error(c->ssl, rc);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return;
+	c->server_name = kg_tls_server_name(c->ssl);
 	ec = ERR_peek_last_error();
 	if (ec)
 		snprintf(c->detail, sizeof(c->detail), "%s", ERR_reason_error_string(ec) ?
@@ -1257,6 +1261,7 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	c->deadline_ms = w->now_ms + l->conf->handshake_timeout_ms;
 	snprintf(c->tls_version, sizeof(c->tls_version), "-");
 	snprintf(c->cipher, sizeof(c->cipher), "-");
+	c->server_name = "";
 	w->conns[c->slot] = c;
 	w->n_live++;
 	__atomic_add_fetch(&l->active, 1, __ATOMIC_RELAXED);
@@ -1421,11 +1426,12 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 			fp[0] = '\0';
 		kg_json_escape(cn, sizeof(cn), c->cn);
 		n = snprintf(obj, sizeof(obj),
-			     "%s{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"client\":\"%s\","
+			     "%s{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"server_name\":\"%s\","
+			     "\"client\":\"%s\","
 			     "\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\","
 			     "\"path\":\"%s\",\"state\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
 			     "\"age_ms\":%llu}", r->len ? "," : "", (unsigned long long)c->id, w->idx,
-			     c->conf->name, c->peer, cn, fp, c->tls_version, c->cipher, c->path,
+			     c->conf->name, c->server_name, c->peer, cn, fp, c->tls_version, c->cipher, c->path,
 			     states[c->state], (unsigned long long)c->bytes_in,
 			     (unsigned long long)c->bytes_out, (unsigned long long)(w->now_ms - c->start_ms));
 		if (n <= 0 || (size_t)n >= sizeof(obj))

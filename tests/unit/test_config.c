@@ -237,6 +237,18 @@ static void test_config_duration_parse(void **state)
 	assert_int_equal(kg_duration_parse("99999999999h", &ms), -EINVAL);
 }
 
+static void test_config_server_name_match(void **state)
+{
+	(void)state;
+	assert_true(kg_server_name_match("api.example.com", "API.Example.com"));
+	assert_false(kg_server_name_match("api.example.com", "api.example.com.evil"));
+	assert_true(kg_server_name_match("*.example.com", "a.example.com"));
+	assert_false(kg_server_name_match("*.example.com", "example.com"));
+	assert_false(kg_server_name_match("*.example.com", "a.b.example.com"));
+	assert_false(kg_server_name_match("*.example.com", ".example.com"));
+	assert_false(kg_server_name_match("*.example.com", "aexample.com"));
+}
+
 static void test_config_addr_parse(void **state)
 {
 	struct kg_addr a;
@@ -261,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_config_unreadable_cert),
 		cmocka_unit_test(test_config_duration_parse),
 		cmocka_unit_test(test_config_addr_parse),
+		cmocka_unit_test(test_config_server_name_match),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
