@@ -455,6 +455,17 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 			c->scan_interval_ms = ms;
 		else
 			c->drain_timeout_ms = ms;
+	} else if (!strcmp(name, "user")) {
+		size_t i;
+
+		if (!*value || strlen(value) >= sizeof(c->user))
+			return kg_cfg_fail(p, "user = %s: give an account name (up to %zu characters)",
+					   value, sizeof(c->user) - 1);
+		for (i = 0; value[i]; i++)
+			if (!isalnum((unsigned char)value[i]) && !strchr("-_.", value[i]))
+				return kg_cfg_fail(p, "user = %s: not an account name", value);
+		snprintf(c->user, sizeof(c->user), "%s", value);
+		c->user_line = p->lineno;
 	} else if (!strcmp(name, "log_format")) {
 		if (strcmp(value, "text") && strcmp(value, "json"))
 			return kg_cfg_fail(p, "log_format = %s: must be text or json", value);
@@ -463,7 +474,7 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: workers, "
 				   "max_connections, log_level, log_format, state_dir, bpf_pin_root, "
 				   "revocation, revocation_scan_interval, drain_timeout, admin_socket, "
-				   "metrics", name);
+				   "metrics, user", name);
 	}
 	return 1;
 }

@@ -70,6 +70,8 @@ struct kg_config {
 	unsigned scan_interval_ms;		/* periodic revocation pass */
 	unsigned drain_timeout_ms;
 	char admin_socket[108];			/* "" = none */
+	char user[64];				/* "" = keep running as the starting user */
+	unsigned user_line;
 	struct kg_addr metrics;			/* .len 0 = no metrics endpoint */
 	unsigned workers;			/* 0 in the file = one per online CPU */
 	unsigned max_connections;		/* per worker share computed at start */

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -16,22 +17,50 @@
 #include "admin.h"
 #include "ktls.h"
 #include "log.h"
+#include "privs.h"
 #include "revoke.h"
 
-static int kg_write_ready_file(struct kg_gw *gw, const char *path)
+/* The ready file is opened (empty) before privileges are dropped and
+ * filled in one write(2) once the workers run: readers wait for content. */
+static int kg_write_ready_file(struct kg_gw *gw, int fd)
 {
-	char tmp[4096];
-	FILE *f;
-	size_t i;
+	char buf[4096];
+	size_t i, len = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
+	for (i = 0; i < gw->n_lst && len < sizeof(buf); i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s %s\n",
+					gw->lst[i].conf->name, gw->lst[i].bound.text);
+	if (len > sizeof(buf))
+		return -ENAMETOOLONG;
+	if (write(fd, buf, len) != (ssize_t)len)
 		return -errno;
-	for (i = 0; i < gw->n_lst; i++)
-		fprintf(f, "%s %s\n", gw->lst[i].conf->name, gw->lst[i].bound.text);
-	if (fclose(f) || rename(tmp, path))
-		return -errno;
+	return 0;
+}
+
+/* [global] user: keep reading keys on SIGHUP (CAP_DAC_READ_SEARCH) and the
+ * BPF map and socket tags (CAP_BPF, or CAP_SYS_ADMIN before 5.8); binding
+ * is done, and listener addresses cannot change without a restart. */
+static int kg_gw_drop_privileges(struct kg_gw *gw)
+{
+	struct kg_config *cfg = gw->cfg;
+	uint64_t keep = 1ULL << KG_CAP_DAC_READ_SEARCH;
+	char err[1024], p_rev[400], p_lock[400];
+	const char *paths[] = { cfg->state_dir, p_rev, p_lock, NULL };
+	int rc;
+
+	if (gw->rev)
+		keep |= 1ULL << (kg_cap_known(KG_CAP_BPF) ? KG_CAP_BPF : 21 /* CAP_SYS_ADMIN */);
+	snprintf(p_rev, sizeof(p_rev), "%s/revoked", cfg->state_dir);
+	snprintf(p_lock, sizeof(p_lock), "%s/revoked.lock", cfg->state_dir);
+	rc = kg_privs_drop(cfg->user, keep, gw->rev || gw->fallback.n ? paths : NULL, err,
+			   sizeof(err));
+	if (rc) {
+		kg_err("%s:%u: %s", cfg->path, cfg->user_line, err);
+		return rc;
+	}
+	kg_info("running as user %s (uid %u); capabilities kept: cap_dac_read_search%s", cfg->user,
+		(unsigned)getuid(), !gw->rev ? "" :
+		kg_cap_known(KG_CAP_BPF) ? ", cap_bpf" : ", cap_sys_admin");
 	return 0;
 }
 
@@ -245,7 +274,7 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms };
 	unsigned passes = 0;
 	uint64_t next_pass;
-	int sfd = -1, afd = -1, mfd = -1;
+	int sfd = -1, afd = -1, mfd = -1, rfd = -1;
 	sigset_t set;
 	char err[1024];
 	size_t i;
@@ -308,25 +337,6 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		if (rc)
 			goto out;
 	}
-	for (i = 0; i < gw.n_workers; i++) {
-		rc = kg_worker_start(gw.workers[i]);
-		if (rc) {
-			kg_err("cannot start worker %zu: %s", i, strerror(-rc));
-			__atomic_store_n(&gw.stop, 2, __ATOMIC_RELEASE);
-			while (i--)
-				kg_worker_kick(gw.workers[i]);
-			goto out;
-		}
-	}
-	for (i = 0; i < gw.n_lst; i++)
-		kg_info("listener %s: listening on %s, backend %s, %u workers", gw.lst[i].conf->name,
-			gw.lst[i].bound.text, gw.lst[i].conf->backend.text, gw.n_workers);
-	kg_sd_notify("READY=1");
-	if (ready_file) {
-		rc = kg_write_ready_file(&gw, ready_file);
-		if (rc)
-			kg_warn("cannot write ready file %s: %s", ready_file, strerror(-rc));
-	}
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (cfg->admin_socket[0]) {
 		afd = kg_admin_listen(cfg->admin_socket, err, sizeof(err));
@@ -341,6 +351,39 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			kg_warn("%s; no metrics endpoint", err);
 		else
 			kg_info("metrics: http://%s/metrics", cfg->metrics.text);
+	}
+	if (ready_file) {
+		rfd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (rfd < 0)
+			kg_warn("cannot write ready file %s: %s", ready_file, strerror(errno));
+	}
+	/* Everything that needs root is done: sockets bound, BPF loaded, keys
+	 * read. Drop before the workers exist (capabilities are per thread). */
+	if (cfg->user[0]) {
+		rc = kg_gw_drop_privileges(&gw);
+		if (rc)
+			goto out;
+	}
+	for (i = 0; i < gw.n_workers; i++) {
+		rc = kg_worker_start(gw.workers[i]);
+		if (rc) {
+			kg_err("cannot start worker %zu: %s", i, strerror(-rc));
+			__atomic_store_n(&gw.stop, 2, __ATOMIC_RELEASE);
+			while (i--)
+				kg_worker_kick(gw.workers[i]);
+			goto out;
+		}
+	}
+	for (i = 0; i < gw.n_lst; i++)
+		kg_info("listener %s: listening on %s, backend %s, %u workers", gw.lst[i].conf->name,
+			gw.lst[i].bound.text, gw.lst[i].conf->backend.text, gw.n_workers);
+	kg_sd_notify("READY=1");
+	if (rfd >= 0) {
+		rc = kg_write_ready_file(&gw, rfd);
+		if (rc)
+			kg_warn("cannot write ready file %s: %s", ready_file, strerror(-rc));
+		close(rfd);
+		rfd = -1;
 	}
 	next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
 	for (;;) {
@@ -386,9 +429,11 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 out:
 	if (sfd >= 0)
 		close(sfd);
+	if (rfd >= 0)
+		close(rfd);
 	if (afd >= 0) {
 		close(afd);
-		unlink(cfg->admin_socket);
+		(void)unlink(cfg->admin_socket);	/* may fail once dropped; the next start replaces it */
 	}
 	if (mfd >= 0)
 		close(mfd);

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,17 @@ int kg_revstate_save(const char *path, const struct kg_revstate *st)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	{
+		/* Root (the CLI) writing into a gateway that runs as `user`: the
+		 * file keeps the directory's owner so the gateway can still read
+		 * and rewrite it. */
+		struct stat ds;
+		char *dup = strdup(path);
+
+		if (dup && geteuid() == 0 && !stat(dirname(dup), &ds) && ds.st_uid != 0)
+			(void)fchown(fd, ds.st_uid, ds.st_gid);
+		free(dup);
+	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		rc = -errno;
