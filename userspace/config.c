@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,6 +465,10 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 		for (i = 0; value[i]; i++)
 			if (!isalnum((unsigned char)value[i]) && !strchr("-_.", value[i]))
 				return kg_cfg_fail(p, "user = %s: not an account name", value);
+		if (!getpwnam(value))
+			return kg_cfg_fail(p, "user = %s: no such user; create it (useradd --system "
+					   "--no-create-home --shell /usr/sbin/nologin %s) or remove the "
+					   "line", value, value);
 		snprintf(c->user, sizeof(c->user), "%s", value);
 		c->user_line = p->lineno;
 	} else if (!strcmp(name, "log_format")) {

@@ -151,7 +151,7 @@ stop_gw
 # a user that does not exist: FILE:LINE, the next step, nothing served
 sed -i "s/^user = .*/user = no-such-user-kg/" "$T/gw.conf"
 o=$("$KTLSGW" run -c "$T/gw.conf" 2>&1); rc=$?
-if [ $rc -ne 0 ] && grep -q "gw.conf:7: user = no-such-user-kg: no such user; create it (useradd" <<<"$o"; then
+if [ $rc -eq 2 ] && grep -q "gw.conf:7: user = no-such-user-kg: no such user; create it (useradd" <<<"$o"; then
 	ok "user = no-such-user: refused with FILE:LINE and the useradd line (exit $rc)"
 else
 	nok "unknown user: rc=$rc $(tail -2 <<<"$o")"
