@@ -1,7 +1,8 @@
 #!/bin/bash
 # PROXY protocol v2 to the backend, parsed by a real peer: HAProxy with
 # accept-proxy in front of the echo backend logs the client's own address
-# and port (not the gateway's), and data still flows.
+# and port (not the gateway's), and data still flows; HAProxy 3.0 also logs
+# the client CN, TLS version, cipher and fingerprint from the header.
 set -u
 . "$(dirname "$0")/lib.sh"
 if ! command -v haproxy >/dev/null; then
@@ -62,5 +63,50 @@ res=$("$B/kg-loadgen" echo --connect "127.0.0.1:$GW_pp" --cert "$P/bob.pem" --ke
 	--cacert "$P/ca.pem" -c 4 --bytes 4194304 2>&1)
 echo "$res" | grep -q '"ok":true' && ok "4 × 4 MiB echo through gateway + PROXY v2 + HAProxy intact" ||
 	nok "bulk through HAProxy: $res"
+stop_gw
+
+# The CN (and fingerprint) from the header, logged by HAProxy itself: 2.6
+# cannot read TLVs, so this part runs HAProxy 3.0 built from Debian's source.
+if ! sh tests/tools/haproxy3.sh "$B" >"$T/haproxy3-build.log" 2>&1; then
+	nok "building HAProxy 3.0 for the CN check failed: $(tail -3 "$T/haproxy3-build.log")"
+	exit 1
+fi
+HP3=$((HP + 1))
+cat > "$T/haproxy3.cfg" <<CONF
+global
+  maxconn 200
+  log stdout format raw local0
+  lua-load $PWD/tests/tools/pp2_ssl.lua
+defaults
+  mode tcp
+  log global
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+listen pp
+  bind 127.0.0.1:$HP3 accept-proxy
+  log-format "haproxy3-pp client=%ci:%cp cn=%[lua.pp2_ssl(0x22)] version=%[lua.pp2_ssl(0x21)] cipher=%[lua.pp2_ssl(0x23)] sha256=%[fc_pp_tlv(0xE0),hex,lower]"
+  server echo 127.0.0.1:$echo_PORT
+CONF
+"$B/haproxy3/haproxy" -f "$T/haproxy3.cfg" -db >"$T/haproxy3.log" 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.5
+# HAProxy 3.0 refuses any TLV over 1024 bytes, so no certificate TLV here
+sed -i "s/^backend = .*/backend = 127.0.0.1:$HP3/; s/^proxy_protocol_cert = yes/proxy_protocol_cert = no/" "$T/gw.conf"
+start_gw "$T/gw.conf" || { nok "gateway start (HAProxy 3.0 backend)"; exit 1; }
+for who in alice bob; do
+	out=$( (printf 'hello-%s\n' $who; sleep 0.7) | timeout 10 openssl s_client -quiet -no_ign_eof \
+		-connect "127.0.0.1:$GW_pp" -CAfile "$P/ca.pem" -cert "$P/$who.pem" -cert_chain "$P/$who.pem" \
+		-key "$P/$who.key" 2>&1)
+	sleep 0.5
+	client=$(grep -o "access .*listener=pp client=[0-9.:]* subject=\"$who\"" "$T/gw.log" | tail -1 |
+		sed 's/.*client=//; s/ .*//')
+	if grep -q "^hello-$who$" <<<"$out" && [ -n "$client" ] &&
+	   grep -q "haproxy3-pp client=$client cn=$who version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 sha256=$(fp "$P/$who.pem")" "$T/haproxy3.log"; then
+		ok "HAProxy 3.0 accept-proxy logged the real client $client, CN $who, version, cipher and fingerprint"
+	else
+		nok "HAProxy 3.0 log for $who (client=$client): $(tail -2 "$T/haproxy3.log") out: $(tail -1 <<<"$out")"
+	fi
+done
 stop_gw
 rm -rf "$T"
