@@ -310,6 +310,15 @@ static char *kg_metrics_text(struct kg_gw *gw)
 		   revoked_cuts);
 	KG_COUNTER("ktlsgw_keyupdate_ends_total", "Connections ended by a client KeyUpdate (no kernel rekey).",
 		   keyupdate_ends);
+	KG_COUNTER("ktlsgw_accept_errors_total", "accept(2) failures for lack of descriptors or memory "
+		   "(accepting pauses 100 ms each time).", accept_errors);
+	kg_metric_head(&b, "ktlsgw_connections_closed_total", "counter",
+		       "Connections ended, by the reason the access log gives.");
+	for (w = 0; w < gw->n_workers; w++)
+		for (i = KG_CLOSE_DONE; i < KG_CLOSE__COUNT; i++)
+			kg_out(&b, "ktlsgw_connections_closed_total{worker=\"%u\",reason=\"%s\"} %llu\n", w,
+			       kg_close_reason_str((enum kg_close_reason)i), (unsigned long long)
+			       __atomic_load_n(&kg_worker_stats(gw->workers[w])->closes[i], __ATOMIC_RELAXED));
 	kg_metric_head(&b, "ktlsgw_handshake_rejects_total", "counter",
 		       "Handshakes refused, by reason (the TLS alert sent).");
 	for (w = 0; w < gw->n_workers; w++)

@@ -18,6 +18,10 @@
 
 #define KG_VERSION "0.1.0"
 
+/* Longest error message: kg_cli_error and the argument parsers format into
+ * buffers of this size, so a message is cut at the same place either way. */
+#define KG_CLI_MSG_MAX 2048
+
 bool kg_cli_is_help(const char *arg)
 {
 	return !strcmp(arg, "help") || !strcmp(arg, "-h") || !strcmp(arg, "--help");
@@ -25,7 +29,7 @@ bool kg_cli_is_help(const char *arg)
 
 int kg_cli_error(struct kg_cli *cli, int code, const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[KG_CLI_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -79,9 +83,50 @@ int kg_cli_dispatch(struct kg_cli *cli, const struct kg_cmd *cmds, const char *o
 	return hit->fn(cli, argc - 1, argv + 1);
 }
 
+/*
+ * ---- argument parsing ------------------------------------------------------
+ *
+ * Each command parses its arguments with a function that has no side
+ * effects: argv in, a struct out, 0 or KG_EXIT_USAGE with the message in
+ * @err. The command prints the message and then acts. The commands write
+ * BPF maps, state files and sockets, so they cannot be fuzzed end to end;
+ * tests/fuzz/fuzz_cli_args.c drives these parsers instead.
+ */
+
+static int kg_usage_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int kg_usage_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return KG_EXIT_USAGE;
+}
+
+/* A parser's verdict: print its message, if any (getopt prints its own). */
+static int kg_cli_perror(struct kg_cli *cli, int code, const char *msg)
+{
+	return msg[0] ? kg_cli_error(cli, code, "%s", msg) : code;
+}
+
 /* ---- gateway run --------------------------------------------------------- */
 
-static int kg_cmd_gateway_run(struct kg_cli *cli, int argc, char **argv)
+struct kg_run_opts {
+	const char *path, *ready;
+	bool check, help;
+};
+
+/*
+ * run [-c FILE] [--ready-file FILE] [--check]. getopt wants a program name
+ * in front, so it sees argv - 1 (the command name): @argv must be the tail
+ * of a vector that has one element before it. getopt keeps its position in
+ * globals; optind = 0 makes glibc start over, so each call stands alone.
+ * Unknown options: KG_EXIT_USAGE with @err empty, getopt has said why
+ * (when opterr is set).
+ */
+static int kg_run_parse(int argc, char **argv, struct kg_run_opts *o, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -90,37 +135,58 @@ static int kg_cmd_gateway_run(struct kg_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *path = "/etc/ktlsgw/ktlsgw.conf", *ready = NULL;
-	struct kg_config *cfg = NULL;
-	bool check = false;
-	char err[1024];
-	int o, rc;
+	int c;
 
+	memset(o, 0, sizeof(*o));
+	o->path = "/etc/ktlsgw/ktlsgw.conf";
+	err[0] = '\0';
 	optind = 0;
-	while ((o = getopt_long(argc + 1, argv - 1, "c:r:Ch", opts, NULL)) != -1) {
-		switch (o) {
+	while ((c = getopt_long(argc + 1, argv - 1, "c:r:Ch", opts, NULL)) != -1) {
+		switch (c) {
 		case 'c':
-			path = optarg;
+			o->path = optarg;
 			break;
 		case 'r':
-			ready = optarg;
+			o->ready = optarg;
 			break;
 		case 'C':
-			check = true;
+			o->check = true;
 			break;
 		case 'h':
-			printf("Usage: %s run [-c FILE] [--check] [--ready-file FILE]\n"
-			       "  Run the gateway with the INI configuration FILE\n"
-			       "  (default /etc/ktlsgw/ktlsgw.conf). --check only validates it:\n"
-			       "  syntax, files, certificates and keys. --ready-file writes\n"
-			       "  \"NAME ADDRESS\" per listener once all sockets are bound.\n", cli->prog);
-			return KG_EXIT_OK;
+			o->help = true;	/* the rest is not looked at */
+			return 0;
 		default:
 			return KG_EXIT_USAGE;
 		}
 	}
 	if (optind < argc + 1)
-		return kg_cli_error(cli, KG_EXIT_USAGE, "run: unexpected argument '%s'", argv[optind - 1]);
+		return kg_usage_err(err, errlen, "run: unexpected argument '%s'", argv[optind - 1]);
+	return 0;
+}
+
+static int kg_cmd_gateway_run(struct kg_cli *cli, int argc, char **argv)
+{
+	struct kg_config *cfg = NULL;
+	struct kg_run_opts o;
+	const char *path, *ready;
+	char err[1024], msg[KG_CLI_MSG_MAX];
+	bool check;
+	int rc;
+
+	rc = kg_run_parse(argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help) {
+		printf("Usage: %s run [-c FILE] [--check] [--ready-file FILE]\n"
+		       "  Run the gateway with the INI configuration FILE\n"
+		       "  (default /etc/ktlsgw/ktlsgw.conf). --check only validates it:\n"
+		       "  syntax, files, certificates and keys. --ready-file writes\n"
+		       "  \"NAME ADDRESS\" per listener once all sockets are bound.\n", cli->prog);
+		return KG_EXIT_OK;
+	}
+	path = o.path;
+	ready = o.ready;
+	check = o.check;
 	rc = kg_config_load(path, &cfg, err, sizeof(err));
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
@@ -154,30 +220,57 @@ static int kg_cmd_gateway_run(struct kg_cli *cli, int argc, char **argv)
 
 /* ---- fingerprint --------------------------------------------------------- */
 
+struct kg_fp_opts {
+	const char *path;
+	bool colons, help;
+};
+
+/* fingerprint [--colons] CERT: in order, a help word ends the parsing. */
+static int kg_fp_args(const char *prog, int argc, char **argv, struct kg_fp_opts *o, char *err,
+		      size_t errlen)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--colons")) {
+			o->colons = true;
+		} else if (kg_cli_is_help(argv[i])) {
+			o->help = true;
+			return 0;
+		} else if (!o->path) {
+			o->path = argv[i];
+		} else {
+			return kg_usage_err(err, errlen, "fingerprint: one CERT only");
+		}
+	}
+	if (!o->path)
+		return kg_usage_err(err, errlen, "fingerprint: give a certificate file: "
+				    "%s fingerprint CERT", prog);
+	return 0;
+}
+
 static int kg_cmd_fingerprint(struct kg_cli *cli, int argc, char **argv)
 {
 	uint8_t fp[KG_FP_LEN];
-	char out[KG_FP_COLON_LEN];
-	bool colons = false;
-	const char *path = NULL;
-	int i, rc;
+	char out[KG_FP_COLON_LEN], msg[KG_CLI_MSG_MAX];
+	struct kg_fp_opts o;
+	bool colons;
+	const char *path;
+	int rc;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--colons"))
-			colons = true;
-		else if (kg_cli_is_help(argv[i])) {
-			printf("Usage: %s fingerprint [--colons] CERT\n"
-			       "  SHA-256 of the DER certificate (first one of a PEM file, or DER):\n"
-			       "  the bytes of `openssl x509 -noout -fingerprint -sha256`.\n", cli->prog);
-			return KG_EXIT_OK;
-		} else if (!path)
-			path = argv[i];
-		else
-			return kg_cli_error(cli, KG_EXIT_USAGE, "fingerprint: one CERT only");
+	rc = kg_fp_args(cli->prog, argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help) {
+		printf("Usage: %s fingerprint [--colons] CERT\n"
+		       "  SHA-256 of the DER certificate (first one of a PEM file, or DER):\n"
+		       "  the bytes of `openssl x509 -noout -fingerprint -sha256`.\n", cli->prog);
+		return KG_EXIT_OK;
 	}
-	if (!path)
-		return kg_cli_error(cli, KG_EXIT_USAGE, "fingerprint: give a certificate file: "
-				    "%s fingerprint CERT", cli->prog);
+	path = o.path;
+	colons = o.colons;
 	rc = kg_fp_file(path, fp);
 	if (rc == -EPROTO)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: no PEM or DER certificate in the file",
@@ -194,27 +287,52 @@ static int kg_cmd_fingerprint(struct kg_cli *cli, int argc, char **argv)
 
 /* ---- pki ----------------------------------------------------------------- */
 
-static int kg_cmd_pki_init(struct kg_cli *cli, int argc, char **argv)
+struct kg_pki_opts {
+	const char *dir;
+	bool test, help;
+};
+
+/* pki init [--test] DIR: in order, a help word ends the parsing. */
+static int kg_pki_args(const char *prog, int argc, char **argv, struct kg_pki_opts *o, char *err,
+		       size_t errlen)
 {
-	const char *dir = NULL;
-	bool test = false;
 	int i;
 
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--test"))
-			test = true;
-		else if (kg_cli_is_help(argv[i])) {
-			printf("Usage: %s pki init [--test] DIR\n", cli->prog);
-			return KG_EXIT_OK;
-		} else if (!dir)
-			dir = argv[i];
-		else
-			return kg_cli_error(cli, KG_EXIT_USAGE, "pki init: one DIR only");
+		if (!strcmp(argv[i], "--test")) {
+			o->test = true;
+		} else if (kg_cli_is_help(argv[i])) {
+			o->help = true;
+			return 0;
+		} else if (!o->dir) {
+			o->dir = argv[i];
+		} else {
+			return kg_usage_err(err, errlen, "pki init: one DIR only");
+		}
 	}
-	if (!dir)
-		return kg_cli_error(cli, KG_EXIT_USAGE, "pki init: give a directory: %s pki init DIR",
-				    cli->prog);
-	if (kg_pki_init(dir, test))
+	if (!o->dir)
+		return kg_usage_err(err, errlen, "pki init: give a directory: %s pki init DIR", prog);
+	return 0;
+}
+
+static int kg_cmd_pki_init(struct kg_cli *cli, int argc, char **argv)
+{
+	char msg[KG_CLI_MSG_MAX];
+	struct kg_pki_opts o;
+	const char *dir;
+	int rc;
+
+	rc = kg_pki_args(cli->prog, argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help) {
+		printf("Usage: %s pki init [--test] DIR\n", cli->prog);
+		return KG_EXIT_OK;
+	}
+	dir = o.dir;
+	if (kg_pki_init(dir, o.test))
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "pki init %s failed (see above)", dir);
 	if (cli->json)
 		printf("{\"dir\":\"%s\",\"ok\":true}\n", dir);
@@ -241,14 +359,17 @@ struct kg_rev_opts {
 	const char *pos[4];
 	int npos;
 	bool help;
+	uint8_t fp[KG_FP_LEN];		/* revoke add/del: the FINGERPRINT argument */
+	int code;			/* revoke add: RFC 5280 reason of --reason */
 };
 
-/* Shared option parsing for the revoke commands. -1 on a usage error. */
-static int kg_rev_parse(struct kg_cli *cli, int argc, char **argv, struct kg_rev_opts *o)
+/* Shared option parsing for the revoke commands. KG_EXIT_USAGE on a usage error. */
+static int kg_rev_parse(int argc, char **argv, struct kg_rev_opts *o, char *err, size_t errlen)
 {
 	int i;
 
 	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
 	for (i = 0; i < argc; i++) {
 		const char **dst = NULL;
 
@@ -266,21 +387,60 @@ static int kg_rev_parse(struct kg_cli *cli, int argc, char **argv, struct kg_rev
 			o->help = true;
 			continue;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			kg_cli_error(cli, KG_EXIT_USAGE, "unknown option '%s'", argv[i]);
-			return -1;
+			return kg_usage_err(err, errlen, "unknown option '%s'", argv[i]);
 		} else if (o->npos < 4) {
 			o->pos[o->npos++] = argv[i];
 			continue;
 		} else {
-			kg_cli_error(cli, KG_EXIT_USAGE, "too many arguments");
-			return -1;
+			return kg_usage_err(err, errlen, "too many arguments");
 		}
-		if (++i >= argc) {
-			kg_cli_error(cli, KG_EXIT_USAGE, "%s needs a value", argv[i - 1]);
-			return -1;
-		}
+		if (++i >= argc)
+			return kg_usage_err(err, errlen, "%s needs a value", argv[i - 1]);
 		*dst = argv[i];
 	}
+	return 0;
+}
+
+/*
+ * revoke add (--cert FILE | FINGERPRINT) [--reason TEXT]: the FINGERPRINT
+ * into o->fp (--cert is read by the command), the reason word into o->code.
+ */
+static int kg_rev_add_args(const char *prog, int argc, char **argv, struct kg_rev_opts *o,
+			   char *err, size_t errlen)
+{
+	int rc = kg_rev_parse(argc, argv, o, err, errlen);
+
+	if (rc || o->help)
+		return rc;
+	if (!!o->cert + o->npos != 1)
+		return kg_usage_err(err, errlen, "revoke add: give --cert FILE or one "
+				    "FINGERPRINT (64 hex digits, colons optional)");
+	if (!o->cert && kg_fp_parse(o->pos[0], o->fp))
+		return kg_usage_err(err, errlen, "'%s' is not a SHA-256 fingerprint: give 64 hex "
+				    "digits, with or without colons (see `%s fingerprint CERT`)",
+				    o->pos[0], prog);
+	if (o->reason) {
+		char word[64];
+
+		snprintf(word, sizeof(word), "%s", o->reason);
+		word[strcspn(word, " :;,")] = '\0';
+		o->code = kg_reason_code(word);
+		if (o->code < 0)
+			o->code = 0;
+	}
+	return 0;
+}
+
+/* revoke del FINGERPRINT: into o->fp. */
+static int kg_rev_del_args(int argc, char **argv, struct kg_rev_opts *o, char *err, size_t errlen)
+{
+	int rc = kg_rev_parse(argc, argv, o, err, errlen);
+
+	if (rc || o->help)
+		return rc;
+	if (o->npos != 1 || o->cert || kg_fp_parse(o->pos[0], o->fp))
+		return kg_usage_err(err, errlen, "revoke del: give one FINGERPRINT (64 hex "
+				    "digits, colons optional)");
 	return 0;
 }
 
@@ -317,11 +477,12 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	struct kg_rev_opts o;
 	struct kg_revoker *r = NULL;
 	uint8_t fp[KG_FP_LEN];
-	char hex[KG_FP_HEX_LEN], err[1024];
-	int rc, cut = 0, code = 0;
+	char hex[KG_FP_HEX_LEN], err[1024], msg[KG_CLI_MSG_MAX];
+	int rc, cut = 0, code;
 
-	if (kg_rev_parse(cli, argc, argv, &o))
-		return KG_EXIT_USAGE;
+	rc = kg_rev_add_args(cli->prog, argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
 	if (o.help) {
 		printf("Usage: %s revoke add (--cert FILE | FINGERPRINT) [--reason TEXT] %s\n"
 		       "  Revoke a client certificate: recorded durably in STATE_DIR/revoked, put in\n"
@@ -330,28 +491,15 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 		       cli->prog, KG_REV_COMMON);
 		return KG_EXIT_OK;
 	}
-	if (!!o.cert + o.npos != 1)
-		return kg_cli_error(cli, KG_EXIT_USAGE, "revoke add: give --cert FILE or one "
-				    "FINGERPRINT (64 hex digits, colons optional)");
 	if (o.cert) {
 		rc = kg_fp_file(o.cert, fp);
 		if (rc)
 			return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", o.cert, rc == -EPROTO ?
 					    "no PEM or DER certificate in the file" : strerror(-rc));
-	} else if (kg_fp_parse(o.pos[0], fp)) {
-		return kg_cli_error(cli, KG_EXIT_USAGE, "'%s' is not a SHA-256 fingerprint: give 64 hex "
-				    "digits, with or without colons (see `%s fingerprint CERT`)",
-				    o.pos[0], cli->prog);
+	} else {
+		memcpy(fp, o.fp, sizeof(fp));
 	}
-	if (o.reason) {
-		char word[64];
-
-		snprintf(word, sizeof(word), "%s", o.reason);
-		word[strcspn(word, " :;,")] = '\0';
-		code = kg_reason_code(word);
-		if (code < 0)
-			code = 0;
-	}
+	code = o.code;
 	rc = kg_rev_open(cli, &o, &r);
 	if (rc)
 		return rc;
@@ -378,18 +526,17 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	struct kg_rev_opts o;
 	struct kg_revoker *r = NULL;
 	uint8_t fp[KG_FP_LEN];
-	char hex[KG_FP_HEX_LEN], err[1024];
+	char hex[KG_FP_HEX_LEN], err[1024], msg[KG_CLI_MSG_MAX];
 	int rc;
 
-	if (kg_rev_parse(cli, argc, argv, &o))
-		return KG_EXIT_USAGE;
+	rc = kg_rev_del_args(argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
 	if (o.help) {
 		printf("Usage: %s revoke del FINGERPRINT %s\n", cli->prog, KG_REV_COMMON);
 		return KG_EXIT_OK;
 	}
-	if (o.npos != 1 || o.cert || kg_fp_parse(o.pos[0], fp))
-		return kg_cli_error(cli, KG_EXIT_USAGE, "revoke del: give one FINGERPRINT (64 hex "
-				    "digits, colons optional)");
+	memcpy(fp, o.fp, sizeof(fp));
 	rc = kg_rev_open(cli, &o, &r);
 	if (rc)
 		return rc;
@@ -410,12 +557,13 @@ static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)
 	struct kg_revstate st = { 0 };
 	struct kg_rev_opts o;
 	struct kg_revoker *r = NULL;
-	char hex[KG_FP_HEX_LEN], when[32], err[1024], esc[300];
+	char hex[KG_FP_HEX_LEN], when[32], err[1024], esc[300], msg[KG_CLI_MSG_MAX];
 	size_t i;
 	int rc;
 
-	if (kg_rev_parse(cli, argc, argv, &o))
-		return KG_EXIT_USAGE;
+	rc = kg_rev_parse(argc, argv, &o, msg, sizeof(msg));
+	if (rc)
+		return kg_cli_perror(cli, rc, msg);
 	if (o.help) {
 		printf("Usage: %s [-j] revoke list %s\n", cli->prog, KG_REV_COMMON);
 		return KG_EXIT_OK;
@@ -471,36 +619,80 @@ static int kg_cmd_revoke(struct kg_cli *cli, int argc, char **argv)
 
 /* ---- conn / stats (admin socket) ------------------------------------------ */
 
-/* -s SOCKET, -c CONFIG, or the default; the rest into @pos. */
-static int kg_admin_args(struct kg_cli *cli, int argc, char **argv, char *sock, size_t socklen,
-			 const char **pos, int *npos, bool *help)
+struct kg_admin_opts {
+	char sock[128];
+	const char *pos[2];
+	int npos;
+	bool help;
+};
+
+/* -c CONFIG: that configuration's admin_socket into @sock, or
+ * KG_EXIT_USAGE with the configuration error in @err. */
+typedef int (*kg_conf_sock_fn)(const char *conf, char *sock, size_t socklen, char *err,
+			       size_t errlen);
+
+static int kg_conf_admin_sock(const char *conf, char *sock, size_t socklen, char *err,
+			      size_t errlen)
 {
-	char err[1024];
+	char cerr[1024];	/* the size it always had: long messages are cut as before */
+	struct kg_config *cfg;
+
+	if (kg_config_load(conf, &cfg, cerr, sizeof(cerr))) {
+		snprintf(err, errlen, "%s", cerr);
+		return KG_EXIT_USAGE;
+	}
+	snprintf(sock, socklen, "%s", cfg->admin_socket);
+	kg_config_free(cfg);
+	return 0;
+}
+
+/*
+ * -s SOCKET, -c CONFIG, or the default; the rest into o->pos. Reading a
+ * configuration is the one side effect, so it goes through @conf_sock (the
+ * fuzzer passes a pure one); it runs where -c stands, so a bad file is
+ * still reported before a bad argument after it.
+ */
+static int kg_admin_args(int argc, char **argv, kg_conf_sock_fn conf_sock,
+			 struct kg_admin_opts *o, char *err, size_t errlen)
+{
 	int i;
 
-	snprintf(sock, socklen, "%s", KG_ADMIN_SOCKET_DEFAULT);
-	*npos = 0;
-	*help = false;
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	snprintf(o->sock, sizeof(o->sock), "%s", KG_ADMIN_SOCKET_DEFAULT);
 	for (i = 0; i < argc; i++) {
 		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
-			snprintf(sock, socklen, "%s", argv[++i]);
+			snprintf(o->sock, sizeof(o->sock), "%s", argv[++i]);
 		} else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
-			struct kg_config *cfg;
+			int rc = conf_sock(argv[++i], o->sock, sizeof(o->sock), err, errlen);
 
-			if (kg_config_load(argv[++i], &cfg, err, sizeof(err)))
-				return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
-			snprintf(sock, socklen, "%s", cfg->admin_socket);
-			kg_config_free(cfg);
+			if (rc)
+				return rc;
 		} else if (kg_cli_is_help(argv[i])) {
-			*help = true;
+			o->help = true;
 		} else if (argv[i][0] == '-') {
-			return kg_cli_error(cli, KG_EXIT_USAGE, "unknown option '%s'", argv[i]);
-		} else if (*npos < 2) {
-			pos[(*npos)++] = argv[i];
+			return kg_usage_err(err, errlen, "unknown option '%s'", argv[i]);
+		} else if (o->npos < 2) {
+			o->pos[o->npos++] = argv[i];
 		} else {
-			return kg_cli_error(cli, KG_EXIT_USAGE, "too many arguments");
+			return kg_usage_err(err, errlen, "too many arguments");
 		}
 	}
+	return 0;
+}
+
+/* conn kill ID: one positive decimal ID. */
+static int kg_conn_kill_args(const char *prog, int argc, char **argv, kg_conf_sock_fn conf_sock,
+			     struct kg_admin_opts *o, char *err, size_t errlen)
+{
+	int rc = kg_admin_args(argc, argv, conf_sock, o, err, errlen);
+	char *end;
+
+	if (rc || o->help)
+		return rc;
+	if (o->npos != 1 || !strtoull(o->pos[0], &end, 10) || *end)
+		return kg_usage_err(err, errlen, "conn kill: give one connection ID from "
+				    "`%s conn list`", prog);
 	return 0;
 }
 
@@ -528,19 +720,19 @@ static void kg_jfield(const char *obj, const char *key, char *out, size_t outsz)
 
 static int kg_cmd_conn_list(struct kg_cli *cli, int argc, char **argv)
 {
-	char sock[128], err[1024], *resp, *obj;
-	const char *pos[2];
-	int npos, rc, n = 0;
-	bool help;
+	char err[1024], msg[KG_CLI_MSG_MAX], *resp, *obj;
+	struct kg_admin_opts o;
+	const char *sock = o.sock;
+	int rc, n = 0;
 
-	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	rc = kg_admin_args(argc, argv, kg_conf_admin_sock, &o, msg, sizeof(msg));
 	if (rc)
-		return rc;
-	if (help || npos) {
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help || o.npos) {
 		printf("Usage: %s [-j] conn list [-s SOCKET | -c CONFIG]\n  Every live connection: id, "
 		       "worker, listener, client, subject, SHA-256 fingerprint, TLS version and\n  cipher, "
 		       "data path, bytes each way, age.\n", cli->prog);
-		return help ? KG_EXIT_OK : KG_EXIT_USAGE;
+		return o.help ? KG_EXIT_OK : KG_EXIT_USAGE;
 	}
 	resp = kg_admin_call(sock, "conn list", err, sizeof(err));
 	if (!resp)
@@ -579,23 +771,19 @@ static int kg_cmd_conn_list(struct kg_cli *cli, int argc, char **argv)
 
 static int kg_cmd_conn_kill(struct kg_cli *cli, int argc, char **argv)
 {
-	char sock[128], err[1024], req[64], *resp;
-	const char *pos[2];
-	int npos, rc;
-	bool help;
-	char *end;
+	char err[1024], req[64], msg[KG_CLI_MSG_MAX], *resp;
+	struct kg_admin_opts o;
+	const char *sock = o.sock, **pos = o.pos;
+	int rc;
 
-	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	rc = kg_conn_kill_args(cli->prog, argc, argv, kg_conf_admin_sock, &o, msg, sizeof(msg));
 	if (rc)
-		return rc;
-	if (help) {
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help) {
 		printf("Usage: %s conn kill ID [-s SOCKET | -c CONFIG]\n  Close connection ID (both "
 		       "legs, RST); IDs come from `conn list`.\n", cli->prog);
 		return KG_EXIT_OK;
 	}
-	if (npos != 1 || !strtoull(pos[0], &end, 10) || *end)
-		return kg_cli_error(cli, KG_EXIT_USAGE, "conn kill: give one connection ID from "
-				    "`%s conn list`", cli->prog);
 	snprintf(req, sizeof(req), "conn kill %s", pos[0]);
 	resp = kg_admin_call(sock, req, err, sizeof(err));
 	if (!resp)
@@ -626,17 +814,17 @@ static int kg_cmd_conn(struct kg_cli *cli, int argc, char **argv)
 
 static int kg_cmd_stats(struct kg_cli *cli, int argc, char **argv)
 {
-	char sock[128], err[1024], *resp;
-	const char *pos[2];
-	int npos, rc;
-	bool help;
+	char err[1024], msg[KG_CLI_MSG_MAX], *resp;
+	struct kg_admin_opts o;
+	const char *sock = o.sock;
+	int rc;
 
-	rc = kg_admin_args(cli, argc, argv, sock, sizeof(sock), pos, &npos, &help);
+	rc = kg_admin_args(argc, argv, kg_conf_admin_sock, &o, msg, sizeof(msg));
 	if (rc)
-		return rc;
-	if (help || npos) {
+		return kg_cli_perror(cli, rc, msg);
+	if (o.help || o.npos) {
 		printf("Usage: %s [-j] stats [-s SOCKET | -c CONFIG]\n", cli->prog);
-		return help ? KG_EXIT_OK : KG_EXIT_USAGE;
+		return o.help ? KG_EXIT_OK : KG_EXIT_USAGE;
 	}
 	resp = kg_admin_call(sock, "stats", err, sizeof(err));
 	if (!resp)

@@ -1,4 +1,5 @@
 #include "conn.h"
+#include "stats.h"
 
 const char *kg_close_reason_str(enum kg_close_reason r)
 {
@@ -18,6 +19,9 @@ const char *kg_close_reason_str(enum kg_close_reason r)
 	case KG_CLOSE_KEYUPDATE: return "keyupdate_unsupported";
 	case KG_CLOSE_KTLS_REQUIRED: return "ktls_required";
 	case KG_CLOSE_MAX_LIFETIME: return "max_lifetime";
+	case KG_CLOSE__COUNT: break;
 	}
 	return "?";
 }
+
+_Static_assert(KG_CLOSE__COUNT <= KG_CLOSES_MAX, "struct kg_stats.closes is too small");

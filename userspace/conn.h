@@ -38,6 +38,7 @@ enum kg_close_reason {
 	KG_CLOSE_KEYUPDATE,		/* client KeyUpdate on a kernel that cannot rekey */
 	KG_CLOSE_KTLS_REQUIRED,		/* ktls = on and the session could not be offloaded */
 	KG_CLOSE_MAX_LIFETIME,
+	KG_CLOSE__COUNT
 };
 
 #define KG_CF_C_RD_EOF	0x01	/* client sent close_notify (or FIN) */

@@ -15,6 +15,9 @@ static const char *const kg_rej_names[KG_REJ__COUNT] = {
 	[KG_REJ_CLIENT_ALERT] = "client_alert",
 	[KG_REJ_OTHER] = "handshake_error",
 	[KG_REJ_RATE] = "rate_limited",
+	[KG_REJ_NOT_TLS] = "not_tls",
+	[KG_REJ_PROTOCOL] = "protocol_error",
+	[KG_REJ_MAX_CONN] = "max_connections",
 };
 
 enum kg_rej kg_rej_of(const char *reason)

@@ -119,9 +119,15 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 	}
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
-	/* The chain is good up to a trust anchor; now the stricter rule: the
-	 * leaf's own issuer must be one the listener lists in client_ca. */
-	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
+	/* The chain is good up to a trust anchor; now the stricter rules. A
+	 * client that sends more certificates than any valid path could use
+	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
+	 * exists: refuse it rather than keep and parse a padded chain. */
+	e = sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) >
+	    SSL_get_verify_depth(ssl) + 2 ? X509_V_ERR_CERT_CHAIN_TOO_LONG : X509_V_OK;
+	/* the leaf's own issuer must be one the listener lists in client_ca */
+	if (e == X509_V_OK)
+		e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
 	if (e == X509_V_OK && t->rev)
 		e = kg_check_revoked(t->rev, ssl, X509_STORE_CTX_get0_cert(xs), hs);
 	if (e != X509_V_OK) {
@@ -431,6 +437,7 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	hs->verify_err = X509_V_OK;
 	hs->alert_sent = -1;
 	hs->alert_rcvd = -1;
+	hs->ssl_reason = 0;
 	hs->leaf = NULL;
 	hs->ktls_have = 0;
 	SSL_set_app_data(ssl, hs);

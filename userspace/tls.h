@@ -12,6 +12,7 @@ struct kg_hs_info {
 	int verify_err;		/* first X509_V_ERR_* seen, X509_V_OK if none */
 	int alert_sent;		/* TLS alert description we sent, -1 if none */
 	int alert_rcvd;		/* TLS alert description the client sent, -1 if none */
+	int ssl_reason;		/* OpenSSL reason code of a failed handshake, 0 if none */
 	X509 *leaf;		/* the client's certificate, kept even when rejected (owned) */
 	uint64_t conn_id;	/* for the socket tag */
 	/* TLS 1.3 traffic secrets (0 client, 1 server) for kTLS; wiped after use */

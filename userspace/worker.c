@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -366,6 +367,7 @@ static void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_
 		c->reason = r;
 	if (!c->logged_reject)
 		kg_access_log(w, c);
+	KG_STAT_ADD(&w->stats, closes[c->reason < KG_CLOSE__COUNT ? c->reason : KG_CLOSE_NONE], 1);
 	KG_STAT_ADD(&w->stats, bytes_in, c->bytes_in);
 	KG_STAT_ADD(&w->stats, bytes_out, c->bytes_out);
 	if (r == KG_CLOSE_REVOKED)
@@ -477,6 +479,16 @@ static const char *kg_hs_failure_reason(struct kg_conn *c)
 		return "no_certificate";
 	if (c->hs.alert_rcvd >= 0)
 		return "client_alert";
+	/* Not TLS at all: plaintext HTTP, a scanner's probe, random bytes */
+	if (c->hs.ssl_reason == SSL_R_WRONG_VERSION_NUMBER || c->hs.ssl_reason == SSL_R_HTTP_REQUEST ||
+	    c->hs.ssl_reason == SSL_R_HTTPS_PROXY_REQUEST || c->hs.ssl_reason == SSL_R_UNKNOWN_PROTOCOL)
+		return "not_tls";
+	/* TLS, but malformed or abusive: we told the client with a fatal alert */
+	if (c->hs.alert_sent == SSL_AD_DECODE_ERROR || c->hs.alert_sent == SSL_AD_RECORD_OVERFLOW ||
+	    c->hs.alert_sent == SSL_AD_ILLEGAL_PARAMETER || c->hs.alert_sent == SSL_AD_UNEXPECTED_MESSAGE ||
+	    c->hs.alert_sent == SSL_AD_PROTOCOL_VERSION || c->hs.alert_sent == SSL_AD_MISSING_EXTENSION ||
+	    c->hs.alert_sent == SSL_AD_NO_RENEGOTIATION)
+		return "protocol_error";
 	return "handshake_error";
 }
 
@@ -580,7 +592,11 @@ static void kg_handshake_event(struct kg_worker *w, struct kg_conn *c)
 		return;
 	c->server_name = kg_tls_server_name(c->ssl);
 	ec = ERR_peek_last_error();
-	if (ec)
+	c->hs.ssl_reason = ec ? ERR_GET_REASON(ec) : 0;
+	if (c->hs.verify_err != X509_V_OK)
+		snprintf(c->detail, sizeof(c->detail), "certificate verify failed: %s",
+			 X509_verify_cert_error_string(c->hs.verify_err));
+	else if (ec)
 		snprintf(c->detail, sizeof(c->detail), "%s", ERR_reason_error_string(ec) ?
 			 ERR_reason_error_string(ec) : "?");
 	ERR_clear_error();
@@ -1168,6 +1184,34 @@ static bool kg_rate_take(struct kg_worker *w, unsigned li, unsigned rate)
 	return true;
 }
 
+/*
+ * Close a just-accepted connection over a limit: counted per reason, logged
+ * at most once a second per worker and reason (a flood must not become a
+ * log flood), with how many were refused since the last line.
+ */
+static void kg_refuse(struct kg_worker *w, int fd, enum kg_rej why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void kg_refuse(struct kg_worker *w, int fd, enum kg_rej why, const char *fmt, ...)
+{
+	static __thread uint64_t last_warn[KG_REJ__COUNT];
+	static __thread unsigned long quiet[KG_REJ__COUNT];
+	char msg[256];
+	va_list ap;
+
+	close(fd);
+	KG_STAT_ADD(&w->stats, rejects[why], 1);
+	if (last_warn[why] && w->now_ms - last_warn[why] < 1000) {
+		quiet[why]++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	kg_warn("%s (%lu more refused in the last second)", msg, quiet[why]);
+	last_warn[why] = w->now_ms ? w->now_ms : 1;
+	quiet[why] = 0;
+}
+
 static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned flags)
 {
 	struct kg_listener *l = &w->gw->lst[li];
@@ -1182,6 +1226,7 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
 			static __thread uint64_t last_warn;
 
+			KG_STAT_ADD(&w->stats, accept_errors, 1);
 			if (w->now_ms - last_warn > 5000) {
 				kg_err("listener %s: accept: %s; raise the open-file limit (LimitNOFILE=) "
 				       "or lower max_connections; pausing accepts for 100 ms",
@@ -1208,28 +1253,19 @@ static void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned 
 	 * at once, never queue. */
 	if (w->gw->cfg->max_connections &&
 	    __atomic_load_n(&w->gw->active, __ATOMIC_RELAXED) >= w->gw->cfg->max_connections) {
-		kg_warn("max_connections (%u, [global]) reached; closing a new connection on %s",
-			w->gw->cfg->max_connections, l->conf->name);
-		close(res);
+		kg_refuse(w, res, KG_REJ_MAX_CONN, "max_connections (%u, [global]) reached; closing "
+			  "new connections on %s", w->gw->cfg->max_connections, l->conf->name);
 		return;
 	}
 	if (l->conf->max_connections &&
 	    __atomic_load_n(&l->active, __ATOMIC_RELAXED) >= l->conf->max_connections) {
-		kg_warn("listener %s: max_connections (%u) reached; closing a new connection",
-			l->conf->name, l->conf->max_connections);
-		close(res);
+		kg_refuse(w, res, KG_REJ_MAX_CONN, "listener %s: max_connections (%u) reached; "
+			  "closing new connections", l->conf->name, l->conf->max_connections);
 		return;
 	}
 	if (l->conf->handshake_rate && !kg_rate_take(w, li, l->conf->handshake_rate)) {
-		static __thread uint64_t last_warn;
-
-		KG_STAT_ADD(&w->stats, rejects[KG_REJ_RATE], 1);
-		if (w->now_ms - last_warn >= 1000) {
-			kg_warn("listener %s: handshake_rate (%u/s) exceeded; closing new connections "
-				"until it recovers", l->conf->name, l->conf->handshake_rate);
-			last_warn = w->now_ms;
-		}
-		close(res);
+		kg_refuse(w, res, KG_REJ_RATE, "listener %s: handshake_rate (%u/s) exceeded; closing "
+			  "new connections until it recovers", l->conf->name, l->conf->handshake_rate);
 		return;
 	}
 	if (!w->n_free && kg_table_grow(w)) {

@@ -5,7 +5,7 @@
  *   kg-loadgen MODE --connect HOST:PORT --cert F --key F --cacert F
  *              [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration S]
  *              [-n COUNT] [--tls 1.2|1.3] [--ciphers L] [--ciphersuites L]
- *              [--no-half-close]
+ *              [--no-half-close] [--abort-after N]
  *
  * echo      each connection sends N bytes of the shared stream (seeded by its
  *           index) in 16 KiB writes while reading the echo, then close_notify;
@@ -19,6 +19,9 @@
  * flood     TLS 1.2 AES-GCM with kernel TLS on the client: send -n COUNT
  *           warning alerts (user_canceled) as separate records, then one
  *           round trip, then hold the connection idle for --duration
+ *
+ * --abort-after N (echo): after sending N bytes, reset the connection
+ * (SO_LINGER 0, no close_notify) and count it as failed.
  *
  * --no-half-close is for peers that end the whole stream on close_notify or
  * send a bare FIN: echo closes once everything came back, upload does not
@@ -62,6 +65,7 @@ static struct {
 	const char *ciphers, *ciphersuites;
 	int tls;
 	bool no_half_close;	/* for peers that end the stream on close_notify */
+	unsigned long long abort_after;	/* echo: RST after sending this much (0 = never) */
 	bool bytes_given;
 	bool servername_is_ip;
 	unsigned conns;
@@ -294,6 +298,18 @@ static void run_echo(struct worker *w)
 				out_off += (size_t)r;
 				w->sent += (unsigned long long)r;
 				progress = true;
+				if (opt.abort_after && w->sent >= opt.abort_after) {
+					/* a client that vanishes mid-transfer: RST, no close_notify */
+					struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+					setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+					close(fd);
+					SSL_free(ssl);
+					ssl = NULL;
+					snprintf(w->err, sizeof(w->err), "aborted with RST after %llu bytes "
+						 "(--abort-after)", w->sent);
+					goto out;
+				}
 				continue;
 			}
 			r = SSL_get_error(ssl, r);
@@ -710,7 +726,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: kg-loadgen MODE --connect HOST:PORT --cert FILE --key FILE --cacert FILE\n"
 		"         [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration SECS]\n"
 		"         [-n COUNT] [--tls 1.2|1.3] [--ciphers LIST] [--ciphersuites LIST]\n"
-		"         [--no-half-close]\n"
+		"         [--no-half-close] [--abort-after N]\n"
 		"MODE: echo upload download handshake rr idle flood\n");
 }
 
@@ -762,6 +778,7 @@ int main(int argc, char **argv)
 		{ "conns", required_argument, NULL, 'c' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "no-half-close", no_argument, NULL, 'H' },
+		{ "abort-after", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -813,6 +830,10 @@ int main(int argc, char **argv)
 				return bad_arg("-n", optarg);
 			break;
 		case 'H': opt.no_half_close = true; break;
+		case 'A':
+			if (parse_size(optarg, &opt.abort_after) || !opt.abort_after)
+				return bad_arg("--abort-after", optarg);
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

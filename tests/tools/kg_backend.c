@@ -1,7 +1,7 @@
 /*
  * kg-backend: a plain TCP backend for tests, benchmarks and the demo.
  *
- *   kg-backend --listen HOST:PORT [--mode echo|http|sink|source] [--bytes N[K|M|G]]
+ *   kg-backend --listen HOST:PORT [--mode echo|http|sink|source|reset|stall] [--bytes N[K|M|G]]
  *              [--port-file FILE] [--count-file FILE] [--verbose]
  *
  * echo   echoes everything; on EOF from the peer it finishes, then half-closes
@@ -9,6 +9,9 @@
  * sink   reads everything; on EOF (or at --bytes N) writes "<bytes> <sha256hex>\n"
  * source writes N bytes (default 1 MiB) of the shared deterministic stream
  *        (seed 0), half-closes, reads until EOF
+ * reset  echoes until N bytes came in (default 1 MiB), then aborts the
+ *        connection with an RST (SO_LINGER 0)
+ * stall  accepts and never reads: the peer's writes pile up (backpressure)
  *
  * --port-file gets the bound port once listening; both files are written
  * atomically (temporary file + rename). Runs until SIGTERM/SIGINT.
@@ -23,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -35,7 +39,7 @@
 
 #include "../../bench/loadgen/stream.h"
 
-enum mode { M_ECHO, M_HTTP, M_SINK, M_SOURCE };
+enum mode { M_ECHO, M_HTTP, M_SINK, M_SOURCE, M_RESET, M_STALL };
 
 static enum mode mode = M_ECHO;
 static unsigned long long source_bytes = 1 << 20;
@@ -44,7 +48,7 @@ static const char *count_file;
 static bool verbose;
 static unsigned long accepted;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
-static const char *const mode_names[] = { "echo", "http", "sink", "source" };
+static const char *const mode_names[] = { "echo", "http", "sink", "source", "reset", "stall" };
 
 struct conn {
 	int fd;
@@ -217,6 +221,30 @@ static void serve_source(struct conn *c)
 	drain_until_eof(c);
 }
 
+static void serve_reset(struct conn *c)
+{
+	char buf[16384];
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	ssize_t n;
+
+	while (c->in < source_bytes && (n = read(c->fd, buf, sizeof(buf))) > 0) {
+		c->in += (unsigned long long)n;
+		if (write_all(c, buf, (size_t)n))
+			return;
+	}
+	/* close() with a zero linger sends RST instead of FIN */
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void serve_stall(struct conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+
+	/* never read: wait only for the peer to go away (no POLLIN) */
+	while (poll(&p, 1, -1) == 0 || (p.revents == 0))
+		;
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -233,6 +261,12 @@ static void *conn_thread(void *arg)
 		break;
 	case M_SOURCE:
 		serve_source(c);
+		break;
+	case M_RESET:
+		serve_reset(c);
+		break;
+	case M_STALL:
+		serve_stall(c);
 		break;
 	}
 	if (verbose)
@@ -324,7 +358,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: kg-backend --listen HOST:PORT [--mode echo|http|sink|source] "
+	fprintf(f, "Usage: kg-backend --listen HOST:PORT [--mode echo|http|sink|source|reset|stall] "
 		"[--bytes N[K|M|G]]\n                  [--port-file FILE] [--count-file FILE] [--verbose]\n");
 }
 
@@ -360,6 +394,10 @@ int main(int argc, char **argv)
 				mode = M_SINK;
 			else if (!strcmp(optarg, "source"))
 				mode = M_SOURCE;
+			else if (!strcmp(optarg, "reset"))
+				mode = M_RESET;
+			else if (!strcmp(optarg, "stall"))
+				mode = M_STALL;
 			else {
 				fprintf(stderr, "kg-backend: unknown mode '%s'\n", optarg);
 				return 2;
