@@ -1,0 +1,251 @@
+#!/bin/bash
+# Hostile clients. Each case asserts what the client sees (alert or close),
+# the gateway's log line and its Prometheus counter, while a good client
+# keeps doing verified request/response round trips on the same gateway the
+# whole time: at the end it must report zero errors.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+P=$T/pki
+"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+start_backend echo echo
+MPORT=$((20000 + ($$ * 13) % 20000))
+cat > "$T/gw.conf" <<CONF
+[global]
+workers = 2
+state_dir = $T/state
+revocation = off
+admin_socket = $T/admin.sock
+metrics = 127.0.0.1:$MPORT
+
+[listener edge]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+handshake_timeout = 2s
+
+[listener deep3]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/deep-client-ca.pem
+trust = $P/deep-root.pem
+verify_depth = 3
+backend = 127.0.0.1:$echo_PORT
+
+[listener tight]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$echo_PORT
+max_connections = 5
+CONF
+start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
+
+# the good client: 2 connections of verified round trips for the whole run
+"$B/kg-loadgen" rr --connect "127.0.0.1:$GW_edge" --cert "$P/carol.pem" --key "$P/carol.key" \
+	--cacert "$P/ca.pem" -c 2 --duration 75 >"$T/good.out" 2>"$T/good.err" &
+GOOD=$!
+
+metric() { # NAME LABEL-MATCH
+	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'
+}
+rejects() { metric ktlsgw_handshake_rejects_total "reason=\"$1\""; }
+logmark() { wc -l < "$T/gw.log"; }
+logsince() { tail -n +$(($1 + 1)) "$T/gw.log"; }
+# raw BYTES-COMMAND: send raw bytes to edge; prints what came back (hex)
+raw() { eval "$1" | timeout 10 socat -t3 - "TCP:127.0.0.1:$GW_edge" 2>/dev/null | od -An -tx1 | tr -d ' \n'; }
+# case NAME REASON LOG-REGEX COMMAND...: run, then check counter + log
+check() {
+	local name=$1 reason=$2 re=$3 m0=$4 c0=$5 seen=$6
+	local c1
+	sleep 0.3
+	c1=$(rejects "$reason")
+	if [ "$seen" = yes ] && [ "$c1" -gt "$c0" ] && logsince "$m0" | grep -Eq "$re"; then
+		ok "$name: closed, logged, ktlsgw_handshake_rejects_total{reason=\"$reason\"} $c0 -> $c1"
+	else
+		nok "$name: seen=$seen counter $c0 -> $c1, log: $(logsince "$m0" | tail -2)"
+	fi
+}
+
+# --- not TLS at all ----------------------------------------------------------
+m=$(logmark); c=$(rejects not_tls)
+back=$(raw "head -c 3000 /dev/urandom")
+seen=$([ ${#back} -le 20 ] && echo yes || echo no)	# at most an alert, never data
+check "3000 random bytes" not_tls "reject .*reason=not_tls" "$m" "$c" "$seen"
+
+m=$(logmark); c=$(rejects not_tls)
+back=$(raw "printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'")
+seen=$(! grep -qi "48545450" <<<"$back" && echo yes || echo no)	# no "HTTP" answer
+check "plaintext HTTP request" not_tls "reject .*reason=not_tls .*detail=http request" "$m" "$c" "$seen"
+
+# --- malformed TLS -----------------------------------------------------------
+# a real ClientHello, recorded from openssl s_client
+SP=$((MPORT + 1))
+timeout 5 socat -u "TCP-LISTEN:$SP,reuseaddr" "OPEN:$T/ch.bin,creat,trunc" &
+sleep 0.3
+timeout 3 openssl s_client -connect "127.0.0.1:$SP" </dev/null >/dev/null 2>&1
+wait $! 2>/dev/null
+[ -s "$T/ch.bin" ] || nok "could not record a ClientHello"
+
+m=$(logmark); c=$(rejects protocol_error)
+back=$(raw "head -c 60 '$T/ch.bin'")
+seen=$([ "${back:0:2}" = 15 ] && echo yes || echo no)	# an alert record
+check "truncated ClientHello, then EOF (alert decode_error)" protocol_error \
+	"reject .*reason=protocol_error alert=\"decode error\"" "$m" "$c" "$seen"
+
+m=$(logmark); c=$(rejects protocol_error)
+back=$(raw "{ printf '\x16\x03\x01\xff\xff'; head -c 70000 /dev/zero; }")
+seen=$([ "$back" = 15030300020216 ] && echo yes || echo no)	# fatal record_overflow
+check "oversized record (65535 bytes, alert record_overflow)" protocol_error \
+	"reject .*reason=protocol_error alert=\"record overflow\"" "$m" "$c" "$seen"
+
+m=$(logmark); c=$(rejects protocol_error)
+back=$(raw "{ printf '\x16\x03\x01\x40\x00\x01\xff\xff\xff'; head -c 16380 /dev/zero; }")
+seen=$([ "${back:0:2}" = 15 ] && echo yes || echo no)
+check "ClientHello claiming 16 MiB (refused before buffering it)" protocol_error \
+	"reject .*reason=protocol_error .*detail=excessive message size" "$m" "$c" "$seen"
+
+# wait_counter REASON TARGET TENTHS: poll the reject counter; prints elapsed ms
+wait_counter() {
+	local t0 n=$3
+	t0=$(date +%s%N)
+	while [ "$(rejects "$1")" -lt "$2" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
+# truncated ClientHello held open: cut at handshake_timeout (2 s)
+m=$(logmark); c=$(rejects handshake_timeout)
+{ head -c 60 "$T/ch.bin"; sleep 6; } | timeout 10 socat -t0.2 - "TCP:127.0.0.1:$GW_edge" >/dev/null 2>&1 &
+hold=$!
+el=$(wait_counter handshake_timeout $((c + 1)) 80)
+check "truncated ClientHello held open: closed after ${el} ms (handshake_timeout = 2s)" handshake_timeout \
+	"reject .*reason=handshake_timeout" "$m" "$c" "$([ $el -ge 1500 ] && [ $el -lt 5000 ] && echo yes || echo no)"
+kill $hold 2>/dev/null
+
+# slowloris: 30 connections dripping a ClientHello one byte every 300 ms
+m=$(logmark); c=$(rejects handshake_timeout)
+drips=""
+for i in $(seq 30); do
+	( for j in $(seq 40); do head -c $j "$T/ch.bin" | tail -c 1; sleep 0.3; done ) |
+		timeout 15 socat -t0.2 - "TCP:127.0.0.1:$GW_edge" >/dev/null 2>&1 &
+	drips="$drips $!"
+done
+el=$(wait_counter handshake_timeout $((c + 30)) 100)
+c1=$(rejects handshake_timeout)
+if [ $((c1 - c)) -ge 30 ] && [ $el -lt 6000 ] && [ "$(logsince "$m" | grep -c 'reason=handshake_timeout')" -ge 30 ]; then
+	ok "slowloris: 30 dripping handshakes all cut at handshake_timeout within ${el} ms (counter $c -> $c1)"
+else
+	nok "slowloris: counter $c -> $c1 in ${el} ms"
+fi
+kill $drips 2>/dev/null
+
+# --- certificates --------------------------------------------------------------
+sclient() { # PORT CERT-FILE KEY-FILE CHAIN-FILE [args]
+	local port=$1 cert=$2 key=$3 chain=$4
+	shift 4
+	(printf 'ping\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof \
+		-connect "127.0.0.1:$port" -CAfile "$P/ca.pem" -cert "$cert" -key "$key" \
+		-cert_chain "$chain" "$@" 2>&1
+}
+certcase() { # NAME PORT CERT REASON ALERT-TEXT [CHAIN]
+	local name=$1 port=$2 cert=$3 reason=$4 alert=$5 chain=${6:-$P/$3.pem}
+	local m c out
+	m=$(logmark); c=$(rejects "$reason")
+	out=$(sclient "$port" "$P/$cert.pem" "$P/$cert.key" "$chain")
+	check "$name (client sees '$alert')" "$reason" "reject .*reason=$reason" "$m" "$c" \
+		"$(grep -q "$alert" <<<"$out" && ! grep -q '^ping$' <<<"$out" && echo yes || echo no)"
+}
+for i in $(seq 98); do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+		-subj "/CN=pad$i" -days 1 2>/dev/null
+done > "$T/pad.pem"
+cat "$P/alice.pem" "$T/pad.pem" > "$T/chain100.pem"
+certcase "a 100-certificate chain" "$GW_edge" alice unknown_ca "alert unknown ca" "$T/chain100.pem"
+logsince 0 | grep -q "reason=unknown_ca .*detail=certificate verify failed: certificate chain too long" &&
+	ok "the padded chain is named in the log: certificate chain too long" ||
+	nok "padded chain: no 'certificate chain too long' detail"
+certcase "a chain deeper than verify_depth" "$GW_deep3" deep unknown_ca "alert unknown ca"
+certcase "a self-signed client certificate" "$GW_edge" selfsigned unknown_ca "alert unknown ca"
+certcase "a certificate for serverAuth only (wrong key usage)" "$GW_edge" serverauth \
+	unsupported_certificate "alert unsupported certificate"
+certcase "a not-yet-valid certificate" "$GW_edge" notyet bad_certificate "alert bad certificate"
+
+# --- after the handshake -----------------------------------------------------------
+closes() { metric ktlsgw_connections_closed_total "reason=\"$1\""; }
+
+m=$(logmark); c=$(closes client_error)
+out=$( (printf 'before\n'; sleep 0.5; printf 'R\n'; sleep 1; printf 'after\n'; sleep 0.5) |
+	timeout 10 openssl s_client -tls1_2 -no_ign_eof -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
+	-cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
+sleep 0.3; c1=$(closes client_error)
+if grep -q "^before$" <<<"$out" && grep -q "RENEGOTIATING" <<<"$out" && grep -q "no renegotiation" <<<"$out" &&
+   ! grep -q "^after$" <<<"$out" && [ "$c1" -gt "$c" ] &&
+   logsince "$m" | grep -q "access .*subject=\"alice\" .*tls=1.2 .*reason=client_error"; then
+	ok "TLS 1.2 renegotiation refused (no_renegotiation), connection ended, logged, closed{client_error} $c -> $c1"
+else
+	nok "renegotiation: counter $c -> $c1; $(grep -E 'RENEG|renegotiation|after' <<<"$out" | head -3)"
+fi
+
+# KeyUpdate flood on TLS 1.3 (userspace path: OpenSSL answers each one)
+m=$(logmark)
+out=$( (printf 'before\n'; sleep 0.3; for i in $(seq 200); do printf 'K\n'; sleep 0.01; done; sleep 1; printf 'after\n'; sleep 0.5) |
+	timeout 20 openssl s_client -tls1_3 -no_ign_eof -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
+	-cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
+sleep 0.3
+kus=$(grep -c "KEYUPDATE" <<<"$out")
+if grep -q "^before$" <<<"$out" && grep -q "^after$" <<<"$out" && [ "$kus" -ge 150 ] &&
+   logsince "$m" | grep -q "access .*subject=\"alice\" .*tls=1.3 .*reason=done"; then
+	ok "a flood of $kus KeyUpdate requests on TLS 1.3: answered, data still intact, clean close logged"
+else
+	nok "KeyUpdate flood ($kus sent): $(tail -3 <<<"$out"); $(logsince "$m" | tail -1)"
+fi
+
+# the client resets mid-transfer
+m=$(logmark); c=$(closes client_error)
+"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/bob.pem" --key "$P/bob.key" \
+	--cacert "$P/ca.pem" --bytes 64M --abort-after 8M >"$T/abort.out" 2>&1
+sleep 0.5; c1=$(closes client_error)
+if grep -q "aborted with RST" "$T/abort.out" && [ "$c1" -gt "$c" ] &&
+   logsince "$m" | grep -q "access .*subject=\"bob\" .*reason=client_error"; then
+	ok "client RST mid-transfer: logged reason=client_error, closed{client_error} $c -> $c1"
+else
+	nok "client RST: counter $c -> $c1; $(logsince "$m" | grep access | tail -1)"
+fi
+
+# --- a connection flood beyond max_connections -----------------------------------
+m=$(logmark); c=$(rejects max_connections)
+holders=""
+for i in $(seq 40); do
+	(sleep 3) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$GW_tight" -CAfile "$P/ca.pem" \
+		-cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" >/dev/null 2>&1 &
+	holders="$holders $!"
+done
+sleep 2
+active=$("$KTLSGW" -j stats --socket "$T/admin.sock" 2>/dev/null | grep -o '"connections_active":[0-9]*' | cut -d: -f2)
+wait $holders 2>/dev/null
+sleep 0.3
+c1=$(rejects max_connections)
+lines=$(logsince "$m" | grep -c "listener tight: max_connections (5) reached")
+if [ "$((c1 - c))" -ge 30 ] && [ "${active:-99}" -le 7 ] && [ "${active:-0}" -ge 6 ] && [ "$lines" -ge 1 ] && [ "$lines" -le 6 ]; then
+	ok "40 connections on a listener with max_connections = 5: $((c1 - c)) refused at once (counter), $active active (5 + the good client's 2), $lines log line(s) (rate-limited)"
+else
+	nok "flood: refused $((c1 - c)), active $active, $lines log lines"
+fi
+
+# --- the good client was never disturbed ---------------------------------------------
+wait $GOOD
+if grep -q '"errors":0,"ok":true' "$T/good.out"; then
+	ok "the good client ran throughout without a single error: $(cut -c1-120 "$T/good.out")"
+else
+	nok "the good client was disturbed: $(cat "$T/good.out" "$T/good.err" | head -5)"
+fi
+if kill -0 "$GW_PID" 2>/dev/null; then ok "the gateway is still running"; else nok "the gateway died"; fi
+stop_gw
+echo "# hostile: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
