@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -289,6 +290,18 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	/* Workers inherit the mask: only this thread takes signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	{
+		/* Each connection needs two descriptors (four with splice pipes):
+		 * take the whole hard limit the service manager grants. */
+		struct rlimit rl;
+
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (!getrlimit(RLIMIT_NOFILE, &rl))
+			kg_info("open-file limit: %llu", (unsigned long long)rl.rlim_cur);
+	}
 	rc = kg_gw_revocation_start(&gw);
 	if (rc)
 		goto out;

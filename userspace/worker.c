@@ -1072,6 +1072,26 @@ static void kg_pump(struct kg_worker *w, struct kg_conn *c)
 	int st;
 
 	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
+	if (c->flags & (KG_CF_C_HUP | KG_CF_B_HUP)) {
+		/* A reset peer must end the connection even while the other side
+		 * is not reading (then nothing reads the dead socket to see it). */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if ((c->flags & KG_CF_C_HUP) &&
+		    !getsockopt(c->cfd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
+			snprintf(c->detail, sizeof(c->detail), "client: %s", strerror(err));
+			kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
+			return;
+		}
+		len = sizeof(err);
+		if ((c->flags & KG_CF_B_HUP) &&
+		    !getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
+			snprintf(c->detail, sizeof(c->detail), "backend: %s", strerror(err));
+			kg_conn_close(w, c, KG_CLOSE_BACKEND_ERROR);
+			return;
+		}
+	}
 
 	do {
 		progress = false;

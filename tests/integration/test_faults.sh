@@ -1,0 +1,241 @@
+#!/bin/bash
+# Faults around the gateway: a backend that resets mid-stream or stops
+# reading (memory must stay bounded), descriptor exhaustion (no spin, and
+# service resumes), BPF unavailable (required refuses to start, best-effort
+# serves with the state file), and a full disk while persisting a revocation
+# (refused, never acknowledged). A backend refusing connections and a
+# read-only state directory are covered in test_core.sh and test_revoke.sh.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+P=$T/pki
+"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+start_backend echo echo
+"$B/kg-backend" --listen 127.0.0.1:0 --mode reset --bytes 1M --port-file "$T/rst.port" 2>/dev/null &
+PIDS="$PIDS $!"
+"$B/kg-backend" --listen 127.0.0.1:0 --mode stall --port-file "$T/stall.port" 2>/dev/null &
+PIDS="$PIDS $!"
+wait_file "$T/rst.port" && wait_file "$T/stall.port" || { nok "test backends"; exit 1; }
+MPORT=$((20000 + ($$ * 17) % 20000))
+listener() { # NAME BACKEND-PORT [extra lines]
+	cat <<CONF
+[listener $1]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$2
+${3:-}
+CONF
+}
+{
+	printf '[global]\nworkers = 2\nstate_dir = %s\nrevocation = off\nadmin_socket = %s\nmetrics = 127.0.0.1:%s\n' \
+		"$T/state" "$T/admin.sock" "$MPORT"
+	listener edge "$echo_PORT"
+	listener rst "$(cat "$T/rst.port")"
+	listener stall "$(cat "$T/stall.port")" "idle_timeout = 30s"
+} > "$T/gw.conf"
+start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
+metric() { # NAME LABEL-MATCH
+	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'
+}
+LG() { # MODE PORT [args]: kg-loadgen as bob
+	local mode=$1 port=$2
+	shift 2
+	"$B/kg-loadgen" "$mode" --connect "127.0.0.1:$port" --cert "$P/bob.pem" --key "$P/bob.key" \
+		--cacert "$P/ca.pem" "$@"
+}
+
+# --- backend resets mid-stream ----------------------------------------------------
+c=$(metric ktlsgw_backend_errors_total ""); m=$(wc -l < "$T/gw.log")
+out=$(LG echo "$GW_rst" --bytes 8M 2>&1)
+sleep 0.3
+c1=$(metric ktlsgw_backend_errors_total "")
+if grep -q '"ok":false' <<<"$out" && [ "$c1" -gt "$c" ] &&
+   tail -n +$((m + 1)) "$T/gw.log" | grep -q "access .*listener=rst .*reason=backend_error"; then
+	ok "backend RST after 1 MiB: the client's stream ends (not silently truncated), reason=backend_error, backend_errors $c -> $c1"
+else
+	nok "backend reset: $out; counter $c -> $c1"
+fi
+
+# --- backend stops reading: memory stays bounded ---------------------------------------
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
+r0=$(rss)
+LG upload "$GW_stall" --bytes 4G >"$T/stall.out" 2>&1 &
+up=$!
+sleep 4
+r1=$(rss)
+sleep 2
+r2=$(rss)
+kill "$up" 2>/dev/null; wait "$up" 2>/dev/null
+grow=$(( (r2 > r1 ? r2 : r1) - r0 ))
+if [ "$grow" -lt 8192 ]; then
+	ok "backend not reading while a client pushes 4 GiB: gateway RSS $r0 -> $r1 -> $r2 KiB (+$grow KiB, bound 8 MiB)"
+else
+	nok "backpressure: RSS grew by $grow KiB ($r0 -> $r1 -> $r2)"
+fi
+# a client that resets while its backend is not reading is still noticed
+sleep 0.5
+fd0=$(ls "/proc/$GW_PID/fd" | wc -l); m=$(wc -l < "$T/gw.log")
+LG echo "$GW_stall" --bytes 64M --abort-after 1M >"$T/stall2.out" 2>&1 &
+ab=$!
+sleep 1
+fd1=$(ls "/proc/$GW_PID/fd" | wc -l)
+wait "$ab" 2>/dev/null
+sleep 0.5
+fd2=$(ls "/proc/$GW_PID/fd" | wc -l)
+if grep -q "aborted with RST" "$T/stall2.out" && [ "$fd2" -le "$fd0" ] &&
+   tail -n +$((m + 1)) "$T/gw.log" | grep -q "access .*listener=stall .*reason=client_error"; then
+	ok "a client RST under backpressure releases the connection at once (access log reason=client_error; descriptors $fd0 before, $fd2 after)"
+else
+	nok "client RST under backpressure: descriptors $fd0 -> $fd1 -> $fd2; $(cat "$T/stall2.out" | head -2)"
+fi
+stop_gw
+
+# --- descriptor exhaustion ------------------------------------------------------------
+cat > "$T/fd.conf" <<CONF
+[global]
+workers = 1
+state_dir = $T/state
+revocation = off
+admin_socket =
+metrics = 127.0.0.1:$MPORT
+$(listener edge "$echo_PORT")
+CONF
+rm -f "$T/gw.ready"
+prlimit --nofile=40:40 "$KTLSGW" run -c "$T/fd.conf" --ready-file "$T/gw.ready" >"$T/fd.log" 2>&1 &
+FDPID=$!
+PIDS="$PIDS $FDPID"
+wait_file "$T/gw.ready" || { nok "gateway under a 40-descriptor limit did not start: $(tail -3 "$T/fd.log")"; exit 1; }
+FDPORT=$(awk '{print $2}' "$T/gw.ready" | sed 's/.*://')
+holders=""
+for i in $(seq 30); do
+	(sleep 6) | timeout 12 openssl s_client -quiet -connect "127.0.0.1:$FDPORT" -CAfile "$P/ca.pem" \
+		-cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" >/dev/null 2>&1 &
+	holders="$holders $!"
+done
+sleep 2
+ticks() { awk '{print $14 + $15}' "/proc/$FDPID/stat"; }
+t0=$(ticks); sleep 2; t1=$(ticks)
+errs=$(metric ktlsgw_accept_errors_total "")
+if grep -q "accept: Too many open files; raise the open-file limit" "$T/fd.log" && [ "$errs" -gt 0 ] &&
+   [ $((t1 - t0)) -le 40 ]; then
+	ok "out of descriptors: logged with advice, accept_errors = $errs, $((t1 - t0)) CPU ticks in 2 s (no spin)"
+else
+	nok "EMFILE: accept_errors=$errs, $((t1 - t0)) ticks in 2 s; $(grep -m1 accept "$T/fd.log")"
+fi
+wait $holders 2>/dev/null
+sleep 0.5
+out=$( (printf 'again\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$FDPORT" \
+	-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
+if grep -q "^again$" <<<"$out"; then
+	ok "descriptors back: a new client is served again"
+else
+	nok "after EMFILE: $(tail -2 <<<"$out")"
+fi
+kill -TERM "$FDPID"; wait "$FDPID" 2>/dev/null
+
+# --- BPF unavailable (an unprivileged start) ---------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+	U=ktlsgw-test
+	id "$U" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$U"
+	D=$(mktemp -d /tmp/kg-nobpf.XXXXXX)
+	chmod 755 "$D"
+	cp -r "$P" "$D/pki"
+	chown -R "$U" "$D/pki"
+	mkdir -p "$D/state"
+	echo "$(fp "$P/bob.pem") 1700000000 1 0 keyCompromise: test" > "$D/state/revoked"
+	chown -R "$U" "$D/state"
+	nobpf_conf() { # MODE
+		cat <<CONF
+[global]
+workers = 1
+state_dir = $D/state
+bpf_pin_root = /sys/fs/bpf/ktlsgw-nobpf-$$
+revocation = $1
+admin_socket =
+[listener edge]
+listen = 127.0.0.1:0
+cert = $D/pki/server.pem
+key = $D/pki/server.key
+client_ca = $D/pki/client-ca.pem
+trust = $D/pki/ca.pem
+backend = 127.0.0.1:$echo_PORT
+CONF
+	}
+	asuser() { timeout 20 setpriv --reuid="$U" --regid="$(id -g "$U")" --clear-groups --inh-caps=-all --bounding-set=-all "$@"; }
+	nobpf_conf required > "$D/req.conf"
+	o=$(asuser "$KTLSGW" run -c "$D/req.conf" 2>&1); rc=$?
+	if [ $rc -ne 0 ] && grep -q "revocation: .*Set \`revocation = best-effort\` in \[global\]" <<<"$o"; then
+		ok "BPF unavailable, revocation = required: refuses to start (exit $rc) and names the way out"
+	else
+		nok "BPF unavailable, required: rc=$rc $(tail -2 <<<"$o")"
+	fi
+	nobpf_conf best-effort > "$D/be.conf"
+	chown "$U" "$D"
+	setpriv --reuid="$U" --regid="$(id -g "$U")" --clear-groups --inh-caps=-all --bounding-set=-all \
+		"$KTLSGW" run -c "$D/be.conf" --ready-file "$D/ready" >"$D/be.log" 2>&1 &
+	BEPID=$!
+	PIDS="$PIDS $BEPID"
+	if wait_file "$D/ready"; then
+		BEPORT=$(awk '{print $2}' "$D/ready" | sed 's/.*://')
+		a=$( (printf 'hi\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$BEPORT" \
+			-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
+		b=$( (printf 'hi\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$BEPORT" \
+			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+		if grep -q "BPF unavailable .*best-effort" "$D/be.log" && grep -q "^hi$" <<<"$a" &&
+		   grep -q "certificate revoked" <<<"$b"; then
+			ok "BPF unavailable, best-effort: starts with a warning, serves, and still refuses a revoked certificate from the state file"
+		else
+			nok "best-effort without BPF: $(grep -m1 revocation "$D/be.log"); alice: $(tail -1 <<<"$a"); bob: $(tail -1 <<<"$b")"
+		fi
+	else
+		nok "best-effort without BPF did not start: $(tail -3 "$D/be.log")"
+	fi
+	kill -TERM "$BEPID" 2>/dev/null; wait "$BEPID" 2>/dev/null
+	rm -rf "$D"
+else
+	skip "BPF-unavailable case needs root to create the unprivileged start"
+fi
+
+# --- disk full while persisting a revocation ----------------------------------------------
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=256k tmpfs "$T/full" 2>/dev/null; then
+	PINS=/sys/fs/bpf/ktlsgw-full-$$
+	trap 'cleanup; umount "$T/full" 2>/dev/null; rm -rf "$PINS"' EXIT
+	sed -e "s|^state_dir = .*|state_dir = $T/full/state|; s|^revocation = off|bpf_pin_root = $PINS|" \
+		-e "s|^metrics = .*||" "$T/gw.conf" > "$T/full.conf"
+	if start_gw "$T/full.conf"; then
+		dd if=/dev/zero of="$T/full/fill" bs=4k 2>/dev/null
+		o=$("$KTLSGW" revoke add -c "$T/full.conf" --cert "$P/bob.pem" 2>&1); rc=$?
+		l=$("$KTLSGW" revoke list -c "$T/full.conf" 2>&1)
+		b=$( (printf 'still\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
+			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+		if [ $rc -ne 0 ] && grep -qi "no space left on device" <<<"$o" && ! grep -q "$(fp "$P/bob.pem")" <<<"$l" &&
+		   grep -q "^still$" <<<"$b"; then
+			ok "disk full: revoke add fails (exit $rc: $(head -1 <<<"$o" | cut -c1-90)), nothing in the map, nothing acknowledged"
+		else
+			nok "disk full: rc=$rc $o; list: $l; bob: $(tail -1 <<<"$b")"
+		fi
+		rm -f "$T/full/fill"
+		o=$("$KTLSGW" revoke add -c "$T/full.conf" --cert "$P/bob.pem" 2>&1); rc=$?
+		b=$( (printf 'still\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
+			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+		if [ $rc -eq 0 ] && grep -q "certificate revoked" <<<"$b" && grep -q "$(fp "$P/bob.pem")" "$T/full/state/revoked"; then
+			ok "space freed: the same revoke add succeeds, is on disk and enforced"
+		else
+			nok "after freeing space: rc=$rc $o; bob: $(tail -1 <<<"$b")"
+		fi
+		stop_gw
+	else
+		if grep -q "revocation:" "$T/gw.log"; then
+			skip "BPF revocation unavailable here for the disk-full case"
+		else
+			nok "gateway with state on a small tmpfs did not start"
+		fi
+	fi
+else
+	skip "disk-full case needs root to mount a small tmpfs"
+fi
+echo "# faults: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
