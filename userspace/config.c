@@ -602,7 +602,7 @@ static int kg_start_section(struct kg_parse *p, const char *section)
 	p->cfg->listeners = nl;
 	p->cur = &nl[p->cfg->n_listeners++];
 	kg_listener_defaults(p->cur);
-	snprintf(p->cur->name, sizeof(p->cur->name), "%s", name);
+	snprintf(p->cur->name, sizeof(p->cur->name), "%.*s", KG_NAME_MAX - 1, name);
 	p->cur->line[KG_LK_SECTION] = p->lineno;
 	return 1;
 }

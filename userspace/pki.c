@@ -28,9 +28,14 @@
 
 /* Validity windows, in seconds relative to now. */
 #define PKI_LEAF_FROM	(-PKI_HOUR)
-#define PKI_LEAF_TO	(825 * PKI_DAY)
+/* 397 days: within the 398-day limit browsers and scanners apply to leaves */
+#define PKI_LEAF_TO	(397 * PKI_DAY)
 #define PKI_CA_FROM	(-PKI_HOUR)
 #define PKI_CA_TO	(3650 * PKI_DAY)
+
+/* Where server certificates say the root's CRL is (a CRL distribution point):
+ * the file pki init writes next to them, so the pointer is real. */
+static char pki_crl_uri[4200];
 
 enum pki_role {
 	PKI_ROLE_CA,
@@ -154,6 +159,9 @@ static int pki_add_exts(X509 *crt, X509 *issuer, const struct pki_spec *spec)
 		if ((size_t)snprintf(san, sizeof(san), "email:%s@example.test", spec->cn) >= sizeof(san))
 			return -ENAMETOOLONG;
 	}
+	if (spec->role == PKI_ROLE_SERVER && pki_crl_uri[0] &&
+	    pki_add_ext(crt, issuer, NID_crl_distribution_points, pki_crl_uri))
+		return -EPROTO;
 	if (pki_add_ext(crt, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
 	    pki_add_ext(crt, issuer, NID_key_usage, ku) ||
 	    pki_add_ext(crt, issuer, NID_ext_key_usage, eku) ||
@@ -525,7 +533,7 @@ static int pki_test_deep(const char *dir)
 	struct pki_ident root = { 0 }, ints[4] = { { 0 } };
 	struct pki_spec int_spec = PKI_CA_SPEC(NULL, false, -1);
 	X509 *chain[PKI_MAX_CHAIN];
-	char cn[16];
+	char cn[32];
 	const int nints = (int)(sizeof(ints) / sizeof(ints[0]));
 	int rc, i;
 
@@ -580,13 +588,25 @@ int kg_pki_init(const char *dir, bool test_set)
 		goto out;
 	}
 
+	{
+		char abs[4096];
+
+		pki_crl_uri[0] = '\0';
+		if (realpath(dir, abs))
+			snprintf(pki_crl_uri, sizeof(pki_crl_uri), "URI:file://%s/ca.crl.pem", abs);
+	}
 	rc = pki_issue_save(dir, "ca", &root_spec, NULL, NULL, 0, &root);
+	if (rc)
+		goto out;
+	/* the root's CRL (nothing revoked), where server certificates point */
+	rc = pki_write_crl(dir, "ca.crl.pem", &root, NULL, -PKI_HOUR, 30 * PKI_DAY, 1);
 	if (rc)
 		goto out;
 	rc = pki_issue_save(dir, "client-ca", &ica_spec, &root, NULL, 0, &ica);
 	if (rc)
 		goto out;
 	rc = pki_issue_save(dir, "server", &server_spec, &root, &root.crt, 1, NULL);
+	pki_crl_uri[0] = '\0';	/* only the demo root's server certificate */
 	if (rc)
 		goto out;
 	rc = pki_issue_save(dir, "alice", &alice_spec, &ica, &ica.crt, 1, &alice);

@@ -395,6 +395,11 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	if (names)
 		SSL_CTX_set_client_CA_list(t->ctx, names);
 
+	/* TLS 1.2 default: forward-secret AEAD suites only (no CBC: LUCKY13) */
+	if (!l->ciphers && SSL_CTX_set_cipher_list(t->ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
+		KG_CFGERR(l, KG_LK_SECTION, "the default TLS 1.2 cipher list is not usable here");
+		goto fail;
+	}
 	if (l->ciphers && SSL_CTX_set_cipher_list(t->ctx, l->ciphers) != 1) {
 		KG_CFGERR(l, KG_LK_CIPHERS, "ciphers = %s: no usable TLS 1.2 cipher; see "
 			  "`openssl ciphers -v`", l->ciphers);

@@ -30,6 +30,8 @@ struct kg_rev_hook {
 	const struct kg_revstate *fallback;
 };
 
+#define KG_TLS12_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 struct kg_tls_ctx {
 	SSL_CTX *ctx;
 	STACK_OF(X509) *issuers;	/* client_ca: allowed issuers of client certs */

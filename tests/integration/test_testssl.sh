@@ -1,0 +1,47 @@
+#!/bin/bash
+# testssl.sh (Debian's package) against the gateway with a default listener
+# (only the required keys, the demo PKI): no finding rated MEDIUM or worse.
+# The demo root is a private CA, so it is handed to testssl with --add-ca.
+set -u
+. "$(dirname "$0")/lib.sh"
+if ! command -v testssl >/dev/null; then
+	nok "testssl missing: sh tests/deps.sh installs testssl.sh"
+	exit 1
+fi
+P=$T/pki
+"$KTLSGW" pki init "$P" >/dev/null || { nok "pki init"; exit 1; }
+start_backend http http
+cat > "$T/gw.conf" <<CONF
+[global]
+state_dir = $T/state
+revocation = best-effort
+admin_socket =
+[listener demo]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$http_PORT
+CONF
+start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
+timeout 600 testssl --quiet --color 0 --warnings batch --add-ca "$P/ca.pem" \
+	--jsonfile "$T/testssl.json" "127.0.0.1:$GW_demo" >"$T/testssl.txt" 2>&1
+rc=$?
+if [ ! -s "$T/testssl.json" ]; then
+	nok "testssl produced no JSON (exit $rc): $(tail -5 "$T/testssl.txt")"
+	exit 1
+fi
+# one finding per JSON object: count severities, list MEDIUM and worse
+count() { grep -c "\"severity\" *: *\"$1\"" "$T/testssl.json"; }
+summary="OK $(count OK), INFO $(count INFO), LOW $(count LOW), MEDIUM $(count MEDIUM), HIGH $(count HIGH), CRITICAL $(count CRITICAL), WARN $(count WARN)"
+bad=$(tr -d '\n' < "$T/testssl.json" | grep -o '{[^}]*"severity" *: *"\(MEDIUM\|HIGH\|CRITICAL\)"[^}]*}')
+if [ "$(count OK)" -ge 20 ] && [ -z "$bad" ]; then
+	ok "testssl.sh: no finding MEDIUM or worse ($summary)"
+else
+	nok "testssl.sh findings ($summary): $bad"
+fi
+grep -E "^ (TLS 1|SSLv|TLS 1.1|TLS 1.2|TLS 1.3) " "$T/testssl.txt" | sed 's/^/# /'
+stop_gw
+echo "# testssl: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

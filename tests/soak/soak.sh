@@ -1,0 +1,157 @@
+#!/bin/bash
+# Soak: mixed load on one gateway for SECONDS — full handshakes, bulk echo,
+# idle holders, revocations that cut live connections (and un-revocations),
+# SIGHUP reloads and `conn kill` — under AddressSanitizer+UBSan (MODE=asan)
+# or valgrind memcheck (MODE=valgrind). Afterwards the descriptor count and
+# RSS must be back to their level after warm-up, the loads must only fail
+# where a cut or kill was aimed at them, and the sanitizer or valgrind must
+# report zero errors and zero leaks at exit.
+#
+#   tests/soak/soak.sh MODE SECONDS [BUILD]   (make soak runs both modes)
+set -u
+MODE=${1:-asan}
+SECS=${2:-600}
+B=${3:-build}
+cd "$(dirname "$0")/../.." || exit 1
+T=$(mktemp -d /tmp/kg-soak.XXXXXX)
+PINS=/sys/fs/bpf/ktlsgw-soak-$$
+PIDS=""
+fail=0
+say() { echo "soak[$MODE]: $*"; }
+bad() { echo "not ok - soak[$MODE]: $*"; fail=1; }
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$PINS"
+}
+trap cleanup EXIT
+
+case $MODE in
+asan)
+	GB=$B/asan
+	make -s B="$GB" CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		"$GB/ktlsgw" || { bad "ASan build failed"; exit 1; }
+	# a bounded quarantine so RSS says something (ASan keeps freed memory
+	# there to catch use-after-free); the RSS bound below allows for it
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23:log_path=$T/asan:quarantine_size_mb=32
+	SLACK=$((36 * 1024))
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$T/ubsan
+	RUN=("$GB/ktlsgw")
+	;;
+valgrind)
+	command -v valgrind >/dev/null || { bad "valgrind missing (sh tests/deps.sh)"; exit 1; }
+	SLACK=4096
+	RUN=(valgrind --quiet --error-exitcode=23 --leak-check=full --show-leak-kinds=definite,indirect
+	     --errors-for-leak-kinds=definite,indirect --track-fds=no --log-file="$T/valgrind.%p" "$B/ktlsgw")
+	;;
+*)
+	echo "usage: $0 asan|valgrind SECONDS [BUILD]" >&2
+	exit 2
+	;;
+esac
+make -s B="$B" all || { bad "build failed"; exit 1; }
+P=$T/pki
+"$B/ktlsgw" pki init --test "$P" >/dev/null
+"$B/kg-backend" --listen 127.0.0.1:0 --mode echo --port-file "$T/echo.port" 2>/dev/null &
+PIDS="$PIDS $!"
+for i in $(seq 50); do [ -s "$T/echo.port" ] && break; sleep 0.1; done
+REV=off
+[ "$(id -u)" = 0 ] && REV=required
+cat > "$T/gw.conf" <<CONF
+[global]
+workers = 2
+state_dir = $T/state
+bpf_pin_root = $PINS
+revocation = $REV
+revocation_scan_interval = 250ms
+admin_socket = $T/admin.sock
+[listener edge]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$(cat "$T/echo.port")
+handshake_timeout = 5s
+CONF
+"${RUN[@]}" run -c "$T/gw.conf" --ready-file "$T/ready" >"$T/gw.log" 2>&1 &
+GW=$!
+PIDS="$PIDS $GW"
+for i in $(seq 300); do [ -s "$T/ready" ] && break; sleep 0.1; done
+[ -s "$T/ready" ] || { bad "gateway did not start: $(tail -5 "$T/gw.log")"; exit 1; }
+PORT=$(awk '{print $2}' "$T/ready" | sed 's/.*://')
+# the gateway's own pid (valgrind runs it as its child on some setups)
+GWP=$GW
+LG() { # MODE CERT [args]
+	local m=$1 c=$2
+	shift 2
+	"$B/kg-loadgen" "$m" --connect "127.0.0.1:$PORT" --cert "$P/$c.pem" --key "$P/$c.key" \
+		--cacert "$P/ca.pem" "$@"
+}
+fds() { ls "/proc/$GWP/fd" 2>/dev/null | wc -l; }
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$GWP/status" 2>/dev/null; }
+
+# warm-up: every path once, then the baseline
+LG handshake alice -c 2 --duration 2 >/dev/null 2>&1
+LG echo alice -c 2 --bytes 4M >/dev/null 2>&1
+sleep 1
+fd0=$(fds); rss0=$(rss)
+say "baseline after warm-up: $fd0 descriptors, RSS $rss0 KiB; running $SECS s"
+
+end=$(( $(date +%s) + SECS ))
+rounds=0 hs_fail=0 bulk_fail=0 revokes=0 reloads=0 kills=0
+while [ "$(date +%s)" -lt "$end" ]; do
+	rounds=$((rounds + 1))
+	LG handshake alice -c 2 --duration 4 >"$T/hs.out" 2>&1 &
+	h=$!
+	LG echo carol -c 2 --bytes 32M >"$T/bulk.out" 2>&1 &
+	e=$!
+	LG idle alice -c 20 --duration 4 >/dev/null 2>&1 &
+	i=$!
+	# dave streams and gets revoked (when BPF is there) then un-revoked
+	LG echo dave --bytes 100G >"$T/dave.out" 2>&1 &
+	d=$!
+	sleep 1
+	if [ "$REV" = required ]; then
+		"$B/ktlsgw" revoke add -c "$T/gw.conf" --cert "$P/dave.pem" >/dev/null 2>&1 && revokes=$((revokes + 1))
+	fi
+	kill -HUP "$GW" && reloads=$((reloads + 1))
+	# kill one of alice's idle connections
+	id=$("$B/ktlsgw" -j conn list --socket "$T/admin.sock" 2>/dev/null |
+		grep -o '"id":[0-9]*,"worker":[0-9]*,"listener":"edge","server_name":"","client":"[^"]*","subject":"alice"' |
+		head -1 | sed 's/"id":\([0-9]*\).*/\1/')
+	[ -n "$id" ] && "$B/ktlsgw" conn kill "$id" --socket "$T/admin.sock" >/dev/null 2>&1 && kills=$((kills + 1))
+	wait $h; grep -q '"ok":true' "$T/hs.out" || hs_fail=$((hs_fail + 1))
+	wait $e; grep -q '"ok":true' "$T/bulk.out" || bulk_fail=$((bulk_fail + 1))
+	wait $i
+	[ "$REV" = required ] || kill "$d" 2>/dev/null
+	wait $d
+	[ "$REV" = required ] && "$B/ktlsgw" revoke del -c "$T/gw.conf" "$(openssl x509 -in "$P/dave.pem" -noout \
+		-fingerprint -sha256 | sed 's/.*=//; s/://g')" >/dev/null 2>&1
+done
+say "$rounds rounds: $revokes revocations, $reloads reloads, $kills kills; handshake runs failed: $hs_fail, bulk runs failed: $bulk_fail"
+[ "$hs_fail" -eq 0 ] || bad "$hs_fail handshake runs had failures (nothing aimed at them)"
+[ "$bulk_fail" -eq 0 ] || bad "$bulk_fail bulk runs had failures (nothing aimed at them)"
+sleep 3
+fd1=$(fds); rss1=$(rss)
+say "after the load: $fd1 descriptors (baseline $fd0), RSS $rss1 KiB (baseline $rss0)"
+[ "$fd1" -eq "$fd0" ] || bad "descriptors $fd0 -> $fd1"
+# allocator caches may keep a little; a leak over this many rounds would not fit
+[ "$rss1" -le $((rss0 + rss0 / 4 + SLACK)) ] || bad "RSS $rss0 -> $rss1 KiB (bound: +25% + $SLACK KiB)"
+kill -TERM "$GW"
+wait "$GW"; rc=$?
+if [ "$MODE" = asan ]; then
+	if ls "$T"/asan* "$T"/ubsan* >/dev/null 2>&1; then
+		bad "sanitizer reports: $(cat "$T"/asan* "$T"/ubsan* | head -30)"
+	fi
+else
+	if [ -n "$(cat "$T"/valgrind.* 2>/dev/null)" ]; then
+		bad "valgrind reports: $(cat "$T"/valgrind.* | head -40)"
+	fi
+fi
+[ "$rc" -eq 0 ] || bad "gateway exit status $rc (23 = sanitizer/valgrind errors); log: $(tail -3 "$T/gw.log")"
+if [ "$fail" -eq 0 ]; then
+	echo "ok - soak[$MODE] $SECS s: $rounds rounds, $revokes revocations, $reloads reloads, $kills kills; descriptors $fd0 -> $fd1, RSS $rss0 -> $rss1 KiB; zero sanitizer/valgrind errors and leaks"
+	rm -rf "$T"
+fi
+exit $fail
