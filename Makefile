@@ -29,7 +29,7 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools bench
+.PHONY: all run test unit integration install clean tools bench soak soak-short
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -92,7 +92,16 @@ unit: $(UNIT_BINS)
 integration: all
 	$(Q)bash tests/integration/run.sh $(B)
 
-test: all unit integration
+test: all unit integration fuzz-short soak-short
+
+# Soak under AddressSanitizer (10 min) then valgrind (shorter); the short
+# version runs in `make test`.
+soak: all
+	$(Q)bash tests/soak/soak.sh asan $${SOAK_SECONDS:-600} $(B)
+	$(Q)bash tests/soak/soak.sh valgrind $${SOAK_VALGRIND_SECONDS:-120} $(B)
+
+soak-short: all
+	$(Q)bash tests/soak/soak.sh asan 45 $(B)
 
 # The side-by-side benchmark against nginx, HAProxy and stunnel (installs
 # them from Debian packages); results in bench/results/.
@@ -110,3 +119,6 @@ install: $(BIN)
 
 clean:
 	rm -rf $(B)
+# libFuzzer targets for the input parsers (tests/fuzz/fuzz.mk)
+.PHONY: fuzz fuzz-short
+include tests/fuzz/fuzz.mk

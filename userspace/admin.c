@@ -179,9 +179,11 @@ enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long
 	if (n <= 10 || memcmp(buf, "conn kill ", 10))
 		return KG_ADM_BAD;
 	for (p = buf + 10; p < buf + n; p++) {
-		if (*p < '0' || *p > '9' || v > (~0ULL - 9) / 10)
+		unsigned d = (unsigned)(*p - '0');
+
+		if (*p < '0' || *p > '9' || v > (~0ULL - d) / 10)
 			return KG_ADM_BAD;
-		v = v * 10 + (unsigned)(*p - '0');
+		v = v * 10 + d;
 	}
 	*id = v;
 	return KG_ADM_CONN_KILL;

@@ -686,13 +686,23 @@ static int kg_conn_kill_args(const char *prog, int argc, char **argv, kg_conf_so
 			     struct kg_admin_opts *o, char *err, size_t errlen)
 {
 	int rc = kg_admin_args(argc, argv, conf_sock, o, err, errlen);
-	char *end;
+	unsigned long long id = 0;
 
 	if (rc || o->help)
 		return rc;
-	if (o->npos != 1 || !strtoull(o->pos[0], &end, 10) || *end)
+	/* the same rule as the gateway's parser: decimal digits only, no sign
+	 * or blank, no overflow (strtoull would accept all three) */
+	if (o->npos != 1 || !o->pos[0][0] || strlen(o->pos[0]) > 20 || strspn(o->pos[0], "0123456789") != strlen(o->pos[0]))
 		return kg_usage_err(err, errlen, "conn kill: give one connection ID from "
 				    "`%s conn list`", prog);
+	{
+		char line[40];
+		int n = snprintf(line, sizeof(line), "conn kill %s", o->pos[0]);
+
+		if (kg_admin_parse(line, (size_t)n, &id) != KG_ADM_CONN_KILL || !id)
+			return kg_usage_err(err, errlen, "conn kill: give one connection ID from "
+					    "`%s conn list`", prog);
+	}
 	return 0;
 }
 
