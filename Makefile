@@ -94,11 +94,11 @@ integration: all
 
 test: all unit integration fuzz-short soak-short
 
-# Soak under AddressSanitizer (10 min) then valgrind (shorter); the short
-# version runs in `make test`.
+# Soak under AddressSanitizer + UBSan (10 min); the short version runs in
+# `make test`. `bash tests/soak/soak.sh valgrind SECS` is the valgrind mode
+# (see README: the gateway takes minutes to start under valgrind 3.19).
 soak: all
 	$(Q)bash tests/soak/soak.sh asan $${SOAK_SECONDS:-600} $(B)
-	$(Q)bash tests/soak/soak.sh valgrind $${SOAK_VALGRIND_SECONDS:-120} $(B)
 
 soak-short: all
 	$(Q)bash tests/soak/soak.sh asan 45 $(B)
