@@ -94,14 +94,15 @@ integration: all
 
 test: all unit integration fuzz-short soak-short
 
-# Soak under AddressSanitizer + UBSan (10 min); the short version runs in
-# `make test`. `bash tests/soak/soak.sh valgrind SECS` is the valgrind mode
-# (see README: the gateway takes minutes to start under valgrind 3.19).
+# Soak under AddressSanitizer + UBSan (10 min), then valgrind (2 min); the
+# short versions run in `make test`.
 soak: all
 	$(Q)bash tests/soak/soak.sh asan $${SOAK_SECONDS:-600} $(B)
+	$(Q)bash tests/soak/soak.sh valgrind $${SOAK_VALGRIND_SECONDS:-120} $(B)
 
 soak-short: all
 	$(Q)bash tests/soak/soak.sh asan 45 $(B)
+	$(Q)bash tests/soak/soak.sh valgrind 45 $(B)
 
 # The side-by-side benchmark against nginx, HAProxy and stunnel (installs
 # them from Debian packages); results in bench/results/.

@@ -109,9 +109,11 @@ static char *kg_conn_json(struct kg_gw *gw)
 	pthread_mutex_lock(&r->mu);
 	while (r->pending && !timedout)
 		timedout = pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT;
-	if (timedout) {
-		/* A worker may still write into r later: leave it allocated. */
+	if (timedout && r->pending) {
+		/* A worker may still write into r: the last one frees it. */
+		r->abandoned = true;
 		pthread_mutex_unlock(&r->mu);
+		kg_warn("admin: a worker did not answer conn list within 2 s");
 		return strdup("[]");
 	}
 	pthread_mutex_unlock(&r->mu);

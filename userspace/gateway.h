@@ -38,6 +38,7 @@ struct kg_gw {
 	struct kg_config **old_cfgs;	/* replaced by reloads; live connections may use them */
 	size_t n_old_cfgs;
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
+	bool wait_poll;			/* workers wait in poll(2) (KTLSGW_WAIT_POLL=1) */
 };
 
 /*
@@ -63,6 +64,7 @@ struct kg_snap_req {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned pending;		/* workers still to answer */
+	bool abandoned;			/* the requester timed out: the last worker frees it */
 	char *buf;			/* "{…},{…}", owned by the requester */
 	size_t len, cap;
 };

@@ -1505,6 +1505,15 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 		r->len += (size_t)n;
 	}
 	r->pending--;
+	if (r->abandoned && !r->pending) {
+		/* the requester gave up waiting: nobody else holds it now */
+		pthread_mutex_unlock(&r->mu);
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+		free(r->buf);
+		free(r);
+		return;
+	}
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -1626,10 +1635,21 @@ static void *kg_worker_main(void *arg)
 	for (;;) {
 		int rc;
 
-		if (w->n_ready)
+		if (w->n_ready) {
 			rc = io_uring_submit(&w->ring);
-		else
+		} else if (w->gw->wait_poll) {
+			/* KTLSGW_WAIT_POLL=1: block in poll(2) on the ring, not in
+			 * io_uring_enter(2). Valgrind does not treat the latter as
+			 * blocking, so one idle worker would stall every thread. */
+			rc = io_uring_submit(&w->ring);
+			if (rc >= 0 && !io_uring_cq_ready(&w->ring)) {
+				struct pollfd pfd = { .fd = w->ring.ring_fd, .events = POLLIN };
+
+				(void)poll(&pfd, 1, -1);
+			}
+		} else {
 			rc = io_uring_submit_and_wait(&w->ring, 1);
+		}
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 			kg_err("worker %u: io_uring: %s", w->idx, strerror(-rc));
 			break;
