@@ -194,7 +194,7 @@ CONF
 		nok "best-effort without BPF did not start: $(tail -3 "$D/be.log")"
 	fi
 	kill -TERM "$BEPID" 2>/dev/null; wait "$BEPID" 2>/dev/null
-	rm -rf "$D"
+	rm -rf "$D" "/sys/fs/bpf/ktlsgw-nobpf-$$"
 else
 	skip "BPF-unavailable case needs root to create the unprivileged start"
 fi
