@@ -33,7 +33,7 @@ asan)
 		"$GB/ktlsgw" || { bad "ASan build failed"; exit 1; }
 	# a bounded quarantine so RSS says something (ASan keeps freed memory
 	# there to catch use-after-free); the RSS bound below allows for it
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23:log_path=$T/asan:quarantine_size_mb=32
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23:log_path=$T/asan:quarantine_size_mb=16
 	SLACK=$((36 * 1024))
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$T/ubsan
 	RUN=("$GB/ktlsgw")
