@@ -690,20 +690,20 @@ static int kg_conn_kill_args(const char *prog, int argc, char **argv, kg_conf_so
 
 	if (rc || o->help)
 		return rc;
-	/* the same rule as the gateway's parser: decimal digits only, no sign
-	 * or blank, no overflow (strtoull would accept all three) */
-	if (o->npos != 1 || !o->pos[0][0] || strlen(o->pos[0]) > 20 || strspn(o->pos[0], "0123456789") != strlen(o->pos[0]))
-		return kg_usage_err(err, errlen, "conn kill: give one connection ID from "
-				    "`%s conn list`", prog);
-	{
+	/* digits only (no sign, blank or line break: strtoull would take the
+	 * first two, the gateway's parser stops at the third), at most 20 so
+	 * the request line is never cut short; then the gateway's own parser
+	 * decides about overflow */
+	if (o->npos == 1 && strlen(o->pos[0]) <= 20 &&
+	    strspn(o->pos[0], "0123456789") == strlen(o->pos[0])) {
 		char line[40];
 		int n = snprintf(line, sizeof(line), "conn kill %s", o->pos[0]);
 
-		if (kg_admin_parse(line, (size_t)n, &id) != KG_ADM_CONN_KILL || !id)
-			return kg_usage_err(err, errlen, "conn kill: give one connection ID from "
-					    "`%s conn list`", prog);
+		if (kg_admin_parse(line, (size_t)n, &id) == KG_ADM_CONN_KILL && id)
+			return 0;
 	}
-	return 0;
+	return kg_usage_err(err, errlen, "conn kill: give one connection ID from `%s conn list`",
+			    prog);
 }
 
 /* The value of "key": in one JSON object of ours (no nesting there). */

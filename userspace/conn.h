@@ -52,6 +52,8 @@ enum kg_close_reason {
 #define KG_CF_RBIO_SHORT 0x80	/* OpenSSL's last read(2) got less than it asked */
 #define KG_CF_C_HUP	0x100	/* the client's poll reported RDHUP/HUP/ERR */
 #define KG_CF_B_HUP	0x200	/* the backend's poll reported RDHUP/HUP/ERR */
+#define KG_CF_C_ERR	0x400	/* the client's poll reported ERR: check SO_ERROR once */
+#define KG_CF_B_ERR	0x800	/* the backend's poll reported ERR: check SO_ERROR once */
 
 struct kg_conn {
 	uint64_t id;

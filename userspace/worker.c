@@ -1072,23 +1072,21 @@ static void kg_pump(struct kg_worker *w, struct kg_conn *c)
 	int st;
 
 	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
-	if (c->flags & (KG_CF_C_HUP | KG_CF_B_HUP)) {
-		/* A reset peer must end the connection even while the other side
-		 * is not reading (then nothing reads the dead socket to see it). */
+	/* A reset peer must end the connection even while the other side is
+	 * not reading (then nothing reads the dead socket to see it). Checked
+	 * once per reported error, not on every pump. */
+	for (int side = 0; side < 2 && (c->flags & (KG_CF_C_ERR | KG_CF_B_ERR)); side++) {
+		unsigned bit = side ? KG_CF_B_ERR : KG_CF_C_ERR;
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		if ((c->flags & KG_CF_C_HUP) &&
-		    !getsockopt(c->cfd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
-			snprintf(c->detail, sizeof(c->detail), "client: %s", strerror(err));
-			kg_conn_close(w, c, KG_CLOSE_CLIENT_ERROR);
-			return;
-		}
-		len = sizeof(err);
-		if ((c->flags & KG_CF_B_HUP) &&
-		    !getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
-			snprintf(c->detail, sizeof(c->detail), "backend: %s", strerror(err));
-			kg_conn_close(w, c, KG_CLOSE_BACKEND_ERROR);
+		if (!(c->flags & bit))
+			continue;
+		c->flags &= ~bit;
+		if (!getsockopt(side ? c->bfd : c->cfd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
+			snprintf(c->detail, sizeof(c->detail), "%s: %s", side ? "backend" : "client",
+				 strerror(err));
+			kg_conn_close(w, c, side ? KG_CLOSE_BACKEND_ERROR : KG_CLOSE_CLIENT_ERROR);
 			return;
 		}
 	}
@@ -1350,6 +1348,8 @@ static void kg_conn_event(struct kg_worker *w, struct kg_conn *c, bool client, i
 	 * the EOF itself is still to be read. */
 	if (res > 0 && (res & (POLLRDHUP | POLLHUP | POLLERR)))
 		c->flags |= client ? KG_CF_C_HUP : KG_CF_B_HUP;
+	if (res > 0 && (res & POLLERR))
+		c->flags |= client ? KG_CF_C_ERR : KG_CF_B_ERR;
 	if (!(flags & IORING_CQE_F_MORE)) {
 		/* The multishot poll ended (error or overflow): re-arm it. */
 		if (client)

@@ -730,31 +730,6 @@ static void usage(FILE *f)
 		"MODE: echo upload download handshake rr idle flood\n");
 }
 
-/* N with an optional binary suffix: K, M, G, T (64M = 64 MiB). */
-static int parse_size(const char *s, unsigned long long *out)
-{
-	unsigned long long v, mul = 1;
-	char *end;
-
-	errno = 0;
-	if (!*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	case 't': case 'T': mul = 1ULL << 40; end++; break;
-	}
-	if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
-		end += 2;
-	if (*end || (v && mul > ~0ULL / v))
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
-}
 
 static int bad_arg(const char *name, const char *val)
 {
@@ -802,7 +777,7 @@ int main(int argc, char **argv)
 		case 'a': opt.cacert = optarg; break;
 		case 's': opt.servername = optarg; break;
 		case 'b':
-			if (parse_size(optarg, &opt.bytes))
+			if (kg_parse_size(optarg, &opt.bytes))
 				return bad_arg("--bytes", optarg);
 			opt.bytes_given = true;
 			break;
@@ -821,17 +796,17 @@ int main(int argc, char **argv)
 		case 'p': opt.ciphers = optarg; break;
 		case 'P': opt.ciphersuites = optarg; break;
 		case 'c':
-			if (parse_size(optarg, &v) || !v || v > 1000000)
+			if (kg_parse_size(optarg, &v) || !v || v > 1000000)
 				return bad_arg("-c (1..1000000)", optarg);
 			opt.conns = (unsigned)v;
 			break;
 		case 'n':
-			if (parse_size(optarg, &opt.count))
+			if (kg_parse_size(optarg, &opt.count))
 				return bad_arg("-n", optarg);
 			break;
 		case 'H': opt.no_half_close = true; break;
 		case 'A':
-			if (parse_size(optarg, &opt.abort_after) || !opt.abort_after)
+			if (kg_parse_size(optarg, &opt.abort_after) || !opt.abort_after)
 				return bad_arg("--abort-after", optarg);
 			break;
 		case 'h': usage(stdout); return 0;

@@ -3,9 +3,11 @@
 #ifndef KG_STREAM_H
 #define KG_STREAM_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 
@@ -80,6 +82,33 @@ static inline void kg_sha256_hex(struct kg_sha256 *h, char hex[65])
 	h->ctx = NULL;
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* "N" with an optional binary suffix K, M, G, T (64M = 64 MiB); shared by
+ * kg-loadgen and kg-backend. 0 or -EINVAL. */
+static inline int kg_parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
+		end += 2;
+	if (*end || (v && mul > ~0ULL / v))
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
 }
 
 #endif

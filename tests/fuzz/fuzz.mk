@@ -25,7 +25,7 @@ FUZZ_OBJ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recove
 # where gcc does not and userspace/ is not this fragment's to change
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(filter-out -Werror,$(KG_CFLAGS))
 
-# userspace files each target links (besides its own file and stubs.c)
+# userspace files each target links (besides its own file and unreachable.c)
 FUZZ_LINK_config      := config log
 FUZZ_LINK_fingerprint := verify
 FUZZ_LINK_proxy_v2    := proxy_proto
@@ -43,17 +43,17 @@ $(FUZZ_B)/obj/%.o: userspace/%.c $(wildcard userspace/*.h) | $(FUZZ_B)/obj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_OBJ_SAN) -c $< -o $@
 
-$(FUZZ_B)/obj/kg_fuzz_stubs.o: tests/fuzz/stubs.c $(FUZZ_HDRS) | $(FUZZ_B)/obj
+$(FUZZ_B)/obj/kg_fuzz_unreachable.o: tests/fuzz/unreachable.c $(FUZZ_HDRS) | $(FUZZ_B)/obj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_OBJ_SAN) -c $< -o $@
 
 # $(1): target name
 define FUZZ_TARGET_RULE
 $(FUZZ_B)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_HDRS) $(FUZZ_DEPS_$(1)) \
-		$(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_LINK_$(1))) $(FUZZ_B)/obj/kg_fuzz_stubs.o
+		$(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_LINK_$(1))) $(FUZZ_B)/obj/kg_fuzz_unreachable.o
 	$$(call msg,FUZZLD,$$@)
 	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -Werror $$(FUZZ_SAN) -o $$@ $$< \
-		$(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_LINK_$(1))) $(FUZZ_B)/obj/kg_fuzz_stubs.o \
+		$(patsubst %,$(FUZZ_B)/obj/%.o,$(FUZZ_LINK_$(1))) $(FUZZ_B)/obj/kg_fuzz_unreachable.o \
 		$(FUZZ_LDFLAGS_$(1)) $$(LDLIBS)
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET_RULE,$(t))))

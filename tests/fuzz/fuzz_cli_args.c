@@ -7,7 +7,7 @@
  * effects. Those functions are static, and cli.h is not ours to extend, so
  * this file includes cli.c itself: the parsers are reached as they are,
  * the ktlsgw binary keeps its symbols, and everything the commands would
- * do resolves to the aborting stand-ins of stubs.c.
+ * do resolves to the aborting stand-ins of unreachable.c.
  *
  * The input is split at NUL bytes. The first piece picks the parser (by
  * name: run, fingerprint, pki-init, revoke-add, revoke-del, revoke-list,

@@ -75,3 +75,23 @@ stop_gw() {
 fp() {
 	openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
 }
+
+# metric NAME LABEL-MATCH: sum of a Prometheus series over workers ($MPORT)
+metric() {
+	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'
+}
+
+# listener_conf NAME BACKEND-PORT [EXTRA-LINES]: a [listener] on an
+# ephemeral port with the test PKI in $P (server cert, client CA, root)
+listener_conf() {
+	cat <<CONF
+[listener $1]
+listen = 127.0.0.1:0
+cert = $P/server.pem
+key = $P/server.key
+client_ca = $P/client-ca.pem
+trust = $P/ca.pem
+backend = 127.0.0.1:$2
+${3:-}
+CONF
+}

@@ -78,9 +78,6 @@ fi
 [ $rc = 1 ] && grep -q "no connection 999999" "$T/e" && ok "conn kill of an unknown ID: exit 1, says so" || nok "conn kill unknown: rc=$rc"
 
 # --- each rejection reason moves its own counter --------------------------
-metric() { # NAME LABELS
-	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep "$2" | awk '{s += $2} END {print s + 0}'
-}
 try() { # CERT (empty = none) [s_client args]
 	local c=$1
 	shift

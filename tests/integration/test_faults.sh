@@ -17,29 +17,14 @@ PIDS="$PIDS $!"
 PIDS="$PIDS $!"
 wait_file "$T/rst.port" && wait_file "$T/stall.port" || { nok "test backends"; exit 1; }
 MPORT=$((20000 + ($$ * 17) % 20000))
-listener() { # NAME BACKEND-PORT [extra lines]
-	cat <<CONF
-[listener $1]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$2
-${3:-}
-CONF
-}
 {
 	printf '[global]\nworkers = 2\nstate_dir = %s\nrevocation = off\nadmin_socket = %s\nmetrics = 127.0.0.1:%s\n' \
 		"$T/state" "$T/admin.sock" "$MPORT"
-	listener edge "$echo_PORT"
-	listener rst "$(cat "$T/rst.port")"
-	listener stall "$(cat "$T/stall.port")" "idle_timeout = 30s"
+	listener_conf edge "$echo_PORT"
+	listener_conf rst "$(cat "$T/rst.port")"
+	listener_conf stall "$(cat "$T/stall.port")" "idle_timeout = 30s"
 } > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
-metric() { # NAME LABEL-MATCH
-	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'
-}
 LG() { # MODE PORT [args]: kg-loadgen as bob
 	local mode=$1 port=$2
 	shift 2
@@ -101,7 +86,7 @@ state_dir = $T/state
 revocation = off
 admin_socket =
 metrics = 127.0.0.1:$MPORT
-$(listener edge "$echo_PORT")
+$(listener_conf edge "$echo_PORT")
 CONF
 rm -f "$T/gw.ready"
 prlimit --nofile=40:40 "$KTLSGW" run -c "$T/fd.conf" --ready-file "$T/gw.ready" >"$T/fd.log" 2>&1 &

@@ -18,14 +18,7 @@ revocation = off
 admin_socket = $T/admin.sock
 metrics = 127.0.0.1:$MPORT
 
-[listener edge]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-handshake_timeout = 2s
+$(listener_conf edge "$echo_PORT" "handshake_timeout = 2s")
 
 [listener deep3]
 listen = 127.0.0.1:0
@@ -36,14 +29,7 @@ trust = $P/deep-root.pem
 verify_depth = 3
 backend = 127.0.0.1:$echo_PORT
 
-[listener tight]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-max_connections = 5
+$(listener_conf tight "$echo_PORT" "max_connections = 5")
 CONF
 start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
 
@@ -52,9 +38,6 @@ start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
 	--cacert "$P/ca.pem" -c 2 --duration 75 >"$T/good.out" 2>"$T/good.err" &
 GOOD=$!
 
-metric() { # NAME LABEL-MATCH
-	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'
-}
 rejects() { metric ktlsgw_handshake_rejects_total "reason=\"$1\""; }
 logmark() { wc -l < "$T/gw.log"; }
 logsince() { tail -n +$(($1 + 1)) "$T/gw.log"; }

@@ -299,31 +299,6 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len
 	}
 }
 
-/* N with an optional binary suffix: K, M, G, T (64M = 64 MiB). */
-static int parse_size(const char *s, unsigned long long *out)
-{
-	unsigned long long v, mul = 1;
-	char *end;
-
-	errno = 0;
-	if (!*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	case 't': case 'T': mul = 1ULL << 40; end++; break;
-	}
-	if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
-		end += 2;
-	if (*end || (v && mul > ~0ULL / v))
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
-}
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -404,7 +379,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			if (parse_size(optarg, &source_bytes)) {
+			if (kg_parse_size(optarg, &source_bytes)) {
 				fprintf(stderr, "kg-backend: invalid --bytes '%s'\n", optarg);
 				return 2;
 			}
