@@ -1,4 +1,8 @@
-/* A proxied connection: client TLS socket + backend TCP socket. Owned by one worker. */
+/*
+ * A proxied connection: client TLS socket + backend TCP socket, owned by one
+ * worker. conn.c owns the table and the lifecycle (open, end, log lines);
+ * it reaches io_uring only through loop.h.
+ */
 #ifndef KG_CONN_H
 #define KG_CONN_H
 
@@ -38,6 +42,7 @@ enum kg_close_reason {
 	KG_CLOSE_KEYUPDATE,		/* client KeyUpdate on a kernel that cannot rekey */
 	KG_CLOSE_KTLS_REQUIRED,		/* ktls = on and the session could not be offloaded */
 	KG_CLOSE_MAX_LIFETIME,
+	KG_CLOSE_TRUNCATED,		/* client EOF without close_notify mid-stream */
 	KG_CLOSE__COUNT
 };
 
@@ -54,6 +59,7 @@ enum kg_close_reason {
 #define KG_CF_B_HUP	0x200	/* the backend's poll reported RDHUP/HUP/ERR */
 #define KG_CF_C_ERR	0x400	/* the client's poll reported ERR: check SO_ERROR once */
 #define KG_CF_B_ERR	0x800	/* the backend's poll reported ERR: check SO_ERROR once */
+#define KG_CF_KEYUPDATE	0x1000	/* a KeyUpdate this kernel cannot follow ended the stream */
 
 struct kg_conn {
 	uint64_t id;
@@ -75,6 +81,7 @@ struct kg_conn {
 	uint8_t *pp;			/* PROXY v2 header still to send (owned) */
 	size_t pp_len;
 	uint64_t bytes_in, bytes_out;	/* application bytes from / to the client */
+	uint64_t bytes_in_counted, bytes_out_counted;	/* already in the worker's counters */
 	uint64_t start_ms, deadline_ms;
 	const char *path;		/* data path, for the access log */
 	const char *server_name;	/* SNI group ("" = listener's own), lives in tls */
@@ -87,5 +94,33 @@ struct kg_conn {
 };
 
 const char *kg_close_reason_str(enum kg_close_reason r);
+
+struct kg_worker;
+
+/* A connection for accepted socket @fd on listener @l (which it keeps a
+ * reference to); -ENOMEM or -ENOSPC (table full), @fd closed then. */
+int kg_conn_open(struct kg_worker *w, struct kg_listener *l, int fd, struct kg_conn **out)
+	__attribute__((warn_unused_result));
+/* The live connection with this ID on this worker, or NULL. */
+struct kg_conn *kg_conn_by_id(struct kg_worker *w, uint64_t id);
+/* End now: log the access line, count, release. Sockets get a FIN. */
+void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r);
+/*
+ * End a connection the way @r asks: an RST to both legs where cutting it is
+ * the point (revoked, killed); otherwise the client gets close_notify if no
+ * byte meant for it was dropped, then a FIN, and we wait a moment for it to
+ * read what we sent. The backend gets an RST whenever the client's stream
+ * is incomplete.
+ */
+void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r);
+/* Readiness on the client (@client) or backend socket: run the state. */
+void kg_conn_event(struct kg_worker *w, struct kg_conn *c, bool client, int res, unsigned flags);
+/* Move data: the pump, then act on its verdict. */
+void kg_conn_pump(struct kg_worker *w, struct kg_conn *c);
+/* Timeouts and max_lifetime, once per tick. */
+void kg_conn_tick(struct kg_worker *w);
+void kg_conn_close_all(struct kg_worker *w, enum kg_close_reason r);
+/* The reject line of a refused handshake, with its counter. */
+void kg_conn_log_reject(struct kg_worker *w, struct kg_conn *c, const char *reason);
 
 #endif

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -272,7 +273,7 @@ fail:
 
 int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 {
-	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms };
+	struct kg_gw gw = { .cfg = cfg, .drain_timeout_ms = cfg->drain_timeout_ms, .done_fd = -1 };
 	unsigned passes = 0;
 	uint64_t next_pass;
 	int sfd = -1, afd = -1, mfd = -1, rfd = -1;
@@ -356,6 +357,12 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			goto out;
 	}
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	gw.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd < 0 || gw.done_fd < 0) {
+		rc = -errno;
+		kg_err("signalfd/eventfd: %s", strerror(errno));
+		goto out;
+	}
 	if (cfg->admin_socket[0]) {
 		afd = kg_admin_listen(cfg->admin_socket, err, sizeof(err));
 		if (afd < 0)
@@ -405,15 +412,25 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	}
 	next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN },
-			{ .fd = mfd, .events = POLLIN },
+			{ .fd = mfd, .events = POLLIN }, { .fd = gw.done_fd, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
 		uint64_t now = kg_gw_now_ms();
 		int timeout = next_pass > now ? (int)(next_pass - now) : 0;
 
-		(void)poll(pfd, 3, timeout);
+		/* Every worker has ended (drained, or stopped): so do we. */
+		if (gw.stop && __atomic_load_n(&gw.workers_done, __ATOMIC_ACQUIRE) == gw.n_workers)
+			break;
+		(void)poll(pfd, 4, timeout);
+		if (pfd[3].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(gw.done_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				kg_warn("worker exit notice: %s", strerror(errno));
+			continue;
+		}
 		if (pfd[1].revents & POLLIN)
 			kg_admin_serve(&gw, afd);
 		if (pfd[2].revents & POLLIN)
@@ -429,16 +446,21 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 			continue;
 		sig = (int)si.ssi_signo;
 		if (sig == SIGTERM || sig == SIGINT) {
+			/* A second signal during a drain means "now". The drain
+			 * itself keeps this loop running: the admin socket, the
+			 * metrics and the revocation passes serve until the last
+			 * connection is gone. */
 			int level = sig == SIGINT || gw.stop ? 2 : 1;
 
 			kg_info("%s: %s", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-				level == 1 ? "no new connections; draining the open ones" :
-				"closing every connection now");
-			kg_sd_notify("STOPPING=1");
+				level == 1 ? "no new connections; draining the open ones (a second "
+				"SIGTERM or SIGINT closes them at once)" : "closing every connection now");
+			if (!gw.stop)
+				kg_sd_notify("STOPPING=1");
 			__atomic_store_n(&gw.stop, level, __ATOMIC_RELEASE);
 			for (i = 0; i < gw.n_workers; i++)
 				kg_worker_kick(gw.workers[i]);
-			break;
+			continue;
 		}
 		if (sig == SIGHUP)
 			kg_gw_reload(&gw);
@@ -456,6 +478,8 @@ out:
 	if (mfd >= 0)
 		close(mfd);
 	kg_gw_free(&gw);
+	if (gw.done_fd >= 0)
+		close(gw.done_fd);
 	if (!rc)
 		kg_info("stopped");
 	return rc;

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "revstate.h"
 #include "tls.h"
+#include "worker.h"
 
 struct kg_revoker;
 
@@ -39,6 +40,8 @@ struct kg_gw {
 	size_t n_old_cfgs;
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
 	bool wait_poll;			/* workers wait in poll(2) (KTLSGW_WAIT_POLL=1) */
+	unsigned workers_done;		/* workers whose loop has ended (atomic) */
+	int done_fd;			/* eventfd: a worker ended */
 };
 
 /*
@@ -48,29 +51,5 @@ struct kg_gw {
  * (the cause is logged).
  */
 int kg_gw_run(struct kg_config *cfg, const char *ready_file) __attribute__((warn_unused_result));
-
-/* Worker side (worker.c). */
-int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
-	__attribute__((warn_unused_result));
-int kg_worker_start(struct kg_worker *w) __attribute__((warn_unused_result));
-/* Wake a worker so it notices gw->stop. */
-void kg_worker_kick(struct kg_worker *w);
-void kg_worker_join_free(struct kg_worker *w);
-/* Ask worker @w to close connection @conn_id (RST both legs) for @reason
- * (enum kg_close_reason). Thread-safe. */
-void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason);
-/* A request for every worker's live connections, as JSON objects. */
-struct kg_snap_req {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned pending;		/* workers still to answer */
-	bool abandoned;			/* the requester timed out: the last worker frees it */
-	char *buf;			/* "{…},{…}", owned by the requester */
-	size_t len, cap;
-};
-void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r);
-struct kg_stats *kg_worker_stats(struct kg_worker *w);
-/* Which worker owns @conn_id. */
-unsigned kg_conn_id_worker(uint64_t conn_id);
 
 #endif

@@ -13,6 +13,7 @@ static bool kg_json;
 void kg_log_set_level(enum kg_log_level lvl) { kg_level = lvl; }
 void kg_log_set_json(bool json) { kg_json = json; }
 bool kg_log_json(void) { return kg_json; }
+bool kg_log_enabled(enum kg_log_level lvl) { return lvl <= kg_level; }
 
 static const char *const kg_level_names[] = { "error", "warning", "info", "debug" };
 
@@ -66,16 +67,51 @@ static void kg_emit(enum kg_log_level lvl, const char *msg)
 		return;
 }
 
+const char *kg_log_quote(char *out, size_t outsz, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!outsz)
+		return out;
+	for (; in && *in && o + 5 < outsz; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c < 0x20 || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void kg_log(enum kg_log_level lvl, const char *fmt, ...)
 {
 	char msg[4096];
 	va_list ap;
+	size_t i;
 
 	if (lvl > kg_level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A line is an event: whatever a caller forgot to quote, a control
+	 * byte never starts a line of its own. */
+	for (i = 0; msg[i]; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
 	kg_emit(lvl, msg);
 }
 

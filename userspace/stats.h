@@ -28,6 +28,7 @@ struct kg_stats {
 	uint64_t revoked_cuts;
 	uint64_t keyupdate_ends;
 	uint64_t accept_errors;
+	uint64_t tag_errors;		/* sockets that could not be tagged for revocation */
 	uint64_t paths[KG_PATH__COUNT][2][KG_STAT_CIPHERS];
 	uint64_t closes[KG_CLOSES_MAX];	/* by enum kg_close_reason */
 };

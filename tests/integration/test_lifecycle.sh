@@ -1,0 +1,216 @@
+#!/bin/bash
+# How connections end. A protocol error after the handshake reaches the
+# client as an alert then a FIN (no reset that could overtake it); a client
+# that leaves mid-handshake is client_closed; a client stream cut short
+# (FIN without close_notify) reaches the backend as a reset and is counted;
+# peer-controlled text cannot forge log lines; a drain keeps revocation and
+# the admin socket working and a second signal ends it; a worker whose ring
+# fails stops the whole process with exit 1.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+P=$T/pki
+PINS=/sys/fs/bpf/ktlsgw-test-life-$$
+"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+trap 'cleanup; rm -rf "$PINS"' EXIT
+
+python3 tests/tools/endwatch.py "$T/ew.port" "$T/ew.log" 2>"$T/ew.err" &
+PIDS="$PIDS $!"
+wait_file "$T/ew.port" || { nok "endwatch backend starts"; exit 1; }
+EW=$(cat "$T/ew.port")
+touch "$T/ew.log"
+MPORT=$((30000 + ($$ + 7) % 20000))
+
+rev_mode=required
+[ "$(id -u)" = 0 ] || rev_mode=best-effort
+cat > "$T/gw.conf" <<CONF
+[global]
+workers = 2
+state_dir = $T/state
+bpf_pin_root = $PINS
+revocation = $rev_mode
+revocation_scan_interval = 100ms
+admin_socket = $T/admin.sock
+metrics = 127.0.0.1:$MPORT
+drain_timeout = 60s
+
+$(listener_conf edge "$EW")
+CONF
+start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
+
+probe() { # MODE [CERT-NAME]
+	timeout 40 python3 tests/tools/tlsprobe.py "$1" "$GW_edge" "$P/ca.pem" "$P/${2:-alice}.pem" \
+		"$P/${2:-alice}.key" 2>&1
+}
+logmark() { wc -l < "$T/gw.log"; }
+logsince() { tail -n +$(($1 + 1)) "$T/gw.log"; }
+# wait_log MARK REGEX: wait (20 s at most) for a log line after MARK
+wait_log() {
+	local n=200
+	while [ $n -gt 0 ]; do
+		logsince "$1" | grep -qE "$2" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+# ends N: wait for the backend's Nth connection end, print it
+ends() {
+	local n=200
+	while [ "$(wc -l < "$T/ew.log")" -lt "$1" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	sed -n "${1}p" "$T/ew.log"
+}
+closed() { metric ktlsgw_connections_closed_total "reason=\"$1\""; }
+rejects() { metric ktlsgw_handshake_rejects_total "reason=\"$1\""; }
+
+# --- a clean end: close_notify both ways, FIN to the backend -------------------
+m=$(logmark)
+out=$(probe clean)
+if [[ "$out" == *"echo=ping"* && "$out" == *"close_notify"* && "$out" == *"end=fin"* ]] &&
+	[ "$(ends 1)" = "fin 5" ] && wait_log "$m" "access .*reason=done"; then
+	ok "close_notify from the client: backend sees a FIN, client gets close_notify then FIN ($out)"
+else
+	nok "clean end: client '$out', backend '$(ends 1)', log: $(logsince "$m" | grep access)"
+fi
+
+# --- a FIN without close_notify: truncation ---------------------------------
+m=$(logmark); c=$(closed client_truncated)
+out=$(probe truncate)
+if [[ "$out" == *"echo=ping"* ]] && [ "$(ends 2)" = "rst 5" ] &&
+	wait_log "$m" "access .*reason=client_truncated" && [ "$(closed client_truncated)" -gt "$c" ]; then
+	ok "FIN without close_notify: backend sees a reset, not a clean end; logged and counted as client_truncated"
+else
+	nok "truncation: client '$out', backend '$(ends 2)', counter $c -> $(closed client_truncated), log: $(logsince "$m" | grep access)"
+fi
+if logsince "$m" | grep "access .*reason=client_truncated" | grep -q 'reason=done'; then
+	nok "a truncated stream is also logged as done"
+fi
+
+# --- a protocol error after the handshake: alert, then FIN ----------------------
+m=$(logmark)
+out=$(probe badrecord)
+if [[ "$out" == *"echo=ping"* && "$out" == *"BAD_RECORD_MAC"* && "$out" == *"end=fin"* ]] &&
+	[ "$(ends 3)" = "rst 5" ] && wait_log "$m" "access .*reason=client_error"; then
+	ok "a forged record after the handshake: the client reads bad_record_mac, then a FIN ($out); the backend is reset"
+else
+	nok "protocol error: client '$out', backend '$(ends 3)', log: $(logsince "$m" | grep access)"
+fi
+
+# --- a client that leaves during the handshake --------------------------------
+m=$(logmark); c=$(rejects client_closed); pe=$(rejects protocol_error)
+exec 3<>"/dev/tcp/127.0.0.1/$GW_edge" && exec 3>&-
+if wait_log "$m" 'reject .*reason=client_closed alert="none"' && [ "$(rejects client_closed)" -gt "$c" ] &&
+	[ "$(rejects protocol_error)" = "$pe" ]; then
+	ok "connect and close (a health check): reject reason=client_closed, no alert, not a protocol_error"
+else
+	nok "health check: $(logsince "$m" | grep reject) (client_closed $c -> $(rejects client_closed), protocol_error $pe -> $(rejects protocol_error))"
+fi
+
+# --- peer-controlled text in the log ----------------------------------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/evil.key" \
+	-subj $'/CN=evil" reason=done \\\\ \nforged=1' -out "$T/evil.csr" 2>/dev/null
+printf 'extendedKeyUsage = clientAuth\nkeyUsage = digitalSignature\n' > "$T/evil.ext"
+openssl x509 -req -in "$T/evil.csr" -CA "$P/client-ca.pem" -CAkey "$P/client-ca.key" -days 2 \
+	-extfile "$T/evil.ext" -out "$T/evil-leaf.pem" 2>/dev/null
+cat "$T/evil-leaf.pem" "$P/client-ca.pem" > "$P/evil.pem"
+m=$(logmark)
+out=$(probe clean evil)
+if wait_log "$m" "access .*subject=" && ! logsince "$m" | grep -q '^forged=1' &&
+	[ "$(logsince "$m" | grep -c 'reason=done')" = 1 ] &&
+	logsince "$m" | grep 'access' | grep -qF 'subject="evil\" reason=done \\ \nforged=1"'; then
+	ok "a subject with a quote, a backslash, a newline and 'reason=done' is escaped: one access line"
+else
+	nok "log escaping: client '$out'; log: $(logsince "$m")"
+fi
+
+# --- byte counters move while a stream runs ---------------------------------
+b0=$(metric ktlsgw_bytes_in_total worker)
+mkfifo "$T/hold.in"
+timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/bob.pem" "$P/bob.key" \
+	< "$T/hold.in" > "$T/hold.out" 2>&1 &
+HOLD=$!
+exec 4>"$T/hold.in"
+for i in $(seq 20); do printf 'line %d of a long stream\n' "$i" >&4; done
+n=100
+while [ "$(metric ktlsgw_bytes_in_total worker)" -lt $((b0 + 5 + 20 * 20)) ] && [ $n -gt 0 ]; do
+	sleep 0.1; n=$((n - 1))
+done
+b1=$(metric ktlsgw_bytes_in_total worker)
+[ "$b1" -ge $((b0 + 405)) ] && ok "bytes_in moves while the connection is open ($b0 -> $b1)" ||
+	nok "bytes_in stays at $b0 -> $b1 while a connection streams"
+
+# --- drain: revocation and the admin socket keep working; a 2nd signal ends it --
+mkfifo "$T/hold2.in"
+timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/carol.pem" "$P/carol.key" \
+	< "$T/hold2.in" > "$T/hold2.out" 2>&1 &
+exec 5>"$T/hold2.in"
+printf 'carol stays\n' >&5
+n=100
+while [ "$(metric ktlsgw_connections_active worker)" -lt 2 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+kill -TERM "$GW_PID"
+wait_log 0 "SIGTERM: no new connections" || nok "SIGTERM not logged"
+if "$KTLSGW" stats -s "$T/admin.sock" >"$T/stats.out" 2>&1; then
+	ok "during a drain the admin socket answers: $(head -c 80 "$T/stats.out")"
+else
+	nok "admin socket during a drain: $(cat "$T/stats.out")"
+fi
+if [ "$rev_mode" = required ]; then
+	m=$(logmark)
+	"$KTLSGW" revoke add --cert "$P/bob.pem" -c "$T/gw.conf" >"$T/rev.out" 2>&1
+	if wait_log "$m" "access .*subject=\"bob\".*reason=revoked"; then
+		ok "during a drain a revocation still cuts the live connection"
+	else
+		nok "revocation during a drain: $(cat "$T/rev.out"); log: $(logsince "$m")"
+	fi
+else
+	skip "revocation during a drain needs root (BPF)"
+fi
+exec 4>&-
+if kill -0 "$GW_PID" 2>/dev/null; then
+	ok "the drain waits for the open connection"
+else
+	nok "the gateway ended its drain with a connection still open"
+fi
+t0=$(date +%s%N)
+kill -INT "$GW_PID"
+n=100
+while kill -0 "$GW_PID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+if ! kill -0 "$GW_PID" 2>/dev/null; then
+	ok "SIGINT during a 60 s drain ends the process (${el} ms)"
+else
+	nok "SIGINT during a drain was ignored"
+fi
+wait "$GW_PID" 2>/dev/null
+GW_PID=
+exec 5>&-
+
+# --- a worker whose io_uring fails stops the process -------------------------
+sed -i "s|^admin_socket = .*|admin_socket = $T/admin2.sock|; s|^metrics = .*||" "$T/gw.conf"
+: > "$T/gw.log"
+rm -f "$T/gw.ready"
+KTLSGW_FAULT=ring:4 "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
+FPID=$!
+if wait_file "$T/gw.ready" 100; then
+	port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
+	for i in $(seq 40); do
+		kill -0 "$FPID" 2>/dev/null || break
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+		sleep 0.2
+	done
+fi
+n=100
+while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if kill -0 "$FPID" 2>/dev/null; then
+	kill -KILL "$FPID"
+	nok "a failing io_uring left the gateway running"
+else
+	wait "$FPID"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
+		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
+		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
+fi
+
+echo "# lifecycle: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

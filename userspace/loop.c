@@ -1,0 +1,394 @@
+/*
+ * A worker's event loop: its thread, its io_uring, the dispatch of every
+ * completion by the op in its cookie, the ready list, drain and stop.
+ * Owns the ring and the worker's lifetime; what a completion means belongs
+ * to accept.c, conn.c, handshake.c and mailbox.c.
+ *
+ * Readiness comes from io_uring: a multishot accept per listener and one
+ * multishot poll per socket, armed once for the socket's lifetime. Multishot
+ * poll reports wake-ups (edge-triggered), so every event runs the whole
+ * connection pump until each side has hit EAGAIN, a full buffer or EOF; a
+ * pump that runs out of budget puts the connection on the ready list so one
+ * busy connection never starves the others.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+
+#define KG_RING_ENTRIES 1024
+#define KG_SQE_TRIES 64		/* submits to free a full SQ ring before giving up */
+
+static uint64_t kg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A ring that fails cannot be served around: its SO_REUSEPORT sockets would
+ * keep taking connections that nobody answers. Stop the whole process with
+ * a non-zero status so the service manager restarts it; revocations are
+ * durable, connections are re-established by clients.
+ */
+static void __attribute__((noreturn)) kg_loop_fatal(struct kg_worker *w, const char *what, int rc)
+{
+	kg_err("worker %u: %s: %s; stopping the gateway (exit 1) so that the service manager "
+	       "restarts it", w->idx, what, strerror(-rc));
+	_exit(1);
+}
+
+/* Test seam: KTLSGW_FAULT=ring:N makes the Nth submit of each worker fail
+ * with EIO, to prove the fail-stop above. */
+static unsigned kg_fault_ring_after(void)
+{
+	const char *f = getenv("KTLSGW_FAULT");
+
+	return f && !strncmp(f, "ring:", 5) ? (unsigned)strtoul(f + 5, NULL, 10) : 0;
+}
+
+struct io_uring_sqe *kg_loop_sqe(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	int rc = 0;
+
+	for (unsigned i = 0; !sqe && i < KG_SQE_TRIES; i++) {
+		/* The SQ ring is full: hand what we have to the kernel. */
+		rc = io_uring_submit(&w->ring);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			break;
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	if (!sqe)
+		kg_loop_fatal(w, "io_uring submission queue stays full", rc ? rc : -EBUSY);
+	return sqe;
+}
+
+void kg_loop_poll_arm(struct kg_worker *w, struct kg_conn *c, bool client)
+{
+	int fd = client ? c->cfd : c->bfd;
+	struct io_uring_sqe *sqe;
+
+	if (fd < 0)
+		return;
+	sqe = kg_loop_sqe(w);
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP);
+	io_uring_sqe_set_data64(sqe, kg_cookie(client ? KG_OP_CPOLL : KG_OP_BPOLL, c->slot, c->gen));
+	if (client)
+		c->cpoll_armed = true;
+	else
+		c->bpoll_armed = true;
+}
+
+void kg_loop_poll_cancel(struct kg_worker *w, struct kg_conn *c, bool client)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(client ? c->cpoll_armed : c->bpoll_armed))
+		return;
+	sqe = kg_loop_sqe(w);
+	io_uring_prep_poll_remove(sqe, kg_cookie(client ? KG_OP_CPOLL : KG_OP_BPOLL, c->slot, c->gen));
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_IGNORE, 0, 0));
+	if (client)
+		c->cpoll_armed = false;
+	else
+		c->bpoll_armed = false;
+}
+
+void kg_loop_ready_push(struct kg_worker *w, struct kg_conn *c)
+{
+	if (c->on_ready)
+		return;
+	c->on_ready = true;
+	w->ready[w->n_ready++] = c;	/* room for every slot: see kg_conn_table_grow */
+}
+
+void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
+{
+	if (!c->on_ready)
+		return;
+	for (uint32_t j = 0; j < w->n_ready; j++)
+		if (w->ready[j] == c)
+			w->ready[j] = NULL;
+	c->on_ready = false;
+}
+
+static void kg_tick_arm(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = kg_loop_sqe(w);
+
+	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_TICK, 0, 0));
+}
+
+static void kg_event_arm(struct kg_worker *w)
+{
+	struct io_uring_sqe *sqe = kg_loop_sqe(w);
+
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_EVENT, 0, 0));
+}
+
+static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ck = io_uring_cqe_get_data64(cqe);
+	struct kg_conn *c;
+
+	switch (kg_cookie_op(ck)) {
+	case KG_OP_ACCEPT:
+		kg_accept_event(w, kg_cookie_idx(ck), cqe->res, cqe->flags);
+		break;
+	case KG_OP_ACCEPT_RETRY:
+		kg_accept_retry_event(w, kg_cookie_idx(ck));
+		break;
+	case KG_OP_CPOLL:
+	case KG_OP_BPOLL:
+		c = kg_conn_lookup(w, ck);
+		if (c)
+			kg_conn_event(w, c, kg_cookie_op(ck) == KG_OP_CPOLL, cqe->res, cqe->flags);
+		break;
+	case KG_OP_TICK:
+		kg_conn_tick(w);
+		kg_tick_arm(w);
+		break;
+	case KG_OP_EVENT:
+		kg_mbox_run(w);
+		kg_event_arm(w);
+		break;
+	case KG_OP_IGNORE:
+		break;
+	}
+}
+
+/* Pumps that ran out of budget, in the order they did. Pumps may re-queue
+ * (appended past cnt) or close connections (their entries become NULL). */
+static void kg_run_ready(struct kg_worker *w)
+{
+	uint32_t cnt = w->n_ready, j;
+
+	for (j = 0; j < cnt; j++) {
+		struct kg_conn *c = w->ready[j];
+
+		if (!c)
+			continue;
+		w->ready[j] = NULL;
+		c->on_ready = false;
+		if (c->state == KG_ST_PROXY)
+			kg_conn_pump(w, c);
+	}
+	memmove(w->ready, w->ready + cnt, (w->n_ready - cnt) * sizeof(*w->ready));
+	w->n_ready -= cnt;
+}
+
+static int kg_wait(struct kg_worker *w)
+{
+	int rc;
+
+	if (w->n_ready)
+		return io_uring_submit(&w->ring);
+	if (!w->gw->wait_poll)
+		return io_uring_submit_and_wait(&w->ring, 1);
+	/* KTLSGW_WAIT_POLL=1: block in poll(2) on the ring, not in
+	 * io_uring_enter(2). Valgrind does not treat the latter as blocking,
+	 * so one idle worker would stall every thread. */
+	rc = io_uring_submit(&w->ring);
+	if (rc >= 0 && !io_uring_cq_ready(&w->ring)) {
+		struct pollfd pfd = { .fd = w->ring.ring_fd, .events = POLLIN };
+
+		(void)poll(&pfd, 1, -1);
+	}
+	return rc;
+}
+
+static void *kg_worker_main(void *arg)
+{
+	struct kg_worker *w = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, n, fault = kg_fault_ring_after(), submits = 0;
+	int stop_seen = 0, rc;
+
+	w->now_ms = kg_now_ms();
+	for (size_t i = 0; i < w->gw->n_lst; i++)
+		kg_accept_arm(w, (unsigned)i);
+	kg_tick_arm(w);
+	kg_event_arm(w);
+	for (;;) {
+		rc = kg_wait(w);
+		if (fault && ++submits >= fault)
+			rc = -EIO;
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			kg_loop_fatal(w, "io_uring_enter", rc);
+		w->now_ms = kg_now_ms();
+		n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			kg_dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		if (w->n_ready)
+			kg_run_ready(w);
+
+		rc = __atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE);
+		if (rc && rc != stop_seen) {
+			stop_seen = rc;
+			kg_accept_stop(w);
+			if (rc >= 2) {
+				kg_conn_close_all(w, KG_CLOSE_SHUTDOWN);
+			} else if (!w->draining) {
+				w->draining = true;
+				w->drain_deadline = w->now_ms + w->gw->drain_timeout_ms;
+			}
+		}
+		if (w->draining && w->now_ms >= w->drain_deadline)
+			kg_conn_close_all(w, KG_CLOSE_SHUTDOWN);
+		if (stop_seen && w->n_live == 0)
+			break;
+	}
+	{
+		uint64_t one = 1;
+
+		__atomic_add_fetch(&w->gw->workers_done, 1, __ATOMIC_ACQ_REL);
+		if (w->gw->done_fd >= 0 && write(w->gw->done_fd, &one, sizeof(one)) < 0)
+			kg_warn("worker %u: cannot report its end: %s", w->idx, strerror(errno));
+	}
+	return NULL;
+}
+
+/* ---- the worker's lifetime --------------------------------------------- */
+
+struct kg_stats *kg_worker_stats(struct kg_worker *w)
+{
+	return &w->stats;
+}
+
+unsigned kg_conn_id_worker(uint64_t conn_id)
+{
+	return (unsigned)(conn_id & ((1U << KG_ID_WORKER_BITS) - 1));
+}
+
+int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
+{
+	struct io_uring_params p = { 0 };
+	struct kg_worker *w;
+	char err[256];
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (idx >= 1U << KG_ID_WORKER_BITS)
+		return -E2BIG;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->gw = gw;
+	w->idx = idx;
+	w->efd = -1;
+	w->ring.ring_fd = -1;
+	kg_pool_init(&w->pool, NULL);
+	pthread_mutex_init(&w->mbox_lock, NULL);
+	w->tick_ts.tv_nsec = KG_TICK_MS * 1000000LL;
+	w->retry_ts.tv_nsec = 100 * 1000000LL;
+	w->lfd = calloc(gw->n_lst, sizeof(*w->lfd));
+	w->accepting = calloc(gw->n_lst, sizeof(*w->accepting));
+	w->tokens = calloc(gw->n_lst, sizeof(*w->tokens));
+	w->tokens_ms = calloc(gw->n_lst, sizeof(*w->tokens_ms));
+	if (!w->lfd || !w->accepting || !w->tokens || !w->tokens_ms) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < gw->n_lst; i++)
+		w->lfd[i] = -1;
+	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+	rc = io_uring_queue_init_params(KG_RING_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {	/* older kernels: plain ring */
+		memset(&p, 0, sizeof(p));
+		rc = io_uring_queue_init_params(KG_RING_ENTRIES, &w->ring, &p);
+	}
+	if (rc) {
+		kg_err("worker %u: io_uring_queue_init: %s; io_uring may be disabled "
+		       "(sysctl kernel.io_uring_disabled) or RLIMIT_MEMLOCK too low", idx,
+		       strerror(-rc));
+		w->ring.ring_fd = -1;
+		goto fail;
+	}
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	for (i = 0; i < gw->n_lst; i++) {
+		rc = kg_accept_listen(&gw->lst[i], idx == 0, err, sizeof(err));
+		if (rc < 0) {
+			kg_err("listener %s: %s", gw->lst[i].conf->name, err);
+			goto fail;
+		}
+		w->lfd[i] = rc;
+	}
+	rc = kg_conn_table_grow(w);
+	if (rc)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	kg_worker_join_free(w);
+	return rc;
+}
+
+int kg_worker_start(struct kg_worker *w)
+{
+	int rc = pthread_create(&w->th, NULL, kg_worker_main, w);
+
+	if (rc)
+		return -rc;
+	w->started = true;
+	return 0;
+}
+
+void kg_worker_kick(struct kg_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w && w->efd >= 0 && write(w->efd, &one, sizeof(one)) < 0)
+		kg_warn("worker %u: cannot wake: %s", w->idx, strerror(errno));
+}
+
+void kg_worker_join_free(struct kg_worker *w)
+{
+	size_t i;
+
+	if (!w)
+		return;
+	if (w->started)
+		pthread_join(w->th, NULL);
+	for (i = 0; w->lfd && i < w->gw->n_lst; i++)
+		if (w->lfd[i] >= 0)
+			close(w->lfd[i]);
+	if (w->ring.ring_fd >= 0) {
+		kg_conn_close_all(w, KG_CLOSE_SHUTDOWN);
+		io_uring_queue_exit(&w->ring);
+	}
+	if (w->efd >= 0)
+		close(w->efd);
+	kg_pool_release(&w->pool);
+	free(w->conns);
+	free(w->gens);
+	free(w->free_slots);
+	free(w->ready);
+	free(w->lfd);
+	free(w->accepting);
+	free(w->tokens);
+	free(w->tokens_ms);
+	free(w->mbox);
+	pthread_mutex_destroy(&w->mbox_lock);
+	free(w);
+}

@@ -1,0 +1,137 @@
+/*
+ * The only code that crosses threads: the main thread posts requests (kill
+ * a connection, list the connections) under the worker's mailbox lock and
+ * kicks its eventfd; the worker runs them on its own thread. Nothing here
+ * may touch a connection from the posting thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "log.h"
+#include "loop.h"
+#include "verify.h"
+
+/* Append every live connection of this worker to @r as JSON objects. */
+static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
+{
+	static const char *const states[] = { "handshake", "connecting", "established", "closing" };
+	char fp[KG_FP_HEX_LEN], cn[600], obj[1400];
+	uint32_t i;
+	int n;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < w->cap; i++) {
+		struct kg_conn *c = w->conns[i];
+
+		if (!c)
+			continue;
+		if (c->has_fp)
+			kg_fp_format(c->fp, false, fp, sizeof(fp));
+		else
+			fp[0] = '\0';
+		kg_json_escape(cn, sizeof(cn), c->cn);
+		n = snprintf(obj, sizeof(obj),
+			     "%s{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"server_name\":\"%s\","
+			     "\"client\":\"%s\","
+			     "\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\","
+			     "\"path\":\"%s\",\"state\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+			     "\"age_ms\":%llu}", r->len ? "," : "", (unsigned long long)c->id, w->idx,
+			     c->conf->name, c->server_name, c->peer, cn, fp, c->tls_version, c->cipher, c->path,
+			     states[c->state], (unsigned long long)c->bytes_in,
+			     (unsigned long long)c->bytes_out, (unsigned long long)(w->now_ms - c->start_ms));
+		if (n <= 0 || (size_t)n >= sizeof(obj))
+			continue;
+		if (r->len + (size_t)n + 1 > r->cap) {
+			size_t ncap = (r->cap ? r->cap * 2 : 4096) + (size_t)n;
+			char *nb = realloc(r->buf, ncap);
+
+			if (!nb)
+				break;
+			r->buf = nb;
+			r->cap = ncap;
+		}
+		memcpy(r->buf + r->len, obj, (size_t)n + 1);
+		r->len += (size_t)n;
+	}
+	r->pending--;
+	if (r->abandoned && !r->pending) {
+		/* the requester gave up waiting: nobody else holds it now */
+		pthread_mutex_unlock(&r->mu);
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+		free(r->buf);
+		free(r);
+		return;
+	}
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void kg_mbox_run(struct kg_worker *w)
+{
+	struct kg_snap_req *snaps[8];
+	struct kg_kill *k;
+	unsigned ns, si;
+	size_t n, i;
+
+	pthread_mutex_lock(&w->mbox_lock);
+	k = w->mbox;
+	n = w->mbox_n;
+	w->mbox = NULL;
+	w->mbox_n = w->mbox_cap = 0;
+	ns = w->n_snaps;
+	memcpy(snaps, w->snaps, ns * sizeof(snaps[0]));
+	w->n_snaps = 0;
+	pthread_mutex_unlock(&w->mbox_lock);
+	for (si = 0; si < ns; si++)
+		kg_snapshot(w, snaps[si]);
+	for (i = 0; i < n; i++) {
+		struct kg_conn *c = kg_conn_by_id(w, k[i].id);
+
+		if (!c)
+			continue;	/* gone meanwhile */
+		if (k[i].reason == KG_CLOSE_REVOKED)
+			snprintf(c->detail, sizeof(c->detail), "certificate revoked");
+		kg_conn_end(w, c, (enum kg_close_reason)k[i].reason);
+	}
+	free(k);
+}
+
+void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	if (w->n_snaps < 8) {
+		w->snaps[w->n_snaps++] = r;
+	} else {
+		pthread_mutex_lock(&r->mu);	/* too many at once: answer empty */
+		r->pending--;
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_worker_kick(w);
+}
+
+void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	if (w->mbox_n == w->mbox_cap) {
+		size_t ncap = w->mbox_cap ? w->mbox_cap * 2 : 16;
+		struct kg_kill *nk = realloc(w->mbox, ncap * sizeof(*nk));
+
+		if (!nk) {
+			pthread_mutex_unlock(&w->mbox_lock);
+			kg_err("worker %u: out of memory posting a close of conn=%llu",
+			       w->idx, (unsigned long long)conn_id);
+			return;
+		}
+		w->mbox = nk;
+		w->mbox_cap = ncap;
+	}
+	w->mbox[w->mbox_n].id = conn_id;
+	w->mbox[w->mbox_n++].reason = reason;
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_worker_kick(w);
+}

@@ -1,0 +1,558 @@
+/*
+ * The data pump (pump.h): where client bytes travel once the handshake is
+ * done. Owns the buffers, the splice pipes and the kTLS control-record slow
+ * path. Must not touch io_uring, workers, logs or counters: it reports, the
+ * caller (conn.c) decides.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/err.h>
+
+#include "ktls.h"
+#include "pump.h"
+
+static ssize_t kg_sys_splice(int fd_in, int fd_out, size_t len)
+{
+	return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+}
+
+const struct kg_pump_sys kg_pump_sys_kernel = {
+	.splice = kg_sys_splice,
+	.recv_record = kg_ktls_recv_record,
+	.send_alert = kg_ktls_send_alert,
+};
+
+/* ---- the pool: buffers and pipes -------------------------------------- */
+
+void kg_pool_init(struct kg_pool *p, const struct kg_pump_sys *sys)
+{
+	memset(p, 0, sizeof(*p));
+	p->sys = sys ? sys : &kg_pump_sys_kernel;
+}
+
+void kg_pool_release(struct kg_pool *p)
+{
+	while (p->n_pipes) {
+		p->n_pipes--;
+		close(p->pipes[p->n_pipes][0]);
+		close(p->pipes[p->n_pipes][1]);
+	}
+	while (p->bufs) {
+		struct kg_buf *b = p->bufs;
+
+		p->bufs = b->next;
+		free(b);
+	}
+	p->n_bufs = 0;
+}
+
+static struct kg_buf *kg_buf_get(struct kg_pool *p, struct kg_buf **slot)
+{
+	struct kg_buf *b = *slot;
+
+	if (b)
+		return b;
+	b = p->bufs;
+	if (b) {
+		p->bufs = b->next;
+		p->n_bufs--;
+	} else {
+		b = malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	b->off = b->len = 0;
+	b->next = NULL;
+	*slot = b;
+	return b;
+}
+
+/* Give a buffer back: idle connections hold none. */
+static void kg_buf_put(struct kg_pool *p, struct kg_buf **slot)
+{
+	struct kg_buf *b = *slot;
+
+	if (!b)
+		return;
+	*slot = NULL;
+	if (p->n_bufs < KG_BUF_CACHE) {
+		b->next = p->bufs;
+		p->bufs = b;
+		p->n_bufs++;
+	} else {
+		free(b);
+	}
+}
+
+static inline uint32_t kg_buf_space(const struct kg_buf *b)
+{
+	return KG_BUF_SIZE - b->off - b->len;
+}
+
+/* Make room at the tail; OpenSSL accepts the moved buffer on retry
+ * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+static inline void kg_buf_compact(struct kg_buf *b)
+{
+	if (b->off && (b->len == 0 || b->off >= KG_BUF_SIZE / 2)) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+}
+
+static int kg_pipe_get(struct kg_pool *p, int fds[2])
+{
+	if (fds[0] >= 0)
+		return 0;
+	if (p->n_pipes) {
+		p->n_pipes--;
+		fds[0] = p->pipes[p->n_pipes][0];
+		fds[1] = p->pipes[p->n_pipes][1];
+		return 0;
+	}
+	return pipe2(fds, O_NONBLOCK | O_CLOEXEC) ? -errno : 0;
+}
+
+/* Only an empty pipe may be reused: a pipe with bytes in it is closed. */
+static void kg_pipe_put(struct kg_pool *p, int fds[2], bool empty)
+{
+	if (fds[0] < 0)
+		return;
+	if (empty && p->n_pipes < KG_PIPE_CACHE) {
+		p->pipes[p->n_pipes][0] = fds[0];
+		p->pipes[p->n_pipes][1] = fds[1];
+		p->n_pipes++;
+	} else {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	fds[0] = fds[1] = -1;
+}
+
+void kg_pool_put_conn(struct kg_pool *p, struct kg_conn *c)
+{
+	kg_buf_put(p, &c->c2b);
+	kg_buf_put(p, &c->b2c);
+	kg_pipe_put(p, c->pc2b, c->pc2b_len == 0);
+	kg_pipe_put(p, c->pb2c, c->pb2c_len == 0);
+	c->pc2b_len = c->pb2c_len = 0;
+}
+
+bool kg_pump_pending_to_client(const struct kg_conn *c)
+{
+	return (c->b2c && c->b2c->len) || c->pb2c_len;
+}
+
+bool kg_pump_pending_to_backend(const struct kg_conn *c)
+{
+	return (c->c2b && c->c2b->len) || c->pc2b_len;
+}
+
+/* ---- userspace TLS ------------------------------------------------------ */
+
+/* Classify a failed SSL_read/SSL_write/SSL_shutdown. Returns 0 to wait for
+ * readiness, 1 on EOF from the client (KG_CF_TRUNCATED when it came without
+ * close_notify), -1 on error (c->detail set). */
+static int kg_ssl_status(struct kg_conn *c, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	unsigned long ec;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return 1;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0 || errno == EPIPE) {
+			c->flags |= KG_CF_TRUNCATED;
+			return 1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "client socket: %s", strerror(errno));
+		return -1;
+	default:
+		ec = ERR_peek_last_error();
+		if (ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			c->flags |= KG_CF_TRUNCATED;
+			return 1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "tls: %s",
+			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
+		ERR_clear_error();
+		return -1;
+	}
+}
+
+int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
+{
+	int r;
+
+	if (c->ssl) {
+		r = SSL_shutdown(c->ssl);
+		if (r < 0 && kg_ssl_status(c, r) == 0)
+			return -EAGAIN;
+		ERR_clear_error();
+		return 0;
+	}
+	if (c->ktls & KG_KTLS_TX) {
+		r = pool->sys->send_alert(c->cfd, 1, 0);
+		return r == -EAGAIN ? -EAGAIN : 0;
+	}
+	return 0;
+}
+
+/* ---- the four ends of the copy path ------------------------------------- */
+/* Each returns bytes moved, 0 at EOF (reads only), -EAGAIN to wait, or
+ * another -errno with c->detail set. A read sets *dry when the source
+ * has nothing more, so the pump skips the read that would say EAGAIN. */
+
+static ssize_t kg_read_client(struct kg_conn *c, void *p, size_t len, bool *dry)
+{
+	int r;
+
+	c->flags &= ~KG_CF_RBIO_SHORT;
+	r = SSL_read(c->ssl, p, (int)len);
+	if (r > 0) {
+		c->bytes_in += (uint64_t)r;
+		/* The socket ran dry under OpenSSL and nothing is buffered; the
+		 * poll is edge-triggered, so new data brings a new event. */
+		*dry = (c->flags & KG_CF_RBIO_SHORT) && !(c->flags & KG_CF_C_HUP) &&
+		       !SSL_has_pending(c->ssl);
+		return r;
+	}
+	r = kg_ssl_status(c, r);
+	return r == 0 ? -EAGAIN : r > 0 ? 0 : -EPROTO;
+}
+
+static ssize_t kg_read_backend(struct kg_conn *c, void *p, size_t len, bool *dry)
+{
+	ssize_t n = recv(c->bfd, p, len, MSG_DONTWAIT);
+
+	if (n > 0) {
+		/* a short read: the queue is empty, unless a FIN waits too */
+		*dry = (size_t)n < len && !(c->flags & KG_CF_B_HUP);
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EINTR)
+		return -EAGAIN;
+	snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
+	return -errno;
+}
+
+static ssize_t kg_write_backend(struct kg_conn *c, const void *p, size_t len)
+{
+	ssize_t n = send(c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EINTR)
+		return -EAGAIN;
+	snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
+	return -errno;
+}
+
+static ssize_t kg_write_client(struct kg_conn *c, const void *p, size_t len)
+{
+	int r = SSL_write(c->ssl, p, (int)len);
+
+	if (r > 0) {
+		c->bytes_out += (uint64_t)r;
+		return r;
+	}
+	r = kg_ssl_status(c, r);
+	if (r == 0)
+		return -EAGAIN;
+	if (r > 0)
+		snprintf(c->detail, sizeof(c->detail), "client stopped reading");
+	return -EPIPE;
+}
+
+enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
+
+/* One direction of the copy path. */
+struct kg_half {
+	bool c2b;
+	unsigned rd_eof, rd_dry;	/* flag bits of the reading side */
+	ssize_t (*rd)(struct kg_conn *c, void *p, size_t len, bool *dry);
+	ssize_t (*wr)(struct kg_conn *c, const void *p, size_t len);
+	int rd_err, wr_err;
+};
+
+static const struct kg_half kg_half_c2b = {
+	.c2b = true, .rd_eof = KG_CF_C_RD_EOF, .rd_dry = KG_CF_C_DRAINED,
+	.rd = kg_read_client, .wr = kg_write_backend,
+	.rd_err = KG_HALF_CLIENT_ERR, .wr_err = KG_HALF_BACKEND_ERR,
+};
+
+static const struct kg_half kg_half_b2c = {
+	.c2b = false, .rd_eof = KG_CF_B_RD_EOF, .rd_dry = KG_CF_B_DRAINED,
+	.rd = kg_read_backend, .wr = kg_write_client,
+	.rd_err = KG_HALF_BACKEND_ERR, .wr_err = KG_HALF_CLIENT_ERR,
+};
+
+/* Read into the direction's buffer until it is full or the source waits,
+ * then write out what the sink takes. */
+static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg_half *h,
+			bool *progress)
+{
+	struct kg_buf **slot = h->c2b ? &c->c2b : &c->b2c, *b;
+	int rd_err = KG_HALF_OK;
+	ssize_t n;
+
+	if (!(c->flags & (h->rd_eof | h->rd_dry))) {
+		b = kg_buf_get(pool, slot);
+		if (!b)
+			return KG_HALF_NOMEM;
+		kg_buf_compact(b);
+		while (kg_buf_space(b)) {
+			bool dry = false;
+
+			n = h->rd(c, b->data + b->off + b->len, kg_buf_space(b), &dry);
+			if (n > 0) {
+				b->len += (uint32_t)n;
+				*progress = true;
+				if (!dry)
+					continue;
+			}
+			c->flags |= h->rd_dry;
+			if (n == 0) {
+				c->flags |= h->rd_eof;
+				*progress = true;
+			} else if (n < 0 && n != -EAGAIN) {
+				rd_err = h->rd_err;	/* deliver what came before it first */
+			}
+			break;
+		}
+	}
+	b = *slot;
+	while (b && b->len) {
+		n = h->wr(c, b->data + b->off, b->len);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0)
+			return h->wr_err;
+		b->off += (uint32_t)n;
+		b->len -= (uint32_t)n;
+		*progress = true;
+	}
+	if (b && !b->len)
+		kg_buf_put(pool, slot);
+	return rd_err;
+}
+
+/* ---- kernel TLS: splice through a pipe, control records by recvmsg ------ */
+
+/*
+ * The slow path of a kTLS receive: splice stopped at a record that is not
+ * application data. Returns 1 for close_notify or FIN, 0 to go on, -1 to end
+ * the connection (c->detail set; KG_CF_KEYUPDATE for a KeyUpdate).
+ */
+static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
+{
+	uint8_t rec[64];
+	size_t got = 0;
+	int type = pool->sys->recv_record(c->cfd, rec, sizeof(rec), &got);
+
+	if (type == -EAGAIN)
+		return 0;
+	if (type < 0) {
+		snprintf(c->detail, sizeof(c->detail), "kTLS receive: %s", strerror(-type));
+		return -1;
+	}
+	if (type == 0 && got == 0) {
+		c->flags |= KG_CF_TRUNCATED;	/* a FIN with no close_notify */
+		return 1;
+	}
+	switch (type) {
+	case 21:	/* alert */
+		if (got >= 2 && rec[1] == 0)
+			return 1;
+		if (got >= 2 && rec[1] == 90)
+			return 0;	/* user_canceled: a close_notify follows */
+		snprintf(c->detail, sizeof(c->detail), "client alert %s",
+			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
+		return -1;
+	case 22:	/* handshake */
+		if (got >= 1 && rec[0] == 4)
+			return 0;	/* NewSessionTicket: nothing to do */
+		if (got >= 1 && rec[0] == 24) {
+			/* The kernel cannot follow a TLS 1.3 key update before
+			 * 6.14: end cleanly. */
+			snprintf(c->detail, sizeof(c->detail), "client KeyUpdate");
+			c->flags |= KG_CF_KEYUPDATE;
+			return -1;
+		}
+		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u",
+			 got ? rec[0] : 0);
+		break;
+	default:
+		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d", type);
+		break;
+	}
+	/* Tell the client why, as OpenSSL would: unexpected_message. */
+	if (c->ktls & KG_KTLS_TX)
+		(void)pool->sys->send_alert(c->cfd, 2, 10);
+	return -1;
+}
+
+/* One direction of the splice path: source → pipe → sink, no copy here.
+ * Client bytes are counted where they meet the client socket. */
+static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, bool *progress)
+{
+	int from = c2b ? c->cfd : c->bfd, to = c2b ? c->bfd : c->cfd;
+	int *p = c2b ? c->pc2b : c->pb2c;
+	uint32_t *plen = c2b ? &c->pc2b_len : &c->pb2c_len;
+	unsigned eof = c2b ? KG_CF_C_RD_EOF : KG_CF_B_RD_EOF;
+	const char *src = c2b ? "client" : "backend", *dst = c2b ? "backend" : "client";
+	int r, rd_err = KG_HALF_OK;
+	ssize_t n;
+
+	if (!(c->flags & eof)) {
+		if (kg_pipe_get(pool, p))
+			return KG_HALF_NOMEM;
+		while (*plen < KG_PIPE_CAP) {
+			n = pool->sys->splice(from, p[1], KG_PIPE_CAP - *plen);
+			if (n > 0) {
+				*plen += (uint32_t)n;
+				if (c2b)
+					c->bytes_in += (uint64_t)n;
+				*progress = true;
+				continue;
+			}
+			if (n == 0) {
+				/* kTLS reports a FIN that came without close_notify
+				 * as EOF: the stream may be cut short */
+				c->flags |= eof | (c2b ? KG_CF_TRUNCATED : 0);
+				*progress = true;
+				break;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (!c2b || (errno != EINVAL && errno != EIO)) {
+				snprintf(c->detail, sizeof(c->detail), "%s splice: %s", src, strerror(errno));
+				rd_err = c2b ? KG_HALF_CLIENT_ERR : KG_HALF_BACKEND_ERR;
+				break;
+			}
+			/* a control record is next: the named slow path */
+			r = kg_ktls_control(pool, c);
+			*progress = true;
+			if (r < 0) {
+				rd_err = KG_HALF_CLIENT_ERR;	/* after the bytes before it */
+				break;
+			}
+			if (r > 0) {
+				c->flags |= eof;
+				break;
+			}
+		}
+	}
+	while (*plen) {
+		n = pool->sys->splice(p[0], to, *plen);
+		if (n > 0) {
+			*plen -= (uint32_t)n;
+			if (!c2b)
+				c->bytes_out += (uint64_t)n;
+			*progress = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		snprintf(c->detail, sizeof(c->detail), "%s splice: %s", dst, n ? strerror(errno) : "EOF");
+		return c2b ? KG_HALF_BACKEND_ERR : KG_HALF_CLIENT_ERR;
+	}
+	if (!*plen)
+		kg_pipe_put(pool, p, true);
+	return rd_err;
+}
+
+/* ---- the pump ----------------------------------------------------------- */
+
+enum kg_close_reason kg_pump_check_errors(struct kg_conn *c)
+{
+	for (int side = 0; side < 2; side++) {
+		unsigned bit = side ? KG_CF_B_ERR : KG_CF_C_ERR;
+		int err = 0, fd = side ? c->bfd : c->cfd;
+		socklen_t len = sizeof(err);
+
+		if (!(c->flags & bit))
+			continue;
+		c->flags &= ~bit;
+		if (fd >= 0 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
+			snprintf(c->detail, sizeof(c->detail), "%s: %s", side ? "backend" : "client",
+				 strerror(err));
+			return side ? KG_CLOSE_BACKEND_ERROR : KG_CLOSE_CLIENT_ERROR;
+		}
+	}
+	return KG_CLOSE_NONE;
+}
+
+enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsigned budget,
+				 bool *any, enum kg_close_reason *why)
+{
+	bool progress;
+	int st;
+
+	*any = false;
+	*why = KG_CLOSE_NONE;
+	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
+	do {
+		progress = false;
+		st = (c->ktls & KG_KTLS_RX) ? kg_half_splice(pool, c, true, &progress) :
+					      kg_half_copy(pool, c, &kg_half_c2b, &progress);
+		if (st != KG_HALF_OK)
+			goto fail;
+		if ((c->flags & KG_CF_C_RD_EOF) && !kg_pump_pending_to_backend(c) &&
+		    !(c->flags & KG_CF_B_WR_SHUT)) {
+			if (c->flags & KG_CF_TRUNCATED) {
+				/* No close_notify: the client's stream may be cut
+				 * short, so the backend must not see a clean end. */
+				snprintf(c->detail, sizeof(c->detail),
+					 "client closed without close_notify");
+				*any = true;
+				*why = KG_CLOSE_TRUNCATED;
+				return KG_PUMP_FAILED;
+			}
+			(void)shutdown(c->bfd, SHUT_WR);
+			c->flags |= KG_CF_B_WR_SHUT;
+		}
+
+		st = (c->ktls & KG_KTLS_TX) ? kg_half_splice(pool, c, false, &progress) :
+					      kg_half_copy(pool, c, &kg_half_b2c, &progress);
+		if (st != KG_HALF_OK)
+			goto fail;
+		if ((c->flags & KG_CF_B_RD_EOF) && !kg_pump_pending_to_client(c) &&
+		    !(c->flags & KG_CF_C_WR_SHUT) && kg_pump_close_notify(pool, c) == 0) {
+			(void)shutdown(c->cfd, SHUT_WR);
+			c->flags |= KG_CF_C_WR_SHUT;
+			progress = true;
+		}
+		*any |= progress;
+		if ((c->flags & KG_CF_ALL_DONE) == KG_CF_ALL_DONE)
+			return KG_PUMP_FINISHED;
+	} while (progress && --budget);
+	return progress ? KG_PUMP_MORE : KG_PUMP_WAIT;
+fail:
+	*any = true;
+	switch (st) {
+	case KG_HALF_NOMEM:
+		snprintf(c->detail, sizeof(c->detail), "out of memory for buffers or pipes");
+		*why = KG_CLOSE_INTERNAL;
+		break;
+	case KG_HALF_BACKEND_ERR:
+		*why = KG_CLOSE_BACKEND_ERROR;
+		break;
+	default:
+		*why = c->flags & KG_CF_KEYUPDATE ? KG_CLOSE_KEYUPDATE : KG_CLOSE_CLIENT_ERROR;
+		break;
+	}
+	return KG_PUMP_FAILED;
+}
