@@ -22,12 +22,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/tls.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 #include "ktls.h"
+#include "ktls_kdf.h"
 #include "log.h"
 
 #ifndef TCP_ULP
@@ -111,62 +110,20 @@ static socklen_t kg_crypto_info(union kg_crypto_info *ci, int version, enum kg_c
 	return 0;
 }
 
-/* ---- key derivation ------------------------------------------------------ */
+/* ---- key derivation (ktls_kdf.c) ----------------------------------------- */
 
-static int kg_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
-				const char *label, uint8_t *out, size_t outlen)
-{
-	uint8_t info[2 + 1 + 255 + 1];
-	size_t n = 0, ll = strlen(label);
-	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = -EPROTO;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[5];
-
-	info[n++] = (uint8_t)(outlen >> 8);
-	info[n++] = (uint8_t)outlen;
-	info[n++] = (uint8_t)(6 + ll);
-	memcpy(info + n, "tls13 ", 6);
-	n += 6;
-	memcpy(info + n, label, ll);
-	n += ll;
-	info[n++] = 0;	/* empty context */
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
-	params[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	params[4] = OSSL_PARAM_construct_end();
-	if (kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		rc = 0;
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return rc;
-}
-
+/* TLS 1.2: the key block from the session's master secret and randoms. */
 static int kg_tls12_key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t outlen)
 {
-	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 2 * SSL3_RANDOM_SIZE];
+	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], sr[SSL3_RANDOM_SIZE], cr[SSL3_RANDOM_SIZE];
 	size_t mlen;
 	int rc = -EPROTO;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[4];
 
 	mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
-	memcpy(seed, "key expansion", 13);
-	SSL_get_server_random(ssl, seed + 13, SSL3_RANDOM_SIZE);
-	SSL_get_client_random(ssl, seed + 13 + SSL3_RANDOM_SIZE, SSL3_RANDOM_SIZE);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
-	params[3] = OSSL_PARAM_construct_end();
-	if (mlen && kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		rc = 0;
+	if (mlen && SSL_get_server_random(ssl, sr, sizeof(sr)) == sizeof(sr) &&
+	    SSL_get_client_random(ssl, cr, sizeof(cr)) == sizeof(cr))
+		rc = kg_ktls_tls12_key_block(md, master, mlen, sr, cr, out, outlen);
 	OPENSSL_cleanse(master, sizeof(master));
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
 	return rc;
 }
 
@@ -268,10 +225,8 @@ int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t w
 			goto out;
 		}
 		for (i = 0; i < 2; i++)
-			if (kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "key",
-						 keys[i], klen) ||
-			    kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "iv",
-						 ivs[i], 12)) {
+			if (kg_ktls_tls13_keys(md, hs->ktls_secret[i], hs->ktls_secret_len, keys[i],
+					       klen, ivs[i])) {
 				snprintf(why, whylen, "HKDF-Expand-Label failed");
 				goto out;
 			}
