@@ -45,11 +45,6 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_HANDSHAKE_RATE] = "handshake_rate",
 };
 
-const char *kg_lkey_name(enum kg_lkey k)
-{
-	return k < KG_LK__COUNT ? kg_lkey_names[k] : "?";
-}
-
 /* Parser state: inih gives no line numbers, so the reader counts them. */
 struct kg_parse {
 	FILE *f;

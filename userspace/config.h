@@ -96,6 +96,4 @@ int kg_addr_parse(const char *s, bool passive, struct kg_addr *a, char *err, siz
 /* "10", "10s", "250ms", "2m" → milliseconds. Returns 0 or -EINVAL. */
 int kg_duration_parse(const char *s, unsigned *ms) __attribute__((warn_unused_result));
 
-const char *kg_lkey_name(enum kg_lkey k);
-
 #endif
