@@ -418,8 +418,6 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Read several records per recv(2): fewer syscalls on bulk transfers. */
-	SSL_CTX_set_read_ahead(t->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
 	SSL_CTX_set_info_callback(t->ctx, kg_info_cb);
 	*out = t;
@@ -444,7 +442,12 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	hs->alert_rcvd = -1;
 	hs->ssl_reason = 0;
 	hs->leaf = NULL;
-	hs->ktls_have = 0;
+	/* Read-ahead (several records per recv(2), fewer syscalls on bulk
+	 * transfers) only where no kTLS offload may follow: a record read
+	 * ahead would sit in OpenSSL's buffer, out of the kernel's reach.
+	 * Decided here, per SSL, so kg_ktls_ctx_setup may run before or after
+	 * the context is built. */
+	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->ctx) & SSL_OP_ENABLE_KTLS));
 	SSL_set_app_data(ssl, hs);
 	SSL_set_accept_state(ssl);
 	return ssl;

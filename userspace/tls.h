@@ -15,9 +15,6 @@ struct kg_hs_info {
 	int ssl_reason;		/* OpenSSL reason code of a failed handshake, 0 if none */
 	X509 *leaf;		/* the client's certificate, kept even when rejected (owned) */
 	uint64_t conn_id;	/* for the socket tag */
-	/* TLS 1.3 traffic secrets (0 client, 1 server) for kTLS; wiped after use */
-	uint8_t ktls_secret[2][48];
-	uint8_t ktls_secret_len, ktls_have;
 };
 
 struct kg_revoker;

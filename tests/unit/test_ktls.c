@@ -8,18 +8,28 @@
  *     (secret 9bbe436b…, label "test label", 100 bytes);
  *   - "traffic upd" and the TLS 1.2 key block have no published vector:
  *     their expected values were computed with Python's hmac module, an
- *     HKDF/P_hash implementation independent of OpenSSL's. */
+ *     HKDF/P_hash implementation independent of OpenSSL's.
+ * And the life of the captured secrets: a rejected handshake must leave no
+ * copy behind (OpenSSL's allocator is swapped to see every block freed). */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
+#include "ktls.h"
 #include "ktls_kdf.h"
+#include "pki.h"
+#include "tls.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t max)
 {
@@ -196,6 +206,166 @@ static void test_ktls_expand_label_rejects_what_tls_cannot_encode(void **state)
 	assert_int_equal(kg_ktls_expand_label(NULL, secret, 32, "key", out, 16), -EINVAL);
 }
 
+/* ---- the captured secrets are wiped -------------------------------------- */
+
+static char pkidir[256];
+
+/* OpenSSL's allocator, watched: while a needle is set, every block the
+ * gateway's own code frees through it is searched for it (a secret freed
+ * without OPENSSL_cleanse). OpenSSL's own frees are not searched: 3.0 frees
+ * the SSL structure, which holds the traffic secrets too, without wiping
+ * it, and that is not the gateway's to change. */
+static bool ours(const char *file)
+{
+	return file && !strncmp(file, "userspace/", 10);
+}
+
+static const uint8_t (*watch_needles)[48];	/* two of them, watch_len bytes each */
+static size_t watch_len;
+static int watch_found;
+static char watch_where[128];
+
+static bool watch_hit(const void *p, size_t n, const char *file, int line, const char *what)
+{
+	int i;
+
+	if (!p || !watch_needles || !ours(file))
+		return false;
+	for (i = 0; i < 2; i++)
+		if (memmem(p, n, watch_needles[i], watch_len)) {
+			watch_found++;
+			snprintf(watch_where, sizeof(watch_where), "the %s secret, %s at %s:%d",
+				 i ? "server" : "client", what, file, line);
+			return true;
+		}
+	return false;
+}
+
+static void *watch_malloc(size_t n, const char *file, int line)
+{
+	return malloc(n);
+}
+
+static void *watch_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old = p ? malloc_usable_size(p) : 0;
+
+	/* a shrink may drop the tail unwiped: check before it goes */
+	if (n < old)
+		(void)watch_hit(p, old, file, line, "realloc");
+	return realloc(p, n);
+}
+
+static void watch_free(void *p, const char *file, int line)
+{
+	if (p)
+		(void)watch_hit(p, malloc_usable_size(p), file, line, "free");
+	free(p);
+}
+
+/* What the client learns of the session: the two application secrets. */
+static uint8_t cli_secret[2][48];
+static size_t cli_secret_len;
+
+static void client_keylog(const SSL *ssl, const char *line)
+{
+	const char *hex = strrchr(line, ' ');
+	int which = !strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) ? 0 :
+		    !strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) ? 1 : -1;
+
+	if (which < 0 || !hex)
+		return;
+	cli_secret_len = unhex(hex + 1, cli_secret[which], sizeof(cli_secret[which]));
+}
+
+static int reject_all(int ok, X509_STORE_CTX *xs)
+{
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+	return 0;
+}
+
+static SSL_CTX *ctx_with(const SSL_METHOD *m, const char *cert, const char *key)
+{
+	char c[512], k[512];
+	SSL_CTX *ctx = SSL_CTX_new(m);
+
+	assert_non_null(ctx);
+	snprintf(c, sizeof(c), "%s/%s", pkidir, cert);
+	snprintf(k, sizeof(k), "%s/%s", pkidir, key);
+	assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, c), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, k, SSL_FILETYPE_PEM), 1);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	return ctx;
+}
+
+/*
+ * A TLS 1.3 client certificate is checked after the server has derived its
+ * application secrets, so a rejected client leaves them captured. Neither
+ * the connection's own memory (struct kg_hs_info, freed with free(3) by its
+ * owner) nor any block OpenSSL frees may still hold them afterwards.
+ */
+static void test_ktls_rejected_handshake_leaves_no_secret(void **state)
+{
+	SSL_CTX *sctx = ctx_with(TLS_server_method(), "server.pem", "server.key");
+	SSL_CTX *cctx = ctx_with(TLS_client_method(), "alice.pem", "alice.key");
+	struct kg_hs_info hs = { .alert_sent = -1, .alert_rcvd = -1 };
+	SSL *srv, *cli;
+	BIO *bs, *bc;
+	int i, rs = 0, w;
+
+	SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, reject_all);
+	kg_ktls_ctx_setup(sctx);
+	SSL_CTX_set_keylog_callback(cctx, client_keylog);
+	srv = SSL_new(sctx);
+	cli = SSL_new(cctx);
+	assert_true(srv && cli);
+	assert_int_equal(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
+	SSL_set_bio(srv, bs, bs);
+	SSL_set_bio(cli, bc, bc);
+	SSL_set_app_data(srv, &hs);
+	SSL_set_accept_state(srv);
+	SSL_set_connect_state(cli);
+	memset(cli_secret, 0, sizeof(cli_secret));
+	for (i = 0; i < 50; i++) {
+		(void)SSL_do_handshake(cli);
+		rs = SSL_do_handshake(srv);
+		if (rs <= 0 && SSL_get_error(srv, rs) == SSL_ERROR_SSL)
+			break;
+	}
+	assert_true(rs <= 0);	/* the server refused the client */
+	assert_true(cli_secret_len == 32 || cli_secret_len == 48);
+	for (w = 0; w < 2; w++)
+		if (memmem(&hs, sizeof(hs), cli_secret[w], cli_secret_len))
+			fail_msg("the %s traffic secret is still in the connection's memory",
+				 w ? "server" : "client");
+	watch_found = 0;
+	watch_needles = (const uint8_t (*)[48])cli_secret;
+	watch_len = cli_secret_len;
+	SSL_free(srv);
+	SSL_free(cli);
+	watch_needles = NULL;
+	if (watch_found)
+		fail_msg("a traffic secret was freed unwiped: %s", watch_where);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+static int pki_setup(void **state)
+{
+	snprintf(pkidir, sizeof(pkidir), "/tmp/kg-test-ktls-XXXXXX");
+	if (!mkdtemp(pkidir))
+		return -1;
+	return kg_pki_init(pkidir, false) ? -1 : 0;
+}
+
+static int pki_teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pkidir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,7 +376,11 @@ int main(void)
 		cmocka_unit_test(test_ktls_tls12_prf_published_vector),
 		cmocka_unit_test(test_ktls_tls12_key_block),
 		cmocka_unit_test(test_ktls_expand_label_rejects_what_tls_cannot_encode),
+		cmocka_unit_test(test_ktls_rejected_handshake_leaves_no_secret),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* before OpenSSL allocates anything */
+	if (!CRYPTO_set_mem_functions(watch_malloc, watch_realloc, watch_free))
+		return 1;
+	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }
