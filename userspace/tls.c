@@ -119,15 +119,9 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 	}
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
-	/* The chain is good up to a trust anchor; now the stricter rules. A
-	 * client that sends more certificates than any valid path could use
-	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
-	 * exists: refuse it rather than keep and parse a padded chain. */
-	e = sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) >
-	    SSL_get_verify_depth(ssl) + 2 ? X509_V_ERR_CERT_CHAIN_TOO_LONG : X509_V_OK;
-	/* the leaf's own issuer must be one the listener lists in client_ca */
-	if (e == X509_V_OK)
-		e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
+	/* The chain is good up to a trust anchor; now the stricter rules:
+	 * the leaf's own issuer must be one the listener lists in client_ca */
+	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
 	if (e == X509_V_OK && t->rev)
 		e = kg_check_revoked(t->rev, ssl, X509_STORE_CTX_get0_cert(xs), hs);
 	if (e != X509_V_OK) {
@@ -137,6 +131,54 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * Replaces OpenSSL's call to X509_verify_cert() for client certificates.
+ * Most clients send only their leaf (curl --cert leaf.pem, s_client without
+ * -cert_chain), so the listener's client_ca certificates join the chain
+ * the client sent as untrusted chain-building material: they can complete
+ * the path but anchor nothing, and the path must still end in `trust`.
+ * (SSL_CTX_add0_chain_cert would not do: that chain is the one the server
+ * sends, and adding them to the store would make them anchors.)
+ */
+static int kg_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct kg_hs_info *hs = SSL_get_app_data(ssl);
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xs), *more = NULL;
+	int i, n = sk_X509_num(sent), rc;
+
+	/* A client that sends more certificates than any valid path could use
+	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
+	 * exists: refuse it before building a chain from the padding. */
+	if (n > SSL_get_verify_depth(ssl) + 2) {
+		if (hs && !hs->leaf && X509_STORE_CTX_get0_cert(xs) &&
+		    X509_up_ref(X509_STORE_CTX_get0_cert(xs)))
+			hs->leaf = X509_STORE_CTX_get0_cert(xs);
+		if (hs && hs->verify_err == X509_V_OK)
+			hs->verify_err = X509_V_ERR_CERT_CHAIN_TOO_LONG;
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+		return 0;
+	}
+	/* the client's certificates first: its own intermediates are tried first */
+	more = sent ? sk_X509_dup(sent) : sk_X509_new_null();
+	for (i = 0; more && i < sk_X509_num(t->issuers); i++)
+		if (!sk_X509_push(more, sk_X509_value(t->issuers, i))) {
+			sk_X509_free(more);
+			more = NULL;
+		}
+	if (!more) {
+		kg_log_ssl(KG_LOG_ERR, "client certificate check: out of memory");
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+		return 0;
+	}
+	X509_STORE_CTX_set0_untrusted(xs, more);
+	rc = X509_verify_cert(xs);
+	X509_STORE_CTX_set0_untrusted(xs, sent);
+	sk_X509_free(more);	/* the certificates stay owned by t->issuers */
+	return rc;
 }
 
 static void kg_info_cb(const SSL *ssl, int where, int ret)
@@ -382,6 +424,7 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
 	SSL_CTX_set_purpose(t->ctx, X509_PURPOSE_SSL_CLIENT);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kg_verify_cb);
+	SSL_CTX_set_cert_verify_callback(t->ctx, kg_cert_verify_cb, NULL);
 	SSL_CTX_set_verify_depth(t->ctx, l->verify_depth);
 
 	/* The CertificateRequest names the client CAs so clients pick the right cert. */
