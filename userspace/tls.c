@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +13,51 @@
 #include "revoke.h"
 #include "verify.h"
 
-/* Drain the OpenSSL error queue into @buf after @prefix (for config errors). */
+/* Drain the OpenSSL error queue into @buf after its first @used bytes (for
+ * config errors). The whole queue is drained even when nothing more fits. */
 static void kg_ssl_errstr(char *buf, size_t len, size_t used)
 {
 	unsigned long e;
 	char s[256];
+	int n;
 
 	while ((e = ERR_get_error()) != 0) {
 		if (used + 3 >= len)
 			continue;
 		ERR_error_string_n(e, s, sizeof(s));
-		used += (size_t)snprintf(buf + used, len - used, " (%s)", s);
+		n = snprintf(buf + used, len - used, " (%s)", s);
+		used = n < 0 ? len : used + (size_t)n;
 	}
 }
 
-#define KG_CFGERR(l, key, ...) do {						\
-		int n_ = snprintf(err, errlen, "%s:%u: ", cfgpath, (l)->line[key]); \
-		n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__);	\
-		kg_ssl_errstr(err, errlen, (size_t)n_);				\
-	} while (0)
+/*
+ * "CFGPATH:LINE: message (OpenSSL errors)" into @err. Paths come from the
+ * operator and can be longer than @errlen: snprintf's return value is what
+ * it wanted to write, so each step continues from what was really written.
+ */
+static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned line,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned line,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	size_t used;
+	int n;
+
+	if (!errlen)
+		return;
+	n = snprintf(err, errlen, "%s:%u: ", cfgpath, line);
+	used = n < 0 ? 0 : (size_t)n;
+	if (used < errlen) {
+		va_start(ap, fmt);
+		n = vsnprintf(err + used, errlen - used, fmt, ap);
+		va_end(ap);
+		used = n < 0 ? errlen : used + (size_t)n;
+	}
+	kg_ssl_errstr(err, errlen, used < errlen ? used : errlen);
+}
+
+#define KG_CFGERR(l, key, ...) kg_cfgerr(err, errlen, cfgpath, (l)->line[key], __VA_ARGS__)
 
 /*
  * Tag the socket first, then look the certificate up: a revocation that

@@ -176,12 +176,56 @@ static void test_tls_chain_limit_counts_the_client_chain(void **state)
 	kg_tls_ctx_put(t);
 }
 
+/* Item: a configuration error names FILE:LINE; with a path longer than the
+ * caller's buffer the message is cut, never written past the buffer. The
+ * buffer sits in a larger block whose tail must stay untouched. */
+static void test_tls_config_error_fits_the_buffer(void **state)
+{
+	struct kg_listener_conf l = {
+		.name = "t", .verify_depth = 4, .tls_min = TLS1_2_VERSION, .tls_max = TLS1_3_VERSION,
+	};
+	static const size_t errlen = 1024, guard = 4096;
+	char *cfgpath = malloc(1101), *certpath = malloc(2001), *buf = malloc(errlen + guard);
+	struct kg_tls_ctx *t = (void *)1;
+	size_t i, g;
+
+	assert_true(cfgpath && certpath && buf);
+	memset(cfgpath, 'c', 1100);
+	memcpy(cfgpath, "/etc/", 5);
+	cfgpath[1100] = '\0';
+	memset(certpath, 'x', 2000);
+	memcpy(certpath, "/nonexistent/", 13);
+	certpath[2000] = '\0';
+	l.line[KG_LK_CERT] = 7;
+	l.key = (char *)P(1, "server.key");
+	l.client_ca = (char *)P(2, "client-ca.pem");
+	/* a long config path, a long cert path, and both */
+	for (i = 0; i < 3; i++) {
+		const char *cp = i == 1 ? "/etc/k.conf" : cfgpath;
+
+		l.cert = i == 0 ? (char *)P(0, "missing.pem") : certpath;
+		memset(buf, 'G', errlen + guard);
+		assert_int_not_equal(kg_tls_ctx_new(&l, cp, &t, buf, errlen), 0);
+		assert_null(t);
+		for (g = 0; g < guard && buf[errlen + g] == 'G'; g++)
+			;
+		if (g < guard)
+			fail_msg("case %zu: the error message ran past its %zu-byte buffer", i, errlen);
+		assert_non_null(memchr(buf, '\0', errlen));
+		assert_int_equal(strncmp(buf, cp, strlen(cp) < errlen - 1 ? strlen(cp) : errlen - 1), 0);
+	}
+	free(buf);
+	free(certpath);
+	free(cfgpath);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls_leaf_only_client_completed_from_client_ca),
 		cmocka_unit_test(test_tls_client_ca_is_not_an_anchor),
 		cmocka_unit_test(test_tls_chain_limit_counts_the_client_chain),
+		cmocka_unit_test(test_tls_config_error_fits_the_buffer),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, setup, teardown);
