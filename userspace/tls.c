@@ -60,27 +60,55 @@ static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned li
 #define KG_CFGERR(l, key, ...) kg_cfgerr(err, errlen, cfgpath, (l)->line[key], __VA_ARGS__)
 
 /*
+ * A tag or lookup that failed with @err (-errno). Under revocation =
+ * required the client is refused (the reject line and its counter carry
+ * reason=revocation_unavailable); under best-effort it is let through.
+ * Returns the verify error to fail with, or X509_V_OK.
+ */
+static int kg_rev_failed(const struct kg_rev_hook *h, X509 *leaf, const char *what, int err)
+{
+	char desc[512];
+
+	kg_cert_describe(leaf, desc, sizeof(desc));
+	if (h->best_effort) {
+		kg_warn("revocation: %s failed (%s) for %s; accepting it (revocation = best-effort)",
+			what, strerror(-err), desc);
+		return X509_V_OK;
+	}
+	kg_err("revocation: %s failed (%s) for %s; refusing the client (revocation = required): "
+	       "check the BPF maps under the pin root, or set revocation = best-effort",
+	       what, strerror(-err), desc);
+	return KG_V_ERR_REVOCATION_UNAVAILABLE;
+}
+
+/*
  * Tag the socket first, then look the certificate up: a revocation that
  * lands between the two is still caught by the next scan, which finds the
- * tag. Resumption is off, so every connection passes here.
+ * tag. A socket that cannot be tagged could never be cut, so under
+ * revocation = required it is refused like a failed lookup. Resumption is
+ * off, so every connection passes here.
  */
 static int kg_check_revoked(const struct kg_rev_hook *h, SSL *ssl, X509 *leaf,
 			    struct kg_hs_info *hs)
 {
 	uint8_t fp[KG_FP_LEN];
-	int rc;
+	uint64_t id = hs ? hs->conn_id : 0;
+	int rc, e = X509_V_OK;
 
 	if (!leaf || kg_fp_x509(leaf, fp))
 		return X509_V_ERR_UNSPECIFIED;
-	if (h->rev) {
-		struct kg_ebpf *b = h->rev->bpf;
-
-		if (kg_ebpf_tag(b, SSL_get_fd(ssl), fp, hs ? hs->conn_id : 0))
-			kg_warn("cannot tag the client socket for revocation: %s", strerror(errno));
-		rc = kg_ebpf_revoked(b, fp, NULL);
-		if (rc < 0)
-			kg_warn("revocation lookup failed: %s", strerror(-rc));
-		return rc == 1 ? X509_V_ERR_CERT_REVOKED : X509_V_OK;
+	if (h->rev || h->lookup) {
+		rc = h->tag ? h->tag(h, SSL_get_fd(ssl), fp, id) :
+		     h->rev ? kg_ebpf_tag(h->rev->bpf, SSL_get_fd(ssl), fp, id) : 0;
+		if (rc)
+			e = kg_rev_failed(h, leaf, "tagging the client socket", rc);
+		rc = h->lookup ? h->lookup(h, fp) : kg_ebpf_revoked(h->rev->bpf, fp, NULL);
+		/* a revoked certificate is named as such, whatever else failed */
+		if (rc == 1)
+			return X509_V_ERR_CERT_REVOKED;
+		if (rc < 0 && e == X509_V_OK)
+			e = kg_rev_failed(h, leaf, "the revoked-map lookup", rc);
+		return e;
 	}
 	if (h->fallback && kg_revstate_find((struct kg_revstate *)h->fallback, fp))
 		return X509_V_ERR_CERT_REVOKED;

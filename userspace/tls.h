@@ -17,15 +17,7 @@ struct kg_hs_info {
 	uint64_t conn_id;	/* for the socket tag */
 };
 
-struct kg_revoker;
-struct kg_revstate;
-
-/* Revocation at handshake time: the BPF map (tag the socket, then look up),
- * or, in best-effort mode without BPF, the state file's list. */
-struct kg_rev_hook {
-	struct kg_revoker *rev;
-	const struct kg_revstate *fallback;
-};
+struct kg_rev_hook;	/* revoke.h */
 
 #define KG_TLS12_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 

@@ -162,6 +162,8 @@ const char *kg_verify_reason(int e)
 		return "crl_unusable";
 	case X509_V_ERR_CERT_REVOKED:
 		return "certificate_revoked";
+	case KG_V_ERR_REVOCATION_UNAVAILABLE:
+		return "revocation_unavailable";
 	case X509_V_ERR_INVALID_PURPOSE:
 		return "unsupported_certificate";
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:

@@ -42,7 +42,13 @@ int kg_fp_parse(const char *s, uint8_t fp[KG_FP_LEN]) __attribute__((warn_unused
  */
 int kg_verify_issuer(STACK_OF(X509) *issuers, STACK_OF(X509) *chain);
 
-/* "unknown_ca", "certificate_expired", … : the alert OpenSSL sends for @x509_err. */
+/* The verify error of a client refused because its revocation could not be
+ * checked or enforced (revocation = required): OpenSSL answers an
+ * application verification failure with a handshake_failure alert. */
+#define KG_V_ERR_REVOCATION_UNAVAILABLE X509_V_ERR_APPLICATION_VERIFICATION
+
+/* "unknown_ca", "certificate_expired", … : the reject reason for @x509_err
+ * (named after the alert OpenSSL sends, where there is one). */
 const char *kg_verify_reason(int x509_err);
 
 /* One-line description for logs: subject, issuer, serial, fingerprint. */

@@ -3,6 +3,7 @@
  * the revocation hook and the configuration errors run as in the gateway,
  * without the event loop. Certificates come from the project's PKI. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,6 +220,74 @@ static void test_tls_config_error_fits_the_buffer(void **state)
 	free(cfgpath);
 }
 
+/* ---- revocation at handshake time ------------------------------------------ */
+
+static int fake_tag_rc, fake_lookup_rc, fake_tags, fake_lookups;
+
+static int fake_tag(const struct kg_rev_hook *h, int fd, const uint8_t fp[KG_FP_LEN],
+		    uint64_t conn_id)
+{
+	fake_tags++;
+	return fake_tag_rc;
+}
+
+static int fake_lookup(const struct kg_rev_hook *h, const uint8_t fp[KG_FP_LEN])
+{
+	fake_lookups++;
+	return fake_lookup_rc;
+}
+
+/* alice through a listener whose revocation hook answers @tag_rc / @lookup_rc */
+static int with_revocation(bool best_effort, int tag_rc, int lookup_rc, struct kg_hs_info *hs)
+{
+	struct kg_rev_hook hook = {
+		.best_effort = best_effort, .tag = fake_tag, .lookup = fake_lookup,
+	};
+	struct kg_tls_ctx *t = listener("client-ca.pem", "ca.pem");
+	int ok;
+
+	t->rev = &hook;
+	fake_tag_rc = tag_rc;
+	fake_lookup_rc = lookup_rc;
+	fake_tags = fake_lookups = 0;
+	ok = handshake(t, "alice.pem", "alice.key", hs);
+	kg_tls_ctx_put(t);
+	return ok;
+}
+
+static void test_tls_revocation_hook_answers(void **state)
+{
+	struct kg_hs_info hs;
+
+	assert_int_equal(with_revocation(false, 0, 0, &hs), 1);
+	assert_int_equal(fake_tags, 1);
+	assert_int_equal(fake_lookups, 1);
+	assert_int_equal(with_revocation(false, 0, 1, &hs), 0);
+	assert_string_equal(kg_verify_reason(hs.verify_err), "certificate_revoked");
+}
+
+/* Item: under revocation = required a lookup that fails (or a socket that
+ * cannot be tagged, so a later revocation could not cut it) refuses the
+ * client: an unanswered check must not let a revoked certificate in. */
+static void test_tls_revocation_required_fails_closed(void **state)
+{
+	struct kg_hs_info hs;
+
+	if (with_revocation(false, 0, -EIO, &hs))
+		fail_msg("revocation = required: a failed lookup let the client in");
+	assert_string_equal(kg_verify_reason(hs.verify_err), "revocation_unavailable");
+	assert_int_equal(hs.alert_sent, SSL_AD_HANDSHAKE_FAILURE);
+	if (with_revocation(false, -ENOMEM, 0, &hs))
+		fail_msg("revocation = required: an untagged socket was let in");
+	assert_string_equal(kg_verify_reason(hs.verify_err), "revocation_unavailable");
+	/* best-effort keeps serving: the operator chose availability */
+	assert_int_equal(with_revocation(true, 0, -EIO, &hs), 1);
+	assert_int_equal(with_revocation(true, -ENOMEM, 0, &hs), 1);
+	/* but a certificate found revoked is refused in either mode */
+	assert_int_equal(with_revocation(true, -ENOMEM, 1, &hs), 0);
+	assert_string_equal(kg_verify_reason(hs.verify_err), "certificate_revoked");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +295,8 @@ int main(void)
 		cmocka_unit_test(test_tls_client_ca_is_not_an_anchor),
 		cmocka_unit_test(test_tls_chain_limit_counts_the_client_chain),
 		cmocka_unit_test(test_tls_config_error_fits_the_buffer),
+		cmocka_unit_test(test_tls_revocation_hook_answers),
+		cmocka_unit_test(test_tls_revocation_required_fails_closed),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, setup, teardown);
