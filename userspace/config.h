@@ -1,4 +1,4 @@
-/* Configuration: an INI file (libinih) parsed into an immutable object. */
+/* Configuration: an INI file parsed into an immutable object. */
 #ifndef KG_CONFIG_H
 #define KG_CONFIG_H
 
