@@ -101,8 +101,10 @@ int kg_ktls_tls12_prf(const EVP_MD *md, const uint8_t *secret, size_t slen, cons
 	if (!md || ll + s1len + s2len > sizeof(seed))
 		return -EINVAL;
 	memcpy(seed, label, ll);
-	memcpy(seed + ll, seed1, s1len);
-	memcpy(seed + ll + s1len, seed2, s2len);
+	if (s1len)	/* a NULL seed of length 0 is allowed; memcpy's is not */
+		memcpy(seed + ll, seed1, s1len);
+	if (s2len)
+		memcpy(seed + ll + s1len, seed2, s2len);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 						     (char *)EVP_MD_get0_name(md), 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)secret, slen);
