@@ -219,6 +219,50 @@ static void test_config_unreadable_cert(void **state)
 	assert_non_null(strstr(err, "Permission denied"));
 }
 
+static void test_config_duration_parse(void **state)
+{
+	unsigned ms;
+
+	assert_int_equal(kg_duration_parse("10", &ms), 0);
+	assert_int_equal(ms, 10000);
+	assert_int_equal(kg_duration_parse("250ms", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(kg_duration_parse("2m", &ms), 0);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(kg_duration_parse("1h", &ms), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(kg_duration_parse("5x", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("-1", &ms), -EINVAL);
+	assert_int_equal(kg_duration_parse("99999999999h", &ms), -EINVAL);
+}
+
+static void test_config_server_name_match(void **state)
+{
+	(void)state;
+	assert_true(kg_server_name_match("api.example.com", "API.Example.com"));
+	assert_false(kg_server_name_match("api.example.com", "api.example.com.evil"));
+	assert_true(kg_server_name_match("*.example.com", "a.example.com"));
+	assert_false(kg_server_name_match("*.example.com", "example.com"));
+	assert_false(kg_server_name_match("*.example.com", "a.b.example.com"));
+	assert_false(kg_server_name_match("*.example.com", ".example.com"));
+	assert_false(kg_server_name_match("*.example.com", "aexample.com"));
+}
+
+static void test_config_addr_parse(void **state)
+{
+	struct kg_addr a;
+	char err[256];
+
+	assert_int_equal(kg_addr_parse("*:443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET);
+	assert_int_equal(kg_addr_parse(":443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(kg_addr_parse("[::]:443", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+	assert_int_equal(kg_addr_parse("localhost:80", false, &a, err, sizeof(err)), 0);
+	assert_int_equal(kg_addr_parse("127.0.0.1:x", false, &a, err, sizeof(err)), -EINVAL);
+}
+
 /* A cipher string of @n characters: OpenSSL names joined by ':'. */
 static char *long_ciphers(size_t n)
 {
@@ -325,50 +369,6 @@ static void test_config_ini_dialect(void **state)
 	/* a section header that is not closed is a syntax error on its line */
 	assert_int_equal(load(GOOD_LISTENER "[listener b\n", &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":7: "));
-}
-
-static void test_config_duration_parse(void **state)
-{
-	unsigned ms;
-
-	assert_int_equal(kg_duration_parse("10", &ms), 0);
-	assert_int_equal(ms, 10000);
-	assert_int_equal(kg_duration_parse("250ms", &ms), 0);
-	assert_int_equal(ms, 250);
-	assert_int_equal(kg_duration_parse("2m", &ms), 0);
-	assert_int_equal(ms, 120000);
-	assert_int_equal(kg_duration_parse("1h", &ms), 0);
-	assert_int_equal(ms, 3600000);
-	assert_int_equal(kg_duration_parse("5x", &ms), -EINVAL);
-	assert_int_equal(kg_duration_parse("", &ms), -EINVAL);
-	assert_int_equal(kg_duration_parse("-1", &ms), -EINVAL);
-	assert_int_equal(kg_duration_parse("99999999999h", &ms), -EINVAL);
-}
-
-static void test_config_server_name_match(void **state)
-{
-	(void)state;
-	assert_true(kg_server_name_match("api.example.com", "API.Example.com"));
-	assert_false(kg_server_name_match("api.example.com", "api.example.com.evil"));
-	assert_true(kg_server_name_match("*.example.com", "a.example.com"));
-	assert_false(kg_server_name_match("*.example.com", "example.com"));
-	assert_false(kg_server_name_match("*.example.com", "a.b.example.com"));
-	assert_false(kg_server_name_match("*.example.com", ".example.com"));
-	assert_false(kg_server_name_match("*.example.com", "aexample.com"));
-}
-
-static void test_config_addr_parse(void **state)
-{
-	struct kg_addr a;
-	char err[256];
-
-	assert_int_equal(kg_addr_parse("*:443", true, &a, err, sizeof(err)), 0);
-	assert_int_equal(a.ss.ss_family, AF_INET);
-	assert_int_equal(kg_addr_parse(":443", true, &a, err, sizeof(err)), 0);
-	assert_int_equal(kg_addr_parse("[::]:443", true, &a, err, sizeof(err)), 0);
-	assert_int_equal(a.ss.ss_family, AF_INET6);
-	assert_int_equal(kg_addr_parse("localhost:80", false, &a, err, sizeof(err)), 0);
-	assert_int_equal(kg_addr_parse("127.0.0.1:x", false, &a, err, sizeof(err)), -EINVAL);
 }
 
 int main(void)
