@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <ini.h>
 
 #include "config.h"
 #include "kg_revoke.h"
@@ -45,12 +44,7 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_HANDSHAKE_RATE] = "handshake_rate",
 };
 
-const char *kg_lkey_name(enum kg_lkey k)
-{
-	return k < KG_LK__COUNT ? kg_lkey_names[k] : "?";
-}
-
-/* Parser state: inih gives no line numbers, so the reader counts them. */
+/* Parser state. */
 struct kg_parse {
 	FILE *f;
 	const char *path;
@@ -67,30 +61,6 @@ struct kg_parse {
 };
 
 static int kg_start_section(struct kg_parse *p, const char *section);
-
-/* inih reports neither line numbers nor (in Debian's build) section starts,
- * so the reader counts lines and opens sections itself: that also catches a
- * repeated or empty [listener] section. */
-static char *kg_cfg_reader(char *str, int num, void *stream)
-{
-	struct kg_parse *p = stream;
-	char *r = fgets(str, num, p->f), *s, *end;
-	char name[256];
-
-	if (!r)
-		return NULL;
-	p->lineno++;
-	s = r + strspn(r, " \t");
-	if (*s == '[' && !p->rc) {
-		end = strchr(s, ']');
-		if (end && (size_t)(end - s - 1) < sizeof(name)) {
-			memcpy(name, s + 1, (size_t)(end - s - 1));
-			name[end - s - 1] = '\0';
-			kg_start_section(p, name);
-		}
-	}
-	return r;
-}
 
 static int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -607,20 +577,114 @@ static int kg_start_section(struct kg_parse *p, const char *section)
 	return 1;
 }
 
-static int kg_cfg_handler(void *user, const char *section, const char *name, const char *value)
+static int kg_cfg_key(struct kg_parse *p, const char *name, const char *value)
 {
-	struct kg_parse *p = user;
-
 	if (p->rc)
 		return 0;
-	if (!name)	/* new-section callback, where inih was built with it */
-		return 1;
 	if (!p->in_global && !p->cur)
 		return kg_cfg_fail(p, "'%s' is outside any section; put it under [global] or "
 				   "[listener NAME]", name);
 	if (p->in_global)
 		return kg_global_key(p, name, value);
 	return kg_listener_key(p, name, value);
+}
+
+/* ---- the INI reader ----------------------------------------------------------
+ *
+ * The file is read here, line by line with getline(3), rather than through
+ * libinih: Debian's build cuts lines at 200 bytes and gives no line numbers,
+ * and a cipher list or a path can be longer than that. The dialect is
+ * inih's, minus its continuation lines (an indented line is an ordinary
+ * line):
+ *   - blank lines, and comments whose first non-blank character is ; or #;
+ *   - [section], with anything after the ] ignored;
+ *   - name = value or name: value, blanks around each stripped;
+ *   - an inline comment starts at a ; that follows a blank;
+ *   - a UTF-8 byte-order mark at the start of the file, CRLF line ends.
+ */
+
+#define KG_CFG_LINE_MAX (64 * 1024)
+
+static char *kg_rstrip(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static char *kg_lskip(char *s)
+{
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	return s;
+}
+
+/* The first of @chars in @s, or of an inline comment (a ; after a blank),
+ * or the terminating NUL. */
+static char *kg_find_or_comment(char *s, const char *chars)
+{
+	bool blank = false;
+
+	while (*s && !strchr(chars, *s) && !(blank && *s == ';')) {
+		blank = isspace((unsigned char)*s);
+		s++;
+	}
+	return s;
+}
+
+/* One line (NUL-terminated, newline included or not). 0 to go on. */
+static int kg_cfg_line(struct kg_parse *p, char *line)
+{
+	char *s, *end, *value;
+
+	if (p->lineno == 1 && !strncmp(line, "\xef\xbb\xbf", 3))
+		line += 3;
+	s = kg_lskip(kg_rstrip(line));
+	if (!*s || *s == ';' || *s == '#')
+		return 0;
+	if (*s == '[') {
+		end = kg_find_or_comment(s + 1, "]");
+		if (*end != ']')
+			return kg_cfg_fail(p, "syntax error: '[' without ']'; write [global], "
+					   "[listener NAME] or [sni LISTENER HOST]");
+		*end = '\0';
+		kg_start_section(p, s + 1);
+		return 0;
+	}
+	end = kg_find_or_comment(s, "=:");
+	if (*end != '=' && *end != ':')
+		return kg_cfg_fail(p, "syntax error; expected [section], key = value, or a ; comment");
+	*end = '\0';
+	value = end + 1;
+	*kg_find_or_comment(value, "") = '\0';
+	kg_cfg_key(p, kg_rstrip(s), kg_rstrip(kg_lskip(value)));
+	return 0;
+}
+
+/* Read @p->f to its end or to the first error. 0, or -ENOMEM / -errno. */
+static int kg_cfg_read(struct kg_parse *p)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	errno = 0;
+	while (!p->rc && (n = getline(&line, &cap, p->f)) >= 0) {
+		p->lineno++;
+		if (n > KG_CFG_LINE_MAX) {
+			kg_cfg_fail(p, "line longer than %d bytes; is this the configuration file?",
+				    KG_CFG_LINE_MAX);
+			break;
+		}
+		(void)kg_cfg_line(p, line);
+	}
+	if (!p->rc && ferror(p->f))
+		rc = errno ? -errno : -EIO;
+	free(line);
+	return rc;
 }
 
 static void kg_listener_conf_release(struct kg_listener_conf *l);
@@ -767,20 +831,14 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 			 strerror(errno));
 		goto fail;
 	}
-	rc = ini_parse_stream(kg_cfg_reader, &p, kg_cfg_handler, &p);
+	rc = kg_cfg_read(&p);
 	fclose(p.f);
 	if (p.rc) {
 		rc = p.rc;
 		goto fail;
 	}
-	if (rc > 0) {	/* a syntax error inih found itself, at line rc */
-		p.lineno = (unsigned)rc;
-		kg_cfg_fail(&p, "syntax error; expected [section], key = value, or a ; comment");
-		rc = -EINVAL;
-		goto fail;
-	}
-	if (rc < 0) {
-		rc = -ENOMEM;
+	if (rc) {
+		snprintf(err, errlen, "%s: %s; check the file", path, strerror(-rc));
 		goto fail;
 	}
 	if (!p.cfg->n_listeners) {

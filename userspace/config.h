@@ -1,4 +1,4 @@
-/* Configuration: an INI file (libinih) parsed into an immutable object. */
+/* Configuration: an INI file parsed into an immutable object. */
 #ifndef KG_CONFIG_H
 #define KG_CONFIG_H
 
@@ -95,7 +95,5 @@ int kg_addr_parse(const char *s, bool passive, struct kg_addr *a, char *err, siz
 	__attribute__((warn_unused_result));
 /* "10", "10s", "250ms", "2m" → milliseconds. Returns 0 or -EINVAL. */
 int kg_duration_parse(const char *s, unsigned *ms) __attribute__((warn_unused_result));
-
-const char *kg_lkey_name(enum kg_lkey k);
 
 #endif

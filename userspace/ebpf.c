@@ -228,11 +228,6 @@ bool kg_ebpf_can_destroy(const struct kg_ebpf *b)
 	return b && b->destroy;
 }
 
-const char *kg_ebpf_pin_root(const struct kg_ebpf *b)
-{
-	return b->pin_root;
-}
-
 int kg_ebpf_tag(struct kg_ebpf *b, int fd, const uint8_t fp[KG_FP_LEN], uint64_t conn_id)
 {
 	struct kg_sk_tag tag;

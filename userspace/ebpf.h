@@ -31,7 +31,6 @@ int kg_ebpf_pin_iter(struct kg_ebpf *b) __attribute__((warn_unused_result));
 void kg_ebpf_close(struct kg_ebpf *b);
 /* True when the kernel aborts revoked sockets itself (bpf_sock_destroy). */
 bool kg_ebpf_can_destroy(const struct kg_ebpf *b);
-const char *kg_ebpf_pin_root(const struct kg_ebpf *b);
 
 /* Tag socket @fd with the certificate and connection it carries. */
 int kg_ebpf_tag(struct kg_ebpf *b, int fd, const uint8_t fp[KG_FP_LEN], uint64_t conn_id)

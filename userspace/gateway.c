@@ -94,6 +94,7 @@ static int kg_gw_revocation_start(struct kg_gw *gw)
 
 	gw->hook.rev = NULL;
 	gw->hook.fallback = NULL;
+	gw->hook.best_effort = cfg->revocation == KG_REV_BEST_EFFORT;
 	if (cfg->revocation == KG_REV_OFF) {
 		kg_warn("revocation = off: revoked certificates are NOT refused");
 		return 0;

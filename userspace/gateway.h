@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "revoke.h"
 #include "revstate.h"
 #include "tls.h"
 #include "worker.h"

@@ -10,11 +10,13 @@
  *   TLS 1.2: the key block = PRF(master_secret, "key expansion",
  *            server_random + client_random); sequence numbers are 1 (the
  *            Finished messages were record 0 of the new epoch).
- * Read-ahead is off and SSL_has_pending() must be 0, so no record of the
+ * Read-ahead must be off (tls.c turns it off for every SSL of a context
+ * prepared here) and SSL_has_pending() must be 0, so no record of the
  * client's application data is stuck in OpenSSL's buffers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -22,13 +24,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/tls.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 #include "ktls.h"
+#include "ktls_kdf.h"
 #include "log.h"
+#include "verify.h"
 
 #ifndef TCP_ULP
 #define TCP_ULP 31
@@ -111,81 +113,76 @@ static socklen_t kg_crypto_info(union kg_crypto_info *ci, int version, enum kg_c
 	return 0;
 }
 
-/* ---- key derivation ------------------------------------------------------ */
+/* ---- key derivation (ktls_kdf.c) ----------------------------------------- */
 
-static int kg_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
-				const char *label, uint8_t *out, size_t outlen)
-{
-	uint8_t info[2 + 1 + 255 + 1];
-	size_t n = 0, ll = strlen(label);
-	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = -EPROTO;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[5];
-
-	info[n++] = (uint8_t)(outlen >> 8);
-	info[n++] = (uint8_t)outlen;
-	info[n++] = (uint8_t)(6 + ll);
-	memcpy(info + n, "tls13 ", 6);
-	n += 6;
-	memcpy(info + n, label, ll);
-	n += ll;
-	info[n++] = 0;	/* empty context */
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
-	params[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	params[4] = OSSL_PARAM_construct_end();
-	if (kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		rc = 0;
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
-	return rc;
-}
-
+/* TLS 1.2: the key block from the session's master secret and randoms. */
 static int kg_tls12_key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t outlen)
 {
-	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 2 * SSL3_RANDOM_SIZE];
+	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], sr[SSL3_RANDOM_SIZE], cr[SSL3_RANDOM_SIZE];
 	size_t mlen;
 	int rc = -EPROTO;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	OSSL_PARAM params[4];
 
 	mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
-	memcpy(seed, "key expansion", 13);
-	SSL_get_server_random(ssl, seed + 13, SSL3_RANDOM_SIZE);
-	SSL_get_client_random(ssl, seed + 13 + SSL3_RANDOM_SIZE, SSL3_RANDOM_SIZE);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
-	params[3] = OSSL_PARAM_construct_end();
-	if (mlen && kctx && EVP_KDF_derive(kctx, out, outlen, params) == 1)
-		rc = 0;
+	if (mlen && SSL_get_server_random(ssl, sr, sizeof(sr)) == sizeof(sr) &&
+	    SSL_get_client_random(ssl, cr, sizeof(cr)) == sizeof(cr))
+		rc = kg_ktls_tls12_key_block(md, master, mlen, sr, cr, out, outlen);
 	OPENSSL_cleanse(master, sizeof(master));
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
 	return rc;
 }
 
 /* ---- the key-log hook ------------------------------------------------------ */
 
-static int kg_hexnib(int c)
+/*
+ * The TLS 1.3 application traffic secrets (0 client, 1 server) of one
+ * handshake. They hang off the SSL as ex_data, not off the connection, so
+ * that every way an SSL ends (offload, a rejected handshake, a timeout, a
+ * reset) wipes them: SSL_free calls kg_secrets_free. kg_ktls_offload wipes
+ * them as soon as the keys are in the kernel.
+ */
+struct kg_ktls_secrets {
+	uint8_t secret[2][KG_KTLS_SECRET_MAX];
+	uint8_t len, have;
+};
+
+static int kg_secrets_idx = -1;
+static pthread_once_t kg_secrets_once = PTHREAD_ONCE_INIT;
+
+static void kg_secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			    void *argp)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	OPENSSL_clear_free(ptr, sizeof(struct kg_ktls_secrets));
 }
 
-static void kg_keylog_cb(const SSL *ssl, const char *line)
+static void kg_secrets_init(void)
 {
-	struct kg_hs_info *hs = SSL_get_app_data(ssl);
-	const char *hex;
-	int which;
-	size_t n = 0;
+	kg_secrets_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, kg_secrets_free);
+}
 
-	if (!hs)
+static struct kg_ktls_secrets *kg_secrets_get(const SSL *ssl)
+{
+	return kg_secrets_idx < 0 ? NULL : SSL_get_ex_data(ssl, kg_secrets_idx);
+}
+
+/* Wipe and release @ssl's secrets now (SSL_free would do it later). */
+static void kg_secrets_drop(SSL *ssl)
+{
+	struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
+
+	if (!ks)
+		return;
+	SSL_set_ex_data(ssl, kg_secrets_idx, NULL);
+	OPENSSL_clear_free(ks, sizeof(*ks));
+}
+
+static void kg_keylog_cb(const SSL *cssl, const char *line)
+{
+	/* OpenSSL hands the callback a const SSL; the ex_data slot is ours */
+	SSL *ssl = (SSL *)cssl;
+	struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
+	const char *hex;
+	int which, n;
+
+	if (kg_secrets_idx < 0)
 		return;
 	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
 		which = 0;
@@ -193,24 +190,33 @@ static void kg_keylog_cb(const SSL *ssl, const char *line)
 		which = 1;
 	else
 		return;
-	hex = strchr(line + 24, ' ');
+	hex = strchr(line + 24, ' ');	/* after the client random */
 	if (!hex)
 		return;
-	for (hex++; hex[0] && hex[1] && n < sizeof(hs->ktls_secret[0]); hex += 2) {
-		int hi = kg_hexnib(hex[0]), lo = kg_hexnib(hex[1]);
-
-		if (hi < 0 || lo < 0)
+	hex++;
+	if (!ks) {
+		ks = OPENSSL_zalloc(sizeof(*ks));
+		if (!ks)
+			return;	/* no secrets: the offload says so and userspace TLS serves */
+		if (SSL_set_ex_data(ssl, kg_secrets_idx, ks) != 1) {
+			OPENSSL_free(ks);
 			return;
-		hs->ktls_secret[which][n++] = (uint8_t)(hi << 4 | lo);
+		}
 	}
-	hs->ktls_secret_len = (uint8_t)n;
-	hs->ktls_have |= 1u << which;
+	n = kg_hex_decode(hex, strlen(hex), ks->secret[which], sizeof(ks->secret[which]));
+	if (n <= 0 || (ks->have && n != ks->len)) {
+		OPENSSL_cleanse(ks->secret, sizeof(ks->secret));
+		ks->have = 0;
+		return;
+	}
+	ks->len = (uint8_t)n;
+	ks->have |= (uint8_t)(1u << which);
 }
 
 void kg_ktls_ctx_setup(SSL_CTX *ctx)
 {
+	pthread_once(&kg_secrets_once, kg_secrets_init);
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
-	SSL_CTX_set_read_ahead(ctx, 0);
 	SSL_CTX_set_keylog_callback(ctx, kg_keylog_cb);
 }
 
@@ -231,6 +237,7 @@ static int kg_ulp(int fd)
 
 int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t whylen)
 {
+	const struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 	enum kg_cipher c = kg_cipher_of(cipher);
 	int version = SSL_version(ssl), done = 0, need, i;
@@ -263,15 +270,13 @@ int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t w
 	klen = kg_key_len(c);
 	ivlen = (c == KG_C_CHACHA || version == TLS1_3_VERSION) ? 12 : 4;
 	if (version == TLS1_3_VERSION) {
-		if ((hs->ktls_have & 3) != 3 || !md) {
+		if (!ks || (ks->have & 3) != 3 || !md) {
 			snprintf(why, whylen, "TLS 1.3 traffic secrets not captured");
 			goto out;
 		}
 		for (i = 0; i < 2; i++)
-			if (kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "key",
-						 keys[i], klen) ||
-			    kg_hkdf_expand_label(md, hs->ktls_secret[i], hs->ktls_secret_len, "iv",
-						 ivs[i], 12)) {
+			if (kg_ktls_tls13_keys(md, ks->secret[i], ks->len, keys[i],
+					       klen, ivs[i])) {
 				snprintf(why, whylen, "HKDF-Expand-Label failed");
 				goto out;
 			}
@@ -313,8 +318,7 @@ out:
 	OPENSSL_cleanse(keys, sizeof(keys));
 	OPENSSL_cleanse(ivs, sizeof(ivs));
 	OPENSSL_cleanse(block, sizeof(block));
-	OPENSSL_cleanse(hs->ktls_secret, sizeof(hs->ktls_secret));
-	hs->ktls_have = 0;
+	kg_secrets_drop(ssl);
 	return done;
 }
 
@@ -433,7 +437,8 @@ size_t kg_ktls_matrix(struct kg_ktls_cell *cells, size_t max)
 				cell->version = versions[v];
 				cell->cipher = ciphers[k].name;
 				cell->dir = d;
-				/* Measured with Debian's OpenSSL 3.0 (see DESIGN.md). */
+				/* Measured with Debian's OpenSSL 3.0 (the file header;
+				 * README, "Kernel TLS"). */
 				cell->openssl = ciphers[k].c != KG_C_CHACHA &&
 						(versions[v] == TLS1_2_VERSION || d == KG_KTLS_TX);
 				cell->gateway = true;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 
-#include "tls.h"
+struct kg_hs_info;
 
 #define KG_KTLS_TX 1
 #define KG_KTLS_RX 2
@@ -28,9 +28,11 @@ bool kg_ktls_available(char *why, size_t whylen);
 /* Fill @cells (12: 2 versions × 3 ciphers × 2 directions). Returns the count. */
 size_t kg_ktls_matrix(struct kg_ktls_cell *cells, size_t max);
 
-/* Prepare a server context for offload: OpenSSL's own kTLS on, read-ahead
- * off (no record may sit in a userspace buffer), and the key-log hook that
- * hands the TLS 1.3 traffic secrets to kg_ktls_offload(). */
+/* Prepare a server context for offload: OpenSSL's own kTLS on and the
+ * key-log hook that keeps the TLS 1.3 traffic secrets for kg_ktls_offload()
+ * (with the SSL: SSL_free wipes them). kg_tls_new() sees SSL_OP_ENABLE_KTLS
+ * and turns read-ahead off, so no record can sit in a userspace buffer;
+ * the order of the two calls does not matter. */
 void kg_ktls_ctx_setup(SSL_CTX *ctx);
 
 /*
@@ -38,7 +40,8 @@ void kg_ktls_ctx_setup(SSL_CTX *ctx);
  * offloaded and install the others from the handshake secrets. Returns the
  * KG_KTLS_* directions now in the kernel. Once a direction is installed the
  * connection never goes back to userspace TLS for it (point of no return).
- * The secrets in @hs are wiped.
+ * The captured secrets are wiped before it returns. @hs is not used (the
+ * secrets live with @ssl now); it stays until the callers drop it.
  */
 int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t whylen);
 

@@ -18,6 +18,26 @@ struct kg_revoker {
 	int lock_fd;
 };
 
+/*
+ * Revocation at handshake time, as the listener's verify callback (tls.c)
+ * sees it: tag the client socket, then look the fingerprint up in the BPF
+ * map; or, in best-effort mode without BPF, in the state file's list.
+ */
+struct kg_rev_hook {
+	struct kg_revoker *rev;			/* NULL: no BPF map */
+	const struct kg_revstate *fallback;	/* best-effort without BPF */
+	/* revocation = best-effort: a socket that cannot be tagged or a lookup
+	 * that fails is let through with a warning. Otherwise (required, the
+	 * zero value) such a client is refused: no certificate is let in
+	 * whose revocation could not be checked or enforced. */
+	bool best_effort;
+	/* Seams for the unit tests; NULL: kg_ebpf_tag / kg_ebpf_revoked on
+	 * rev->bpf. Same returns: 0 / -errno, and 1 revoked / 0 not / -errno. */
+	int (*tag)(const struct kg_rev_hook *h, int fd, const uint8_t fp[KG_FP_LEN],
+		   uint64_t conn_id);
+	int (*lookup)(const struct kg_rev_hook *h, const uint8_t fp[KG_FP_LEN]);
+};
+
 /* Open the BPF side under @pin_root and the state in @state_dir (created). */
 int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
 		    struct kg_revoker **out, char *err, size_t errlen)

@@ -18,6 +18,7 @@ static const char *const kg_rej_names[KG_REJ__COUNT] = {
 	[KG_REJ_NOT_TLS] = "not_tls",
 	[KG_REJ_PROTOCOL] = "protocol_error",
 	[KG_REJ_MAX_CONN] = "max_connections",
+	[KG_REJ_REVOCATION_UNAVAILABLE] = "revocation_unavailable",
 };
 
 enum kg_rej kg_rej_of(const char *reason)

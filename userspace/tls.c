@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,48 +13,102 @@
 #include "revoke.h"
 #include "verify.h"
 
-/* Drain the OpenSSL error queue into @buf after @prefix (for config errors). */
+/* Drain the OpenSSL error queue into @buf after its first @used bytes (for
+ * config errors). The whole queue is drained even when nothing more fits. */
 static void kg_ssl_errstr(char *buf, size_t len, size_t used)
 {
 	unsigned long e;
 	char s[256];
+	int n;
 
 	while ((e = ERR_get_error()) != 0) {
 		if (used + 3 >= len)
 			continue;
 		ERR_error_string_n(e, s, sizeof(s));
-		used += (size_t)snprintf(buf + used, len - used, " (%s)", s);
+		n = snprintf(buf + used, len - used, " (%s)", s);
+		used = n < 0 ? len : used + (size_t)n;
 	}
 }
 
-#define KG_CFGERR(l, key, ...) do {						\
-		int n_ = snprintf(err, errlen, "%s:%u: ", cfgpath, (l)->line[key]); \
-		n_ += snprintf(err + n_, errlen - (size_t)n_, __VA_ARGS__);	\
-		kg_ssl_errstr(err, errlen, (size_t)n_);				\
-	} while (0)
+/*
+ * "CFGPATH:LINE: message (OpenSSL errors)" into @err. Paths come from the
+ * operator and can be longer than @errlen: snprintf's return value is what
+ * it wanted to write, so each step continues from what was really written.
+ */
+static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned line,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned line,
+		      const char *fmt, ...)
+{
+	va_list ap;
+	size_t used;
+	int n;
+
+	if (!errlen)
+		return;
+	n = snprintf(err, errlen, "%s:%u: ", cfgpath, line);
+	used = n < 0 ? 0 : (size_t)n;
+	if (used < errlen) {
+		va_start(ap, fmt);
+		n = vsnprintf(err + used, errlen - used, fmt, ap);
+		va_end(ap);
+		used = n < 0 ? errlen : used + (size_t)n;
+	}
+	kg_ssl_errstr(err, errlen, used < errlen ? used : errlen);
+}
+
+#define KG_CFGERR(l, key, ...) kg_cfgerr(err, errlen, cfgpath, (l)->line[key], __VA_ARGS__)
+
+/*
+ * A tag or lookup that failed with @err (-errno). Under revocation =
+ * required the client is refused (the reject line and its counter carry
+ * reason=revocation_unavailable); under best-effort it is let through.
+ * Returns the verify error to fail with, or X509_V_OK.
+ */
+static int kg_rev_failed(const struct kg_rev_hook *h, X509 *leaf, const char *what, int err)
+{
+	char desc[512];
+
+	kg_cert_describe(leaf, desc, sizeof(desc));
+	if (h->best_effort) {
+		kg_warn("revocation: %s failed (%s) for %s; accepting it (revocation = best-effort)",
+			what, strerror(-err), desc);
+		return X509_V_OK;
+	}
+	kg_err("revocation: %s failed (%s) for %s; refusing the client (revocation = required): "
+	       "check the BPF maps under the pin root, or set revocation = best-effort",
+	       what, strerror(-err), desc);
+	return KG_V_ERR_REVOCATION_UNAVAILABLE;
+}
 
 /*
  * Tag the socket first, then look the certificate up: a revocation that
  * lands between the two is still caught by the next scan, which finds the
- * tag. Resumption is off, so every connection passes here.
+ * tag. A socket that cannot be tagged could never be cut, so under
+ * revocation = required it is refused like a failed lookup. Resumption is
+ * off, so every connection passes here.
  */
 static int kg_check_revoked(const struct kg_rev_hook *h, SSL *ssl, X509 *leaf,
 			    struct kg_hs_info *hs)
 {
 	uint8_t fp[KG_FP_LEN];
-	int rc;
+	uint64_t id = hs ? hs->conn_id : 0;
+	int rc, e = X509_V_OK;
 
 	if (!leaf || kg_fp_x509(leaf, fp))
 		return X509_V_ERR_UNSPECIFIED;
-	if (h->rev) {
-		struct kg_ebpf *b = h->rev->bpf;
-
-		if (kg_ebpf_tag(b, SSL_get_fd(ssl), fp, hs ? hs->conn_id : 0))
-			kg_warn("cannot tag the client socket for revocation: %s", strerror(errno));
-		rc = kg_ebpf_revoked(b, fp, NULL);
-		if (rc < 0)
-			kg_warn("revocation lookup failed: %s", strerror(-rc));
-		return rc == 1 ? X509_V_ERR_CERT_REVOKED : X509_V_OK;
+	if (h->rev || h->lookup) {
+		rc = h->tag ? h->tag(h, SSL_get_fd(ssl), fp, id) :
+		     h->rev ? kg_ebpf_tag(h->rev->bpf, SSL_get_fd(ssl), fp, id) : 0;
+		if (rc)
+			e = kg_rev_failed(h, leaf, "tagging the client socket", rc);
+		rc = h->lookup ? h->lookup(h, fp) : kg_ebpf_revoked(h->rev->bpf, fp, NULL);
+		/* a revoked certificate is named as such, whatever else failed */
+		if (rc == 1)
+			return X509_V_ERR_CERT_REVOKED;
+		if (rc < 0 && e == X509_V_OK)
+			e = kg_rev_failed(h, leaf, "the revoked-map lookup", rc);
+		return e;
 	}
 	if (h->fallback && kg_revstate_find((struct kg_revstate *)h->fallback, fp))
 		return X509_V_ERR_CERT_REVOKED;
@@ -119,15 +174,9 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 	}
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
-	/* The chain is good up to a trust anchor; now the stricter rules. A
-	 * client that sends more certificates than any valid path could use
-	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
-	 * exists: refuse it rather than keep and parse a padded chain. */
-	e = sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) >
-	    SSL_get_verify_depth(ssl) + 2 ? X509_V_ERR_CERT_CHAIN_TOO_LONG : X509_V_OK;
-	/* the leaf's own issuer must be one the listener lists in client_ca */
-	if (e == X509_V_OK)
-		e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
+	/* The chain is good up to a trust anchor; now the stricter rules:
+	 * the leaf's own issuer must be one the listener lists in client_ca */
+	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
 	if (e == X509_V_OK && t->rev)
 		e = kg_check_revoked(t->rev, ssl, X509_STORE_CTX_get0_cert(xs), hs);
 	if (e != X509_V_OK) {
@@ -137,6 +186,54 @@ static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * Replaces OpenSSL's call to X509_verify_cert() for client certificates.
+ * Most clients send only their leaf (curl --cert leaf.pem, s_client without
+ * -cert_chain), so the listener's client_ca certificates join the chain
+ * the client sent as untrusted chain-building material: they can complete
+ * the path but anchor nothing, and the path must still end in `trust`.
+ * (SSL_CTX_add0_chain_cert would not do: that chain is the one the server
+ * sends, and adding them to the store would make them anchors.)
+ */
+static int kg_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct kg_hs_info *hs = SSL_get_app_data(ssl);
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xs), *more = NULL;
+	int i, n = sk_X509_num(sent), rc;
+
+	/* A client that sends more certificates than any valid path could use
+	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
+	 * exists: refuse it before building a chain from the padding. */
+	if (n > SSL_get_verify_depth(ssl) + 2) {
+		if (hs && !hs->leaf && X509_STORE_CTX_get0_cert(xs) &&
+		    X509_up_ref(X509_STORE_CTX_get0_cert(xs)))
+			hs->leaf = X509_STORE_CTX_get0_cert(xs);
+		if (hs && hs->verify_err == X509_V_OK)
+			hs->verify_err = X509_V_ERR_CERT_CHAIN_TOO_LONG;
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+		return 0;
+	}
+	/* the client's certificates first: its own intermediates are tried first */
+	more = sent ? sk_X509_dup(sent) : sk_X509_new_null();
+	for (i = 0; more && i < sk_X509_num(t->issuers); i++)
+		if (!sk_X509_push(more, sk_X509_value(t->issuers, i))) {
+			sk_X509_free(more);
+			more = NULL;
+		}
+	if (!more) {
+		kg_log_ssl(KG_LOG_ERR, "client certificate check: out of memory");
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+		return 0;
+	}
+	X509_STORE_CTX_set0_untrusted(xs, more);
+	rc = X509_verify_cert(xs);
+	X509_STORE_CTX_set0_untrusted(xs, sent);
+	sk_X509_free(more);	/* the certificates stay owned by t->issuers */
+	return rc;
 }
 
 static void kg_info_cb(const SSL *ssl, int where, int ret)
@@ -382,6 +479,7 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
 	SSL_CTX_set_purpose(t->ctx, X509_PURPOSE_SSL_CLIENT);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kg_verify_cb);
+	SSL_CTX_set_cert_verify_callback(t->ctx, kg_cert_verify_cb, NULL);
 	SSL_CTX_set_verify_depth(t->ctx, l->verify_depth);
 
 	/* The CertificateRequest names the client CAs so clients pick the right cert. */
@@ -418,8 +516,6 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Read several records per recv(2): fewer syscalls on bulk transfers. */
-	SSL_CTX_set_read_ahead(t->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
 	SSL_CTX_set_info_callback(t->ctx, kg_info_cb);
 	*out = t;
@@ -444,7 +540,12 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	hs->alert_rcvd = -1;
 	hs->ssl_reason = 0;
 	hs->leaf = NULL;
-	hs->ktls_have = 0;
+	/* Read-ahead (several records per recv(2), fewer syscalls on bulk
+	 * transfers) only where no kTLS offload may follow: a record read
+	 * ahead would sit in OpenSSL's buffer, out of the kernel's reach.
+	 * Decided here, per SSL, so kg_ktls_ctx_setup may run before or after
+	 * the context is built. */
+	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->ctx) & SSL_OP_ENABLE_KTLS));
 	SSL_set_app_data(ssl, hs);
 	SSL_set_accept_state(ssl);
 	return ssl;

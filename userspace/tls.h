@@ -15,20 +15,9 @@ struct kg_hs_info {
 	int ssl_reason;		/* OpenSSL reason code of a failed handshake, 0 if none */
 	X509 *leaf;		/* the client's certificate, kept even when rejected (owned) */
 	uint64_t conn_id;	/* for the socket tag */
-	/* TLS 1.3 traffic secrets (0 client, 1 server) for kTLS; wiped after use */
-	uint8_t ktls_secret[2][48];
-	uint8_t ktls_secret_len, ktls_have;
 };
 
-struct kg_revoker;
-struct kg_revstate;
-
-/* Revocation at handshake time: the BPF map (tag the socket, then look up),
- * or, in best-effort mode without BPF, the state file's list. */
-struct kg_rev_hook {
-	struct kg_revoker *rev;
-	const struct kg_revstate *fallback;
-};
+struct kg_rev_hook;	/* revoke.h */
 
 #define KG_TLS12_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 

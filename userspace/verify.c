@@ -40,6 +40,34 @@ int kg_fp_file(const char *path, uint8_t fp[KG_FP_LEN])
 	return rc;
 }
 
+int kg_hex_nibble(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int kg_hex_decode(const char *s, size_t nchars, uint8_t *out, size_t outsz)
+{
+	size_t i;
+
+	if (nchars % 2 || nchars / 2 > outsz || nchars / 2 > (size_t)INT32_MAX)
+		return -EINVAL;
+	for (i = 0; i < nchars / 2; i++) {
+		int hi = kg_hex_nibble((unsigned char)s[2 * i]);
+		int lo = hi < 0 ? -1 : kg_hex_nibble((unsigned char)s[2 * i + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int)i;
+}
+
 void kg_fp_format(const uint8_t fp[KG_FP_LEN], bool colons, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -54,16 +82,6 @@ void kg_fp_format(const uint8_t fp[KG_FP_LEN], bool colons, char *out, size_t ou
 	}
 	if (outsz)
 		out[o < outsz ? o : outsz - 1] = '\0';
-}
-
-static int kg_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int kg_fp_parse(const char *s, uint8_t fp[KG_FP_LEN])
@@ -92,11 +110,8 @@ int kg_fp_parse(const char *s, uint8_t fp[KG_FP_LEN])
 		return -EINVAL;
 	p = s;
 	for (i = 0; i < KG_FP_LEN; i++) {
-		int hi = kg_hexval((unsigned char)p[0]), lo = kg_hexval((unsigned char)p[1]);
-
-		if (hi < 0 || lo < 0)
+		if (kg_hex_decode(p, 2, fp + i, 1) != 1)
 			return -EINVAL;
-		fp[i] = (uint8_t)(hi << 4 | lo);
 		p += 2;
 		if (colons && i < KG_FP_LEN - 1) {
 			if (*p != ':')
@@ -147,6 +162,8 @@ const char *kg_verify_reason(int e)
 		return "crl_unusable";
 	case X509_V_ERR_CERT_REVOKED:
 		return "certificate_revoked";
+	case KG_V_ERR_REVOCATION_UNAVAILABLE:
+		return "revocation_unavailable";
 	case X509_V_ERR_INVALID_PURPOSE:
 		return "unsupported_certificate";
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:

@@ -16,6 +16,18 @@
 int kg_fp_x509(X509 *x, uint8_t fp[KG_FP_LEN]) __attribute__((warn_unused_result));
 /* First certificate of a PEM or DER file. -ENOENT/-EACCES for the file, -EPROTO if no cert. */
 int kg_fp_file(const char *path, uint8_t fp[KG_FP_LEN]) __attribute__((warn_unused_result));
+/* 0..15 for a hex digit of either case, -1 for anything else. */
+int kg_hex_nibble(int c);
+/*
+ * The one hex decoder (fingerprints from operators, key-log secrets from
+ * OpenSSL): exactly @nchars digits of @s into @out, @nchars / 2 bytes.
+ * Returns the byte count, or -EINVAL if @nchars is odd, a character is not
+ * a hex digit, or the bytes do not fit in @outsz. @out may be partly
+ * written on failure; callers holding secrets wipe it.
+ */
+int kg_hex_decode(const char *s, size_t nchars, uint8_t *out, size_t outsz)
+	__attribute__((warn_unused_result));
+
 /* Lower-case hex; with @colons "ab:cd:…" (out needs KG_FP_COLON_LEN). */
 void kg_fp_format(const uint8_t fp[KG_FP_LEN], bool colons, char *out, size_t outsz);
 /* 64 hex digits, colons optional (all or none), any case, surrounding blanks
@@ -30,7 +42,13 @@ int kg_fp_parse(const char *s, uint8_t fp[KG_FP_LEN]) __attribute__((warn_unused
  */
 int kg_verify_issuer(STACK_OF(X509) *issuers, STACK_OF(X509) *chain);
 
-/* "unknown_ca", "certificate_expired", … : the alert OpenSSL sends for @x509_err. */
+/* The verify error of a client refused because its revocation could not be
+ * checked or enforced (revocation = required): OpenSSL answers an
+ * application verification failure with a handshake_failure alert. */
+#define KG_V_ERR_REVOCATION_UNAVAILABLE X509_V_ERR_APPLICATION_VERIFICATION
+
+/* "unknown_ca", "certificate_expired", … : the reject reason for @x509_err
+ * (named after the alert OpenSSL sends, where there is one). */
 const char *kg_verify_reason(int x509_err);
 
 /* One-line description for logs: subject, issuer, serial, fingerprint. */

@@ -263,6 +263,114 @@ static void test_config_addr_parse(void **state)
 	assert_int_equal(kg_addr_parse("127.0.0.1:x", false, &a, err, sizeof(err)), -EINVAL);
 }
 
+/* A cipher string of @n characters: OpenSSL names joined by ':'. */
+static char *long_ciphers(size_t n)
+{
+	static const char *const names[] = { "ECDHE-ECDSA-AES128-GCM-SHA256",
+					     "ECDHE-RSA-AES128-GCM-SHA256" };
+	char *s = malloc(n + 1);
+	size_t o = 0, i = 0;
+
+	assert_non_null(s);
+	while (o < n) {
+		size_t k = strlen(names[i % 2]);
+
+		if (o && o < n)
+			s[o++] = ':';
+		memcpy(s + o, names[i++ % 2], o + k <= n ? k : n - o);
+		o += o + k <= n ? k : n - o;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/* Item: lines of any length. A 4 KiB `ciphers =` line (Debian's inih cut
+ * lines at 200 bytes) arrives whole, and the line after it keeps its number. */
+static void test_config_long_line_whole(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512], *body, *ciphers = long_ciphers(4096);
+	size_t blen = strlen(GOOD_LISTENER) + 4096 + 64;
+
+	body = malloc(blen);
+	assert_non_null(body);
+	snprintf(body, blen, "%sciphers = %s\nbacklog = 64\n", GOOD_LISTENER, ciphers);
+	if (load(body, &cfg, err, sizeof(err)))
+		fail_msg("a 4 KiB ciphers line: %s", err);
+	assert_non_null(cfg->listeners[0].ciphers);
+	assert_int_equal(strlen(cfg->listeners[0].ciphers), 4096);
+	assert_string_equal(cfg->listeners[0].ciphers, ciphers);
+	assert_int_equal(cfg->listeners[0].line[KG_LK_CIPHERS], 7);
+	assert_int_equal(cfg->listeners[0].line[KG_LK_BACKLOG], 8);
+	assert_int_equal(cfg->listeners[0].backlog, 64);
+	kg_config_free(cfg);
+	free(body);
+	free(ciphers);
+}
+
+/* Errors after, and on, a long line name the right line. */
+static void test_config_long_line_errors_name_the_line(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[1024], want[600], *body, *ciphers = long_ciphers(1000);
+	size_t blen = strlen(GOOD_LISTENER) + 3000 + 64, i;
+
+	body = malloc(blen);
+	assert_non_null(body);
+	for (i = 0; i < 3; i++) {
+		unsigned line = i == 0 ? 9 : i == 1 ? 8 : 7;
+
+		if (i == 0)	/* a long comment and a long value, then a bad key */
+			snprintf(body, blen, "%s; %s\nciphers = %s\ncolor = blue\n",
+				 GOOD_LISTENER, ciphers, ciphers);
+		else if (i == 1)	/* an unknown key with a long value */
+			snprintf(body, blen, "%s; short\ncolour = %s\n", GOOD_LISTENER, ciphers);
+		else	/* set twice, the second time on a long line after a long one */
+			snprintf(body, blen, "%sciphers = %s\nciphers = %s\n", GOOD_LISTENER,
+				 ciphers, ciphers);
+		cfg = NULL;
+		if (load(body, &cfg, err, sizeof(err)) != -EINVAL)
+			fail_msg("case %zu: accepted", i);
+		snprintf(want, sizeof(want), "%s:%u: ", cfgpath, i == 2 ? 8 : line);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("case %zu: '%.200s' does not start with '%s'", i, err, want);
+	}
+	free(body);
+	free(ciphers);
+}
+
+/* The INI dialect the parser keeps: comments with ; or #, an inline
+ * comment after " ;", key: value, blanks around names and values, a UTF-8
+ * byte-order mark, CRLF line ends, and a last line without a newline. */
+static void test_config_ini_dialect(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512];
+	struct kg_listener_conf *l;
+
+	if (load("\xef\xbb\xbf# leading comment\r\n"
+		 "[listener edge]   \r\n"
+		 "  listen   =   127.0.0.1:8443   ; where clients come\r\n"
+		 "cert = %P\n"
+		 "key: %P\n"
+		 "client_ca = %P\n"
+		 "\n"
+		 "  ; indented comment\n"
+		 "ciphers = ECDHE+AESGCM;no space, so part of the value\n"
+		 "backend = 127.0.0.1:8080", &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	l = &cfg->listeners[0];
+	assert_string_equal(l->listen.text, "127.0.0.1:8443");
+	assert_string_equal(l->ciphers, "ECDHE+AESGCM;no space, so part of the value");
+	assert_int_equal(l->line[KG_LK_SECTION], 2);
+	assert_int_equal(l->line[KG_LK_KEY], 5);
+	assert_int_equal(l->line[KG_LK_BACKEND], 10);
+	kg_config_free(cfg);
+	/* a section header that is not closed is a syntax error on its line */
+	assert_int_equal(load(GOOD_LISTENER "[listener b\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":7: "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +382,9 @@ int main(void)
 		cmocka_unit_test(test_config_duration_parse),
 		cmocka_unit_test(test_config_addr_parse),
 		cmocka_unit_test(test_config_server_name_match),
+		cmocka_unit_test(test_config_long_line_whole),
+		cmocka_unit_test(test_config_long_line_errors_name_the_line),
+		cmocka_unit_test(test_config_ini_dialect),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

@@ -235,6 +235,7 @@ static void test_verify_reason_table(void **state)
 		{ X509_V_ERR_CERT_HAS_EXPIRED, "certificate_expired" },
 		{ X509_V_ERR_CERT_NOT_YET_VALID, "bad_certificate" },
 		{ X509_V_ERR_CERT_REVOKED, "certificate_revoked" },
+		{ KG_V_ERR_REVOCATION_UNAVAILABLE, "revocation_unavailable" },
 		{ X509_V_ERR_INVALID_PURPOSE, "unsupported_certificate" },
 		{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown_ca" },
 		{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "unknown_ca" },
