@@ -254,7 +254,6 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 		close(c->bfd);
 	SSL_free(c->ssl);
 	X509_free(c->hs.leaf);
-	OPENSSL_cleanse(c->hs.ktls_secret, sizeof(c->hs.ktls_secret));
 	free(c->pp);
 	kg_pool_put_conn(&w->pool, c);
 	kg_tls_ctx_put(c->tls);

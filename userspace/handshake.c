@@ -84,7 +84,7 @@ static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
-	c->ktls = kg_ktls_offload(c->ssl, c->cfd, &c->hs, why, sizeof(why));
+	c->ktls = kg_ktls_offload(c->ssl, c->cfd, why, sizeof(why));
 	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
 		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s offloaded: %s",
 			 c->ktls ? "only one direction" : "nothing", why[0] ? why : "?");

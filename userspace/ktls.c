@@ -235,7 +235,7 @@ static int kg_ulp(int fd)
 	return 0;
 }
 
-int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t whylen)
+int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen)
 {
 	const struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);

@@ -43,7 +43,7 @@ void kg_ktls_ctx_setup(SSL_CTX *ctx);
  * The captured secrets are wiped before it returns. @hs is not used (the
  * secrets live with @ssl now); it stays until the callers drop it.
  */
-int kg_ktls_offload(SSL *ssl, int fd, struct kg_hs_info *hs, char *why, size_t whylen);
+int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen);
 
 /* Send a TLS alert (close_notify: level 1, desc 0) on a kTLS TX socket. */
 int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc);
