@@ -29,7 +29,7 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools bench soak soak-short
+.PHONY: all run test unit integration install clean tools bench soak soak-short device-bundle
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -72,6 +72,11 @@ $(B)/kg-backend: tests/tools/kg_backend.c bench/loadgen/stream.h | $(B)
 $(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(LDLIBS)
+
+# the kTLS data-path A/B (splice, recv+send, IORING_OP_SPLICE), for bench/device
+$(B)/ktls_ab: bench/device/ktls_ab.c | $(B)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(shell pkg-config --libs liburing) -lpthread
 
 $(B)/unit/%: tests/unit/%.c $(B)/libkg.a | $(B)/unit
 	$(call msg,CC,$@)
