@@ -114,6 +114,12 @@ soak-short: all
 bench: all
 	$(Q)bash bench/run $(B)
 
+# The self-contained benchmark for another machine (no network there):
+# binaries, peers, libraries, loader, PKI and bench/device/run.sh in one
+# tarball of at most 64 MiB; see README "Benchmark on another machine".
+device-bundle: all $(B)/ktls_ab
+	$(Q)bash bench/device/bundle.sh $(B)
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/lib/systemd/system

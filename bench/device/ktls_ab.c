@@ -560,7 +560,7 @@ static int ab_cell(int tls, int dir, int method)
 		status = -1;
 	smp.stop = 1;
 	pthread_join(smp.th, NULL);
-	if (err || rr.bytes < 0 || src.err || status != 0 || got != src.sent) {
+	if (err || rr.bytes < 0 || src.err || status != 0 || got != src.sent || got == 0) {
 		ab_json_fail(tls, dir, method, false,
 			     "sink: %s; relay: %s; source: %s; sent %lld, received %lld, relay status %d",
 			     err ? strerror(err) : "ok", rr.bytes < 0 ? strerror((int)-rr.bytes) : "ok",
