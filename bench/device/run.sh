@@ -372,7 +372,7 @@ NGX_EXTRA=""
 children() { # PID -> its child processes (nginx workers)
 	local f line
 	for f in /proc/[0-9]*/stat; do
-		read -r line < "$f" 2>/dev/null || continue
+		{ read -r line < "$f"; } 2>/dev/null || continue
 		line=${line##*) }
 		set -- $line
 		[ "${2:-}" = "$PPID_WANTED" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
@@ -443,7 +443,7 @@ done
 cpu_ticks() { # PID... -> utime + stime of these processes, in clock ticks
 	local s=0 p line
 	for p in "$@"; do
-		read -r line < "/proc/$p/stat" 2>/dev/null || continue
+		{ read -r line < "/proc/$p/stat"; } 2>/dev/null || continue
 		line=${line##*) }
 		set -- $line
 		s=$((s + ${12} + ${13}))
