@@ -85,7 +85,7 @@ record() { echo "$1" >> "$RES"; }
 
 # --- the table: medians over the rounds, from results.jsonl alone ---------------
 write_table() {
-	awk -v elapsed="$SECONDS" -v contenders="$CONTENDERS" -v modes="$MODES" -v workers="$WORKERS" '
+	awk -v elapsed="$SECONDS" -v rounds="$ROUNDS" -v contenders="$CONTENDERS" -v modes="$MODES" -v workers="$WORKERS" '
 	function jget(s, k,   m, pat) {
 		pat = "\"" k "\":(\"[^\"]*\"|-?[0-9.eE+]+|true|false|null)"
 		if (!match(s, pat))
@@ -112,7 +112,7 @@ write_table() {
 	function cell(mode, key, w, c,   id) {
 		id = mode SUBSEP key SUBSEP w SUBSEP c
 		if (id in vals)
-			return fmt(median(vals[id])) (nfail[mode, w, c] ? " (" nok[mode, w, c] "/" nok[mode, w, c] + nfail[mode, w, c] " ok)" : "")
+			return fmt(median(vals[id])) (nok[mode, w, c] < rounds ? " (" nok[mode, w, c] "/" rounds ")" : "")
 		if (unav[mode, w, c])
 			return "unavailable"
 		if (skip[mode, w, c] && !nfail2[mode, w, c])
@@ -180,7 +180,7 @@ write_table() {
 		printf "kTLS: %s (modprobe tls: exit %s %s; tcp_available_ulp: %s).\n", jget(kt, "tls_ulp") == "true" ? "**available**" : "**not available**: every ktlsgw-ktls cell and every kTLS A/B cell is reported unavailable, nothing is estimated", jget(kt, "modprobe_tls_rc"), jget(kt, "modprobe_tls"), jget(kt, "tcp_available_ulp")
 		printf "Run: %s rounds, workers {%s}, %s cells planned, %s recorded (%d unavailable, %d skipped for time, %d failed), %d s in all; handshake/rr cells %s s, bulk %s MiB a connection (echo half), A/B %s s a cell%s; proxies pinned to W CPUs: %s.\n", jget(plan, "rounds"), workers, jget(plan, "cells"), ncells + 0, nunav, nskip, nbad, elapsed, jget(plan, "cell_seconds"), jget(plan, "bulk_mib_per_conn"), jget(plan, "ab_seconds"), jget(plan, "quick") == "1" ? " (QUICK mode: a smoke test, not a measurement)" : "", jget(plan, "pinned")
 		printf "Client certificate required:%s.\n\n", check
-		printf "Each cell: the median over the rounds that succeeded ((k/n ok) when some failed). ktlsgw-ktls: ktls = on, every connection checked on path=ktls in the access log; ktlsgw-user: ktls = off (path=userspace). Peers run their own userspace TLS. Both ktlsgw contenders write an access log line per connection (log_level info, to a file); the peers log nothing. CPU: utime+stime of all the proxy'"'"'s processes during the cell.\n\n"
+		printf "Each cell: the median over the rounds that succeeded; (k/n): only k of the n rounds gave a value (the others failed or were skipped for time). ktlsgw-ktls: ktls = on, every connection checked on path=ktls in the access log; ktlsgw-user: ktls = off (path=userspace). Peers run their own userspace TLS. Both ktlsgw contenders write an access log line per connection (log_level info, to a file); the peers log nothing. CPU: utime+stime of all the proxy'"'"'s processes during the cell.\n\n"
 		printf "| mode | metric | W |"
 		for (i = 1; i <= nc; i++) printf " %s |", con[i]
 		printf " kTLS / best peer | user / best peer |\n|---|---|---|"
