@@ -29,7 +29,7 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools bench soak soak-short
+.PHONY: all run test unit integration install clean tools bench soak soak-short device-bundle
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -73,6 +73,11 @@ $(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(LDLIBS)
 
+# the kTLS data-path A/B (splice, recv+send, IORING_OP_SPLICE), for bench/device
+$(B)/ktls_ab: bench/device/ktls_ab.c | $(B)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(shell pkg-config --libs liburing) -lpthread
+
 $(B)/unit/%: tests/unit/%.c $(B)/libkg.a | $(B)/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libkg.a $(LDLIBS) $(shell pkg-config --libs cmocka)
@@ -108,6 +113,12 @@ soak-short: all
 # them from Debian packages); results in bench/results/.
 bench: all
 	$(Q)bash bench/run $(B)
+
+# The self-contained benchmark for another machine (no network there):
+# binaries, peers, libraries, loader, PKI and bench/device/run.sh in one
+# tarball of at most 64 MiB; see README "Benchmark on another machine".
+device-bundle: all $(B)/ktls_ab
+	$(Q)bash bench/device/bundle.sh $(B)
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
