@@ -39,7 +39,7 @@ static void kg_accept_retry_later(struct kg_worker *w, unsigned li)
 
 void kg_accept_retry_event(struct kg_worker *w, unsigned li)
 {
-	if (!w->gw->stop)
+	if (!__atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE))
 		kg_accept_arm(w, li);
 }
 
@@ -120,7 +120,7 @@ static void kg_accept_failed(struct kg_worker *w, unsigned li, int res)
 		if (w->now_ms - last_warn > 5000) {
 			kg_err("listener %s: accept: %s; raise the open-file limit (LimitNOFILE=) "
 			       "or lower max_connections; pausing accepts for 100 ms",
-			       l->conf->name, strerror(-res));
+			       l->name, strerror(-res));
 			last_warn = w->now_ms;
 		}
 		if (!w->accepting[li])
@@ -128,14 +128,43 @@ static void kg_accept_failed(struct kg_worker *w, unsigned li, int res)
 		return;
 	}
 	if (res != -ECANCELED && res != -EINTR && res != -EAGAIN && res != -ECONNABORTED)
-		kg_warn("listener %s: accept: %s", l->conf->name, strerror(-res));
-	if (!w->accepting[li] && !w->gw->stop)
+		kg_warn("listener %s: accept: %s", l->name, strerror(-res));
+	if (!w->accepting[li] && !__atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE))
 		kg_accept_arm(w, li);
+}
+
+/* Over a limit? Then the socket is closed, counted and (rate-limited) logged. */
+static bool kg_accept_refused(struct kg_worker *w, unsigned li, const struct kg_lsnap *s, int fd)
+{
+	const struct kg_config *g = s->gen->cfg;
+	const struct kg_listener_conf *lc = s->conf;
+	struct kg_listener *l = &w->gw->lst[li];
+
+	/* Limits count every worker's connections (atomics): full means close
+	 * at once, never queue. */
+	if (g->max_connections &&
+	    __atomic_load_n(&w->gw->active, __ATOMIC_RELAXED) >= g->max_connections) {
+		kg_refuse(w, fd, KG_REJ_MAX_CONN, "max_connections (%u, [global]) reached; closing "
+			  "new connections on %s", g->max_connections, lc->name);
+		return true;
+	}
+	if (lc->max_connections && __atomic_load_n(&l->active, __ATOMIC_RELAXED) >= lc->max_connections) {
+		kg_refuse(w, fd, KG_REJ_MAX_CONN, "listener %s: max_connections (%u) reached; "
+			  "closing new connections", lc->name, lc->max_connections);
+		return true;
+	}
+	if (lc->handshake_rate && !kg_rate_take(w, li, lc->handshake_rate)) {
+		kg_refuse(w, fd, KG_REJ_RATE, "listener %s: handshake_rate (%u/s) exceeded; closing "
+			  "new connections until it recovers", lc->name, lc->handshake_rate);
+		return true;
+	}
+	return false;
 }
 
 void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned flags)
 {
 	struct kg_listener *l = &w->gw->lst[li];
+	struct kg_lsnap *snap;
 	struct kg_conn *c;
 	int one = 1;
 
@@ -145,33 +174,21 @@ void kg_accept_event(struct kg_worker *w, unsigned li, int res, unsigned flags)
 		kg_accept_failed(w, li, res);
 		return;
 	}
-	if (!w->accepting[li] && !w->gw->stop)
+	if (!w->accepting[li] && !__atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE))
 		kg_accept_arm(w, li);
-	if (w->gw->stop) {
+	if (__atomic_load_n(&w->gw->stop, __ATOMIC_ACQUIRE)) {
 		close(res);
 		return;
 	}
-	/* Limits count every worker's connections (atomics): full means close
-	 * at once, never queue. */
-	if (w->gw->cfg->max_connections &&
-	    __atomic_load_n(&w->gw->active, __ATOMIC_RELAXED) >= w->gw->cfg->max_connections) {
-		kg_refuse(w, res, KG_REJ_MAX_CONN, "max_connections (%u, [global]) reached; closing "
-			  "new connections on %s", w->gw->cfg->max_connections, l->conf->name);
-		return;
-	}
-	if (l->conf->max_connections &&
-	    __atomic_load_n(&l->active, __ATOMIC_RELAXED) >= l->conf->max_connections) {
-		kg_refuse(w, res, KG_REJ_MAX_CONN, "listener %s: max_connections (%u) reached; "
-			  "closing new connections", l->conf->name, l->conf->max_connections);
-		return;
-	}
-	if (l->conf->handshake_rate && !kg_rate_take(w, li, l->conf->handshake_rate)) {
-		kg_refuse(w, res, KG_REJ_RATE, "listener %s: handshake_rate (%u/s) exceeded; closing "
-			  "new connections until it recovers", l->conf->name, l->conf->handshake_rate);
+	/* A reload may swap the listener's snapshot: this connection keeps
+	 * the one it was accepted under. */
+	snap = kg_lsnap_get(l);
+	if (kg_accept_refused(w, li, snap, res)) {
+		kg_lsnap_put(snap);
 		return;
 	}
 	(void)setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (kg_conn_open(w, l, res, &c))
+	if (kg_conn_open(w, l, snap, res, &c))
 		return;
 	kg_hs_start(w, c);
 }

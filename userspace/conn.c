@@ -126,7 +126,8 @@ void kg_fmt_peer(const struct sockaddr_storage *ss, char *out, size_t outsz)
 	}
 }
 
-int kg_conn_open(struct kg_worker *w, struct kg_listener *l, int fd, struct kg_conn **out)
+int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *snap, int fd,
+		 struct kg_conn **out)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -136,11 +137,13 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, int fd, struct kg_c
 	*out = NULL;
 	if (!w->n_free && (rc = kg_conn_table_grow(w))) {
 		close(fd);
+		kg_lsnap_put(snap);
 		return rc;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
+		kg_lsnap_put(snap);
 		return -ENOMEM;
 	}
 	c->cfd = fd;
@@ -150,13 +153,9 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, int fd, struct kg_c
 	c->gen = w->gens[c->slot];
 	c->id = kg_conn_id_make(w->idx, c->slot, c->gen);
 	c->lst = l;
-	/* A reload may swap the listener's context and config: take both, and
-	 * a reference, under the listener's lock. */
-	pthread_mutex_lock(&l->lock);
-	c->tls = l->tls;
-	c->conf = l->conf;
-	__atomic_add_fetch(&c->tls->refs, 1, __ATOMIC_ACQ_REL);
-	pthread_mutex_unlock(&l->lock);
+	c->snap = snap;
+	c->tls = snap->tls;
+	c->conf = snap->conf;
 	c->start_ms = w->now_ms;
 	c->state = KG_ST_HANDSHAKE;
 	c->path = "handshake";
@@ -256,7 +255,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	X509_free(c->hs.leaf);
 	free(c->pp);
 	kg_pool_put_conn(&w->pool, c);
-	kg_tls_ctx_put(c->tls);
+	kg_lsnap_put(c->snap);
 	KG_STAT_SUB(&w->stats, conns_active, 1);
 	__atomic_sub_fetch(&c->lst->active, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&w->gw->active, 1, __ATOMIC_RELAXED);

@@ -70,9 +70,10 @@ struct kg_conn {
 	int cfd, bfd;
 	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
 	SSL *ssl;
-	struct kg_tls_ctx *tls;		/* reference held for the connection's life */
+	struct kg_lsnap *snap;		/* reference: what it started with (reload-safe) */
+	struct kg_tls_ctx *tls;		/* snap->tls */
 	struct kg_listener *lst;
-	const struct kg_listener_conf *conf;	/* the one it started with (reload-safe) */
+	const struct kg_listener_conf *conf;	/* snap->conf */
 	struct kg_hs_info hs;
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */
@@ -97,10 +98,11 @@ const char *kg_close_reason_str(enum kg_close_reason r);
 
 struct kg_worker;
 
-/* A connection for accepted socket @fd on listener @l (which it keeps a
- * reference to); -ENOMEM or -ENOSPC (table full), @fd closed then. */
-int kg_conn_open(struct kg_worker *w, struct kg_listener *l, int fd, struct kg_conn **out)
-	__attribute__((warn_unused_result));
+/* A connection for accepted socket @fd on listener @l, served with @snap
+ * (the connection takes over that reference). -ENOMEM or -ENOSPC (table
+ * full): @fd is closed and @snap released. */
+int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *snap, int fd,
+		 struct kg_conn **out) __attribute__((warn_unused_result));
 /* The live connection with this ID on this worker, or NULL. */
 struct kg_conn *kg_conn_by_id(struct kg_worker *w, uint64_t id);
 /* End now: log the access line, count, release. Sockets get a FIN. */

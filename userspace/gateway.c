@@ -66,6 +66,62 @@ static int kg_gw_drop_privileges(struct kg_gw *gw)
 	return 0;
 }
 
+/* ---- configuration generations and listener snapshots ------------------ */
+
+static struct kg_cfg_gen *kg_cfg_gen_new(struct kg_config *cfg)
+{
+	struct kg_cfg_gen *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->refs = 1;
+	g->cfg = cfg;
+	return g;
+}
+
+static void kg_cfg_gen_put(struct kg_cfg_gen *g)
+{
+	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	kg_config_free(g->cfg);
+	free(g);
+}
+
+/* A snapshot of listener @idx of @g, taking over the reference to @tls. */
+static struct kg_lsnap *kg_lsnap_new(struct kg_cfg_gen *g, size_t idx, struct kg_tls_ctx *tls)
+{
+	struct kg_lsnap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->refs = 1;
+	s->gen = g;
+	__atomic_add_fetch(&g->refs, 1, __ATOMIC_ACQ_REL);
+	s->conf = &g->cfg->listeners[idx];
+	s->tls = tls;
+	return s;
+}
+
+struct kg_lsnap *kg_lsnap_get(struct kg_listener *l)
+{
+	struct kg_lsnap *s;
+
+	pthread_mutex_lock(&l->lock);
+	s = l->snap;
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&l->lock);
+	return s;
+}
+
+void kg_lsnap_put(struct kg_lsnap *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	kg_tls_ctx_put(s->tls);
+	kg_cfg_gen_put(s->gen);
+	free(s);
+}
+
 static void kg_gw_free(struct kg_gw *gw)
 {
 	size_t i;
@@ -74,16 +130,13 @@ static void kg_gw_free(struct kg_gw *gw)
 		kg_worker_join_free(gw->workers[i]);
 	free(gw->workers);
 	for (i = 0; gw->lst && i < gw->n_lst; i++) {
-		kg_tls_ctx_put(gw->lst[i].tls);
+		kg_lsnap_put(gw->lst[i].snap);
 		pthread_mutex_destroy(&gw->lst[i].lock);
 	}
 	free(gw->lst);
-	for (i = 0; i < gw->n_old_cfgs; i++)
-		kg_config_free(gw->old_cfgs[i]);
-	free(gw->old_cfgs);
 	kg_revoker_close(gw->rev);
 	kg_revstate_release(&gw->fallback);
-	kg_config_free(gw->cfg);
+	kg_cfg_gen_put(gw->gen);
 }
 
 static int kg_gw_revocation_start(struct kg_gw *gw)
@@ -219,8 +272,9 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
  */
 static void kg_gw_reload(struct kg_gw *gw)
 {
-	struct kg_tls_ctx **nt = NULL;
-	struct kg_config *ncfg = NULL, **olds;
+	struct kg_lsnap **ns = NULL;
+	struct kg_config *ncfg = NULL;
+	struct kg_cfg_gen *ngen = NULL;
 	char err[1024];
 	size_t i;
 
@@ -234,41 +288,53 @@ static void kg_gw_reload(struct kg_gw *gw)
 		if (strcmp(ncfg->listeners[i].name, gw->lst[i].conf->name) ||
 		    strcmp(ncfg->listeners[i].listen.text, gw->lst[i].conf->listen.text))
 			goto structure;
-	nt = calloc(gw->n_lst, sizeof(*nt));
-	olds = realloc(gw->old_cfgs, (gw->n_old_cfgs + 1) * sizeof(*olds));
-	if (!nt || !olds) {
+	ns = calloc(gw->n_lst, sizeof(*ns));
+	ngen = kg_cfg_gen_new(ncfg);
+	if (!ns || !ngen) {
 		kg_err("SIGHUP: out of memory; the running configuration stays in force");
 		goto fail;
 	}
-	gw->old_cfgs = olds;
-	for (i = 0; i < gw->n_lst; i++)
-		if (kg_gw_tls_ctx(gw, &ncfg->listeners[i], ncfg->path, &nt[i], err, sizeof(err))) {
+	ncfg = NULL;	/* ngen owns it */
+	for (i = 0; i < gw->n_lst; i++) {
+		const struct kg_listener_conf *lc = &ngen->cfg->listeners[i];
+		struct kg_tls_ctx *t;
+
+		if (kg_gw_tls_ctx(gw, lc, ngen->cfg->path, &t, err, sizeof(err))) {
 			kg_err("SIGHUP: %s; the running configuration stays in force", err);
 			goto fail;
 		}
+		ns[i] = kg_lsnap_new(ngen, i, t);
+		if (!ns[i]) {
+			kg_tls_ctx_put(t);
+			kg_err("SIGHUP: out of memory; the running configuration stays in force");
+			goto fail;
+		}
+	}
 	for (i = 0; i < gw->n_lst; i++) {
-		struct kg_tls_ctx *old;
+		struct kg_lsnap *old;
 
 		pthread_mutex_lock(&gw->lst[i].lock);
-		old = gw->lst[i].tls;
-		gw->lst[i].tls = nt[i];
-		gw->lst[i].conf = &ncfg->listeners[i];
+		old = gw->lst[i].snap;
+		gw->lst[i].snap = ns[i];
 		pthread_mutex_unlock(&gw->lst[i].lock);
-		kg_tls_ctx_put(old);	/* freed when its last connection ends */
+		gw->lst[i].conf = ns[i]->conf;
+		kg_lsnap_put(old);	/* freed with its last connection */
 	}
-	gw->old_cfgs[gw->n_old_cfgs++] = gw->cfg;
-	gw->cfg = ncfg;
-	free(nt);
+	kg_cfg_gen_put(gw->gen);
+	gw->gen = ngen;
+	gw->cfg = ngen->cfg;
+	free(ns);
 	kg_info("SIGHUP: configuration reloaded from %s (%zu listener%s); established "
-		"connections keep their settings", ncfg->path, gw->n_lst, gw->n_lst == 1 ? "" : "s");
+		"connections keep their settings", gw->cfg->path, gw->n_lst, gw->n_lst == 1 ? "" : "s");
 	return;
 structure:
 	kg_err("SIGHUP: %s changes the set of listeners or their addresses; restart ktlsgw to "
 	       "apply that. The running configuration stays in force", ncfg->path);
 fail:
-	for (i = 0; nt && i < gw->n_lst; i++)
-		kg_tls_ctx_put(nt[i]);
-	free(nt);
+	for (i = 0; ns && i < gw->n_lst; i++)
+		kg_lsnap_put(ns[i]);
+	free(ns);
+	kg_cfg_gen_put(ngen);
 	kg_config_free(ncfg);
 }
 
@@ -284,6 +350,11 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	int rc, sig;
 	long ncpu;
 
+	gw.gen = kg_cfg_gen_new(cfg);
+	if (!gw.gen) {
+		kg_config_free(cfg);
+		return -ENOMEM;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -336,12 +407,21 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		goto out;
 	}
 	for (i = 0; i < gw.n_lst; i++) {
+		struct kg_tls_ctx *t;
+
 		pthread_mutex_init(&gw.lst[i].lock, NULL);
 		gw.lst[i].conf = &cfg->listeners[i];
-		rc = kg_gw_tls_ctx(&gw, &cfg->listeners[i], cfg->path, &gw.lst[i].tls, err, sizeof(err));
+		snprintf(gw.lst[i].name, sizeof(gw.lst[i].name), "%s", cfg->listeners[i].name);
+		rc = kg_gw_tls_ctx(&gw, &cfg->listeners[i], cfg->path, &t, err, sizeof(err));
 		if (rc) {
 			kg_err("%s", err);
 			rc = -EINVAL;
+			goto out;
+		}
+		gw.lst[i].snap = kg_lsnap_new(gw.gen, i, t);
+		if (!gw.lst[i].snap) {
+			kg_tls_ctx_put(t);
+			rc = -ENOMEM;
 			goto out;
 		}
 	}

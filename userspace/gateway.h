@@ -16,16 +16,42 @@ struct kg_revoker;
 
 struct kg_worker;
 
+/* One loaded configuration, shared by the listener snapshots built from
+ * it; freed with the last of them. */
+struct kg_cfg_gen {
+	int refs;
+	struct kg_config *cfg;		/* owned */
+};
+
+/*
+ * What a listener serves with under one configuration: its settings, the
+ * [global] settings of the same file, and the TLS context. Immutable. A
+ * connection holds a reference for its whole life, so a reload never
+ * changes what it runs with, and the last connection frees the old one.
+ */
+struct kg_lsnap {
+	int refs;
+	struct kg_cfg_gen *gen;			/* reference */
+	const struct kg_listener_conf *conf;	/* in gen->cfg */
+	struct kg_tls_ctx *tls;			/* reference */
+};
+
 struct kg_listener {
-	pthread_mutex_t lock;		/* guards conf and tls against a reload */
-	const struct kg_listener_conf *conf;
-	struct kg_tls_ctx *tls;
+	pthread_mutex_t lock;		/* guards snap against a reload */
+	struct kg_lsnap *snap;		/* workers: only through kg_lsnap_get() */
+	const struct kg_listener_conf *conf;	/* the main thread's view (it swaps it) */
+	char name[KG_NAME_MAX];		/* fixed for the process's life */
 	struct kg_addr bound;		/* the address actually bound (port 0 resolved) */
 	unsigned active;		/* connections of this listener, all workers */
 };
 
+/* A reference to listener @l's current snapshot (any thread). */
+struct kg_lsnap *kg_lsnap_get(struct kg_listener *l);
+void kg_lsnap_put(struct kg_lsnap *s);
+
 struct kg_gw {
-	struct kg_config *cfg;
+	struct kg_config *cfg;		/* the main thread's: gen->cfg */
+	struct kg_cfg_gen *gen;		/* reference to the running configuration */
 	struct kg_listener *lst;
 	size_t n_lst;
 	unsigned n_workers;
@@ -37,8 +63,6 @@ struct kg_gw {
 	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
 	bool ktls;			/* the kernel has the tls ULP */
 	unsigned active;		/* connections, all listeners and workers */
-	struct kg_config **old_cfgs;	/* replaced by reloads; live connections may use them */
-	size_t n_old_cfgs;
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
 	bool wait_poll;			/* workers wait in poll(2) (KTLSGW_WAIT_POLL=1) */
 	unsigned workers_done;		/* workers whose loop has ended (atomic) */

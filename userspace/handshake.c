@@ -255,7 +255,7 @@ static int kg_backend_tag(struct kg_worker *w, struct kg_conn *c)
 	snprintf(c->detail, sizeof(c->detail), "cannot tag the backend socket for revocation: %s",
 		 strerror(-rc));
 	KG_STAT_ADD(&w->stats, tag_errors, 1);
-	if (w->gw->cfg->revocation != KG_REV_REQUIRED) {
+	if (c->snap->gen->cfg->revocation != KG_REV_REQUIRED) {
 		kg_warn("conn=%llu: %s", (unsigned long long)c->id, c->detail);
 		c->detail[0] = '\0';
 		return 0;
