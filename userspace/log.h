@@ -21,7 +21,7 @@ void kg_log_raw(const char *line);
 #define kg_info(...)  kg_log(KG_LOG_INFO, __VA_ARGS__)
 #define kg_dbg(...)   kg_log(KG_LOG_DEBUG, __VA_ARGS__)
 
-/* Escape @in for a JSON string into @out (always NUL-terminated). */
-void kg_json_escape(char *out, size_t outsz, const char *in);
+/* kg_json_escape() for the callers that still format JSON lines themselves */
+#include "json.h"
 
 #endif
