@@ -104,8 +104,9 @@ int kg_json_conn_read(struct json_object *o, struct kg_conn_info *ci)
 /*
  * Escape @in as the inside of a JSON string into @out (always
  * NUL-terminated; cut before an escape or a UTF-8 sequence that does not
- * fit). Same rules as kg_json_str(). Kept for code that still formats JSON
- * with printf; new code builds a tree instead.
+ * fit). Same rules as kg_json_str(). For text that must stay on one line
+ * (a table cell) and for code that still formats JSON with printf; new JSON
+ * is built as a tree instead.
  */
 void kg_json_escape(char *out, size_t outsz, const char *in);
 
