@@ -187,13 +187,15 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 static bool kg_snapshot_has(struct json_object *all, unsigned long long id)
 {
 	struct kg_conn_info ci;
-	size_t i, n = all ? json_object_array_length(all) : 0;
+	size_t i, n = json_object_array_length(all);
 
 	for (i = 0; i < n; i++)
 		if (!kg_json_conn_read(json_object_array_get_idx(all, i), &ci) && ci.id == id)
 			return true;
 	return false;
 }
+
+#define KG_SNAP_FAILED "the connection list could not be built; see the gateway's log"
 
 /* {"key": value} for a one-line answer; NULL when out of memory. */
 static struct json_object *kg_reply(const char *key, const char *text, unsigned long long num)
@@ -255,6 +257,8 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
 		resp = kg_conn_snapshot(gw);
+		if (!resp)
+			resp = kg_reply("error", KG_SNAP_FAILED, 0);
 		break;
 	case KG_ADM_STATS:
 		resp = kg_stats_obj(gw);
@@ -263,7 +267,9 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 		unsigned wi = kg_conn_id_worker(id);
 
 		all = kg_conn_snapshot(gw);
-		if (wi < gw->n_workers && kg_snapshot_has(all, id)) {
+		if (!all) {
+			resp = kg_reply("error", KG_SNAP_FAILED, 0);
+		} else if (wi < gw->n_workers && kg_snapshot_has(all, id)) {
 			kg_worker_post_kill(gw->workers[wi], id, KG_CLOSE_KILLED);
 			kg_info("admin: conn kill %llu", id);
 			resp = kg_reply("killed", NULL, id);
