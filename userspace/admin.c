@@ -39,6 +39,31 @@ static int kg_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * Accept one client of @lfd and read its request into @req (NUL-terminated,
+ * its length in *@got) until @end is in it, @cap - 1 bytes came or the
+ * client stops. The connected fd (caller closes), or -1.
+ */
+static int kg_accept_request(int lfd, char *req, size_t cap, const char *end, size_t *got)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ssize_t n;
+
+	*got = 0;
+	req[0] = '\0';
+	if (fd < 0)
+		return -1;
+	kg_io_timeouts(fd);
+	while (*got < cap - 1 && (n = recv(fd, req + *got, cap - 1 - *got, 0)) > 0) {
+		*got += (size_t)n;
+		req[*got] = '\0';
+		/* memmem: a NUL from the client does not hide what follows it */
+		if (memmem(req, *got, end, strlen(end)))
+			break;
+	}
+	return fd;
+}
+
 int kg_admin_listen(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -197,18 +222,6 @@ static bool kg_snapshot_has(struct json_object *all, unsigned long long id)
 
 #define KG_SNAP_FAILED "the connection list could not be built; see the gateway's log"
 
-/* {"key": value} for a one-line answer; NULL when out of memory. */
-static struct json_object *kg_reply(const char *key, const char *text, unsigned long long num)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (o && (text ? kg_json_add_str(o, key, text) : kg_json_add_u64(o, key, num))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return o;
-}
-
 enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long *id)
 {
 	size_t n = 0;
@@ -241,24 +254,16 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 	char req[256], msg[160];
 	const char *text;
 	unsigned long long id = 0;
-	ssize_t n;
-	size_t got = 0;
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	size_t got;
+	int fd = kg_accept_request(lfd, req, sizeof(req), "\n", &got);
 
 	if (fd < 0)
 		return;
-	kg_io_timeouts(fd);
-	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
-		got += (size_t)n;
-		if (memchr(req, '\n', got))
-			break;
-	}
-	req[got] = '\0';
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
 		resp = kg_conn_snapshot(gw);
 		if (!resp)
-			resp = kg_reply("error", KG_SNAP_FAILED, 0);
+			resp = kg_json_obj("s", "error", KG_SNAP_FAILED);
 		break;
 	case KG_ADM_STATS:
 		resp = kg_stats_obj(gw);
@@ -268,20 +273,20 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 
 		all = kg_conn_snapshot(gw);
 		if (!all) {
-			resp = kg_reply("error", KG_SNAP_FAILED, 0);
+			resp = kg_json_obj("s", "error", KG_SNAP_FAILED);
 		} else if (wi < gw->n_workers && kg_snapshot_has(all, id)) {
 			kg_worker_post_kill(gw->workers[wi], id, KG_CLOSE_KILLED);
 			kg_info("admin: conn kill %llu", id);
-			resp = kg_reply("killed", NULL, id);
+			resp = kg_json_obj("u", "killed", (uint64_t)id);
 		} else {
 			snprintf(msg, sizeof(msg), "no connection %llu; see `ktlsgw conn list`", id);
-			resp = kg_reply("error", msg, 0);
+			resp = kg_json_obj("s", "error", msg);
 		}
 		json_object_put(all);
 		break;
 	}
 	default:
-		resp = kg_reply("error", "unknown request; use: conn list, conn kill ID, stats", 0);
+		resp = kg_json_obj("s", "error", "unknown request; use: conn list, conn kill ID, stats");
 		break;
 	}
 	text = resp ? kg_json_text(resp) : NULL;
@@ -400,20 +405,12 @@ static char *kg_metrics_text(struct kg_gw *gw)
 void kg_metrics_serve(struct kg_gw *gw, int lfd)
 {
 	char req[2048], hdr[256], *body;
-	size_t got = 0;
+	size_t got;
 	ssize_t n;
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = kg_accept_request(lfd, req, sizeof(req), "\r\n\r\n", &got);
 
 	if (fd < 0)
 		return;
-	kg_io_timeouts(fd);
-	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
-		got += (size_t)n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n"))
-			break;
-	}
-	req[got] = '\0';
 	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
 		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 

@@ -91,9 +91,8 @@ static void kg_cli_verror(struct kg_cli *cli, const char *fmt, va_list ap, int c
 		fprintf(stderr, "%s: %s\n", cli->prog, msg);
 		return;
 	}
-	o = json_object_new_object();
-	if (!o || kg_json_add_str(o, "error", msg) | kg_json_add_int(o, "exit", code) ||
-	    kg_json_print(stdout, o))
+	o = kg_json_obj("si", "error", msg, "exit", (int64_t)code);
+	if (!o || kg_json_print(stdout, o))
 		fprintf(stderr, "%s: %s\n", cli->prog, msg);	/* out of memory: text it is */
 	json_object_put(o);
 }
@@ -350,18 +349,10 @@ int kg_cli_dispatch(struct kg_cli *cli, const struct kg_cmd *cmds, const char *o
 
 static int kg_cmd_version(struct kg_cli *cli, int argc, char **argv)
 {
-	struct json_object *o;
-
-	if (!cli->json) {
-		printf("ktlsgw %s\n", KG_VERSION);
-		return KG_EXIT_OK;
-	}
-	o = json_object_new_object();
-	if (o && kg_json_add_str(o, "version", KG_VERSION)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj("s", "version", KG_VERSION));
+	printf("ktlsgw %s\n", KG_VERSION);
+	return KG_EXIT_OK;
 }
 
 int kg_cli_main(int argc, char **argv)

@@ -111,10 +111,8 @@ static struct json_object *kg_feat_json(const struct kg_feat *f, size_t n)
 	size_t i;
 
 	for (i = 0; a && i < n; i++) {
-		o = json_object_new_object();
-		if (!o || kg_json_add_str(o, "name", f[i].name) | kg_json_add_bool(o, "ok", f[i].ok) |
-		    kg_json_add_str(o, "detail", f[i].detail) || kg_json_array_add(a, o)) {
-			json_object_put(o);
+		o = kg_json_obj("sbs", "name", f[i].name, "ok", f[i].ok, "detail", f[i].detail);
+		if (kg_json_array_add(a, o)) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -129,14 +127,10 @@ static struct json_object *kg_cells_json(const struct kg_ktls_cell *c, size_t n)
 	size_t i;
 
 	for (i = 0; a && i < n; i++) {
-		o = json_object_new_object();
-		if (!o || kg_json_add_str(o, "tls", c[i].version == TLS1_3_VERSION ? "1.3" : "1.2") |
-		    kg_json_add_str(o, "cipher", c[i].cipher) |
-		    kg_json_add_str(o, "dir", c[i].dir == KG_KTLS_TX ? "tx" : "rx") |
-		    kg_json_add_bool(o, "offload", c[i].kernel) |
-		    kg_json_add_str(o, "by", kg_cell_by(&c[i])) |
-		    kg_json_add_str(o, "detail", c[i].why) || kg_json_array_add(a, o)) {
-			json_object_put(o);
+		o = kg_json_obj("sssbss", "tls", c[i].version == TLS1_3_VERSION ? "1.3" : "1.2",
+				"cipher", c[i].cipher, "dir", c[i].dir == KG_KTLS_TX ? "tx" : "rx",
+				"offload", c[i].kernel, "by", kg_cell_by(&c[i]), "detail", c[i].why);
+		if (kg_json_array_add(a, o)) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -151,7 +145,6 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_ktls_cell cells[12];
 	struct kg_feat ur[8], bf[8];
-	struct json_object *o, *rekey;
 	size_t nc, nu, nb, i;
 	char why[200];
 	bool ulp, can_rekey = kg_kernel_at_least(6, 14);
@@ -162,27 +155,14 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 	nc = kg_ktls_matrix(cells, 12);
 	nu = kg_feat_uring(ur);
 	nb = kg_feat_bpf(bf);
-	if (cli->json) {
-		o = json_object_new_object();
-		rekey = json_object_new_object();
-		if (rekey && (kg_json_add_bool(rekey, "kernel", can_rekey) |
-			      kg_json_add_str(rekey, "detail", can_rekey ? KG_REKEY_YES : KG_REKEY_NO))) {
-			json_object_put(rekey);
-			rekey = NULL;
-		}
-		if (o && (kg_json_add_str(o, "kernel", u.release) |
-			  kg_json_add_str(o, "openssl", OpenSSL_version(OPENSSL_VERSION)) |
-			  kg_json_add_bool(o, "tls_ulp", ulp) |
-			  kg_json_add_str(o, "tls_ulp_detail", ulp ? "loaded" : why) |
-			  kg_json_object_add(o, "ktls", kg_cells_json(cells, nc)) |
-			  kg_json_object_add(o, "rekey", rekey) |
-			  kg_json_object_add(o, "io_uring", kg_feat_json(ur, nu)) |
-			  kg_json_object_add(o, "bpf", kg_feat_json(bf, nb)))) {
-			json_object_put(o);
-			o = NULL;
-		}
-		return kg_cli_print_json(cli, o);
-	}
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj(
+			"ssbsoooo", "kernel", u.release, "openssl", OpenSSL_version(OPENSSL_VERSION),
+			"tls_ulp", ulp, "tls_ulp_detail", ulp ? "loaded" : why,
+			"ktls", kg_cells_json(cells, nc),
+			"rekey", kg_json_obj("bs", "kernel", can_rekey, "detail",
+					     can_rekey ? KG_REKEY_YES : KG_REKEY_NO),
+			"io_uring", kg_feat_json(ur, nu), "bpf", kg_feat_json(bf, nb)));
 	printf("kernel %s, %s\n\n", u.release, OpenSSL_version(OPENSSL_VERSION));
 	printf("kernel TLS (tls ULP): %s\n", ulp ? "available" : why);
 	printf("  %-4s %-18s %-3s %-17s %s\n", "TLS", "cipher", "dir", "data path", "note");

@@ -13,7 +13,6 @@ int kg_cmd_fingerprint(struct kg_cli *cli, int argc, char **argv)
 	const char *path = argv[0];
 	char out[KG_FP_COLON_LEN];
 	uint8_t fp[KG_FP_LEN];
-	struct json_object *o;
 	int rc;
 
 	rc = kg_fp_file(path, fp);
@@ -21,14 +20,8 @@ int kg_cmd_fingerprint(struct kg_cli *cli, int argc, char **argv)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", path, rc == -EPROTO ?
 				    "no PEM or DER certificate in the file" : strerror(-rc));
 	kg_fp_format(fp, cli->opt[KG_OPT_COLONS] != NULL, out, sizeof(out));
-	if (!cli->json) {
-		printf("%s\n", out);
-		return KG_EXIT_OK;
-	}
-	o = json_object_new_object();
-	if (o && (kg_json_add_str(o, "file", path) | kg_json_add_str(o, "sha256", out))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj("ss", "file", path, "sha256", out));
+	printf("%s\n", out);
+	return KG_EXIT_OK;
 }

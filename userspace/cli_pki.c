@@ -8,21 +8,14 @@
 static int kg_cmd_pki_init(struct kg_cli *cli, int argc, char **argv)
 {
 	const char *dir = argv[0];
-	struct json_object *o;
 
 	if (kg_pki_init(dir, cli->opt[KG_OPT_TEST] != NULL))
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "pki init %s failed (see above)", dir);
-	if (!cli->json) {
-		printf("demo PKI written to %s (root CA ca.pem, client CA client-ca.pem, server "
-		       "server.pem, clients alice.pem and bob.pem)\n", dir);
-		return KG_EXIT_OK;
-	}
-	o = json_object_new_object();
-	if (o && (kg_json_add_str(o, "dir", dir) | kg_json_add_bool(o, "ok", true))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj("sb", "dir", dir, "ok", true));
+	printf("demo PKI written to %s (root CA ca.pem, client CA client-ca.pem, server "
+	       "server.pem, clients alice.pem and bob.pem)\n", dir);
+	return KG_EXIT_OK;
 }
 
 const struct kg_cmd kg_pki_cmds[] = {

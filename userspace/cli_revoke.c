@@ -118,7 +118,6 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 {
 	const char *reason = cli->opt[KG_OPT_REASON];
 	struct kg_revoker *r = NULL;
-	struct json_object *o;
 	struct kg_rev_args a;
 	char hex[KG_FP_HEX_LEN], err[1024];
 	bool kernel;
@@ -133,27 +132,20 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	kg_revoker_close(r);
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s", hex, err);
-	if (!cli->json) {
-		printf("revoked %s (%s); %d live socket%s %s\n", hex, kg_reason_name((uint32_t)a.code),
-		       cut, cut == 1 ? "" : "s", kernel ? "aborted by the kernel" :
-		       "found; the gateway closes them at its next scan");
-		return KG_EXIT_OK;
-	}
-	o = json_object_new_object();
-	if (o && (kg_json_add_str(o, "sha256", hex) | kg_json_add_bool(o, "revoked", true) |
-		  kg_json_add_str(o, "reason", kg_reason_name((uint32_t)a.code)) |
-		  kg_json_add_int(o, "live_cut", cut) |
-		  kg_json_add_str(o, "cut_by", kernel ? "kernel" : "gateway"))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj("sbsis", "sha256", hex, "revoked", true,
+							  "reason", kg_reason_name((uint32_t)a.code),
+							  "live_cut", (int64_t)cut,
+							  "cut_by", kernel ? "kernel" : "gateway"));
+	printf("revoked %s (%s); %d live socket%s %s\n", hex, kg_reason_name((uint32_t)a.code),
+	       cut, cut == 1 ? "" : "s", kernel ? "aborted by the kernel" :
+	       "found; the gateway closes them at its next scan");
+	return KG_EXIT_OK;
 }
 
 static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_revoker *r = NULL;
-	struct json_object *o;
 	struct kg_rev_args a;
 	char hex[KG_FP_HEX_LEN], err[1024];
 	int rc;
@@ -166,32 +158,10 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	kg_revoker_close(r);
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", hex, err);
-	if (!cli->json) {
-		printf("%s is no longer revoked (new handshakes are accepted)\n", hex);
-		return KG_EXIT_OK;
-	}
-	o = json_object_new_object();
-	if (o && (kg_json_add_str(o, "sha256", hex) | kg_json_add_bool(o, "revoked", false))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
-}
-
-/* One entry of `revoke list -j`; NULL when out of memory. */
-static struct json_object *kg_rev_entry_json(const struct kg_rev_entry *e, const char *hex,
-					     const char *when)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (o && (kg_json_add_str(o, "sha256", hex) | kg_json_add_str(o, "revoked_at", when) |
-		  kg_json_add_str(o, "reason", kg_reason_name(e->reason)) |
-		  kg_json_add_bool(o, "live_cut", e->flags & KG_REV_F_CUT) |
-		  kg_json_add_str(o, "text", e->text))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return o;
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj("sb", "sha256", hex, "revoked", false));
+	printf("%s is no longer revoked (new handshakes are accepted)\n", hex);
+	return KG_EXIT_OK;
 }
 
 static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)
@@ -227,7 +197,11 @@ static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)
 		if (!cli->json)
 			printf("%-64s  %-20s  %-20s  %-4s  %s\n", hex, when, kg_reason_name(e->reason),
 			       e->flags & KG_REV_F_CUT ? "yes" : "no", e->text);
-		else if (arr && kg_json_array_add(arr, kg_rev_entry_json(e, hex, when)))
+		else if (arr && kg_json_array_add(arr, kg_json_obj("sssbs", "sha256", hex,
+								   "revoked_at", when, "reason",
+								   kg_reason_name(e->reason), "live_cut",
+								   !!(e->flags & KG_REV_F_CUT),
+								   "text", e->text)))
 			json_object_put(arr), arr = NULL;
 	}
 	kg_revstate_release(&st);

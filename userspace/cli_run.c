@@ -14,7 +14,6 @@
 /* --check: every listener's certificate, key and CAs load. Exit code. */
 static int kg_run_check(struct kg_cli *cli, const struct kg_config *cfg, const char *path)
 {
-	struct json_object *o;
 	char err[1024];
 	size_t i;
 
@@ -30,13 +29,8 @@ static int kg_run_check(struct kg_cli *cli, const struct kg_config *cfg, const c
 		       cfg->n_listeners == 1 ? "" : "s");
 		return KG_EXIT_OK;
 	}
-	o = json_object_new_object();
-	if (o && (kg_json_add_str(o, "config", path) | kg_json_add_u64(o, "listeners", cfg->n_listeners) |
-		  kg_json_add_bool(o, "ok", true))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return kg_cli_print_json(cli, o);
+	return kg_cli_print_json(cli, kg_json_obj("sub", "config", path, "listeners",
+						  (uint64_t)cfg->n_listeners, "ok", true));
 }
 
 int kg_cmd_run(struct kg_cli *cli, int argc, char **argv)

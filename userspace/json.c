@@ -5,6 +5,7 @@
  * the CLI. See json.h.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,65 @@ int kg_json_add_double(struct json_object *o, const char *key, double v)
 	return kg_json_object_add(o, key, json_object_new_double(v));
 }
 
+struct json_object *kg_json_obj(const char *types, ...)
+{
+	struct json_object *o = json_object_new_object();
+	const char *key;
+	va_list ap;
+	int rc = o ? 0 : -ENOMEM;
+
+	va_start(ap, types);
+	/* every argument is consumed even after a failure: 'o' values must be put */
+	for (; *types; types++) {
+		key = va_arg(ap, const char *);
+		switch (*types) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+
+			rc = rc ?: kg_json_add_str(o, key, v);
+			break;
+		}
+		case 'u': {
+			uint64_t v = va_arg(ap, uint64_t);
+
+			rc = rc ?: kg_json_add_u64(o, key, v);
+			break;
+		}
+		case 'i': {
+			int64_t v = va_arg(ap, int64_t);
+
+			rc = rc ?: kg_json_add_int(o, key, v);
+			break;
+		}
+		case 'b': {
+			int v = va_arg(ap, int);
+
+			rc = rc ?: kg_json_add_bool(o, key, v);
+			break;
+		}
+		case 'o': {
+			struct json_object *v = va_arg(ap, struct json_object *);
+
+			if (rc)
+				json_object_put(v);
+			else
+				rc = kg_json_object_add(o, key, v);
+			break;
+		}
+		default:
+			rc = -EINVAL;	/* a caller's typo: no way to know what follows */
+			goto out;
+		}
+	}
+out:
+	va_end(ap);
+	if (rc) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 const char *kg_json_text(struct json_object *o)
 {
 	return json_object_to_json_string_ext(o, KG_JSON_FLAGS);
@@ -211,31 +271,13 @@ static uint64_t kg_json_get_u64(struct json_object *o, const char *key)
 
 struct json_object *kg_json_conn_new(const struct kg_conn_info *ci)
 {
-	struct json_object *o = json_object_new_object();
-	int rc = 0;
-
-	if (!o)
-		return NULL;
 	/* this order is part of the interface: scripts grep "id":N,"worker":… */
-	rc |= kg_json_add_u64(o, "id", ci->id);
-	rc |= kg_json_add_u64(o, "worker", ci->worker);
-	rc |= kg_json_add_str(o, "listener", ci->listener);
-	rc |= kg_json_add_str(o, "server_name", ci->server_name);
-	rc |= kg_json_add_str(o, "client", ci->client);
-	rc |= kg_json_add_str(o, "subject", ci->subject);
-	rc |= kg_json_add_str(o, "sha256", ci->sha256);
-	rc |= kg_json_add_str(o, "tls", ci->tls);
-	rc |= kg_json_add_str(o, "cipher", ci->cipher);
-	rc |= kg_json_add_str(o, "path", ci->path);
-	rc |= kg_json_add_str(o, "state", ci->state);
-	rc |= kg_json_add_u64(o, "bytes_in", ci->bytes_in);
-	rc |= kg_json_add_u64(o, "bytes_out", ci->bytes_out);
-	rc |= kg_json_add_u64(o, "age_ms", ci->age_ms);
-	if (rc) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	return kg_json_obj("uusssssssssuuu", "id", ci->id, "worker", (uint64_t)ci->worker,
+			   "listener", ci->listener, "server_name", ci->server_name,
+			   "client", ci->client, "subject", ci->subject, "sha256", ci->sha256,
+			   "tls", ci->tls, "cipher", ci->cipher, "path", ci->path,
+			   "state", ci->state, "bytes_in", ci->bytes_in, "bytes_out", ci->bytes_out,
+			   "age_ms", ci->age_ms);
 }
 
 int kg_json_conn_render(const struct kg_conn_info *ci, char *out, size_t outsz)

@@ -45,6 +45,16 @@ int kg_json_object_add(struct json_object *o, const char *key, struct json_objec
 int kg_json_array_add(struct json_object *a, struct json_object *v)
 	__attribute__((warn_unused_result));
 
+/*
+ * A new object from key/value pairs, for the many small answers: @types
+ * has one letter per member, and each member is two arguments, the key
+ * (const char *) then the value: 's' const char *, 'u' uint64_t, 'i'
+ * int64_t, 'b' bool (passed as int), 'o' struct json_object * (taken, even
+ * on failure; NULL is a failure). E.g. kg_json_obj("sb", "dir", dir, "ok",
+ * true). The caller owns the result; NULL when out of memory.
+ */
+struct json_object *kg_json_obj(const char *types, ...);
+
 /* The text of @o (KG_JSON_FLAGS), owned by @o; NULL when out of memory. */
 const char *kg_json_text(struct json_object *o);
 /* Write the text of @o and a newline to @f. 0, -ENOMEM or -EIO. */

@@ -30,12 +30,10 @@ static void kg_emit(enum kg_log_level lvl, const char *msg)
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
 	if (kg_json) {
-		struct json_object *o = json_object_new_object();
-		const char *t = NULL;
+		struct json_object *o = kg_json_obj("sss", "ts", ts, "level", kg_level_names[lvl],
+						    "msg", msg);
+		const char *t = o ? kg_json_text(o) : NULL;
 
-		if (o && !(kg_json_add_str(o, "ts", ts) | kg_json_add_str(o, "level", kg_level_names[lvl]) |
-			   kg_json_add_str(o, "msg", msg)))
-			t = kg_json_text(o);
 		if (t) {
 			/* escaping may make it longer than any fixed line: one writev(2), uncut */
 			struct iovec iov[2] = { { (void *)t, strlen(t) }, { "\n", 1 } };

@@ -149,6 +149,21 @@ static void test_json_escape_cuts_whole_tokens(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_json_obj_builds_in_order(void **state)
+{
+	struct json_object *o = kg_json_obj("subio", "s", "a\"b", "u", (uint64_t)UINT64_MAX,
+					    "b", true, "i", (int64_t)-3, "o", json_object_new_array());
+
+	assert_non_null(o);
+	assert_string_equal(kg_json_text(o), "{\"s\":\"a\\\"b\",\"u\":18446744073709551615,"
+			    "\"b\":true,\"i\":-3,\"o\":[]}");
+	json_object_put(o);
+	/* an unknown type letter fails the whole object */
+	assert_null(kg_json_obj("sx", "s", "v", "x", 1));
+	/* a NULL member (out of memory upstream) fails it too */
+	assert_null(kg_json_obj("os", "o", NULL, "s", "v"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +175,7 @@ int main(void)
 		cmocka_unit_test(test_json_parse_rejects),
 		cmocka_unit_test(test_json_conn_read_needs_an_id),
 		cmocka_unit_test(test_json_escape_cuts_whole_tokens),
+		cmocka_unit_test(test_json_obj_builds_in_order),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
