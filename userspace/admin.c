@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "conn.h"
+#include "json.h"
 #include "log.h"
 #include "stats.h"
 
@@ -36,6 +37,31 @@ static int kg_write_all(int fd, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * Accept one client of @lfd and read its request into @req (NUL-terminated,
+ * its length in *@got) until @end is in it, @cap - 1 bytes came or the
+ * client stops. The connected fd (caller closes), or -1.
+ */
+static int kg_accept_request(int lfd, char *req, size_t cap, const char *end, size_t *got)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ssize_t n;
+
+	*got = 0;
+	req[0] = '\0';
+	if (fd < 0)
+		return -1;
+	kg_io_timeouts(fd);
+	while (*got < cap - 1 && (n = recv(fd, req + *got, cap - 1 - *got, 0)) > 0) {
+		*got += (size_t)n;
+		req[*got] = '\0';
+		/* memmem: a NUL from the client does not hide what follows it */
+		if (memmem(req, *got, end, strlen(end)))
+			break;
+	}
+	return fd;
 }
 
 int kg_admin_listen(const char *path, char *err, size_t errlen)
@@ -88,12 +114,20 @@ int kg_metrics_listen(const struct kg_addr *a, char *err, size_t errlen)
 	return fd;
 }
 
-/* Every worker's live connections as a JSON array (malloc'd). */
-static char *kg_conn_json(struct kg_gw *gw)
+/*
+ * Every worker's live connections, parsed into a JSON array the caller
+ * puts. The workers answer with text ("{…},{…}", see kg_json_conn_render)
+ * because it crosses threads as one buffer; reading it back with the
+ * parser means a reply is valid JSON whatever a worker wrote, and `conn
+ * kill` finds IDs by value. NULL when out of memory or when the workers'
+ * text does not parse (logged).
+ */
+static struct json_object *kg_conn_snapshot(struct kg_gw *gw)
 {
 	struct kg_snap_req *r = calloc(1, sizeof(*r));
+	struct json_object *all = NULL;
 	struct timespec until;
-	char *out;
+	char *text = NULL, err[160];
 	unsigned i;
 	int timedout = 0;
 
@@ -114,17 +148,20 @@ static char *kg_conn_json(struct kg_gw *gw)
 		r->abandoned = true;
 		pthread_mutex_unlock(&r->mu);
 		kg_warn("admin: a worker did not answer conn list within 2 s");
-		return strdup("[]");
+		return json_object_new_array();
 	}
 	pthread_mutex_unlock(&r->mu);
-	out = malloc(r->len + 3);
-	if (out)
-		snprintf(out, r->len + 3, "[%s]", r->buf ? r->buf : "");
+	if (asprintf(&text, "[%s]", r->buf ? r->buf : "") >= 0) {
+		all = kg_json_parse(text, strlen(text), err, sizeof(err));
+		if (!all)
+			kg_err("admin: the workers' connection list does not parse: %s", err);
+	}
+	free(text);
 	free(r->buf);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
-	return out;
+	return all;
 }
 
 static void kg_sum(struct kg_gw *gw, struct kg_stats *st)
@@ -137,33 +174,53 @@ static void kg_sum(struct kg_gw *gw, struct kg_stats *st)
 	kg_stats_sum(st, sets, n);
 }
 
-static char *kg_stats_json(struct kg_gw *gw)
+/* The counters of `ktlsgw stats`, a new object; NULL when out of memory. */
+static struct json_object *kg_stats_obj(struct kg_gw *gw)
 {
+	struct json_object *o = json_object_new_object(), *rej = json_object_new_object();
 	struct kg_stats st;
-	char *buf = malloc(4096);
-	size_t o = 0;
-	int i;
+	int i, rc = 0;
 
-	if (!buf)
+	if (!o || !rej) {
+		json_object_put(rej);
+		json_object_put(o);
 		return NULL;
+	}
 	kg_sum(gw, &st);
-	o += (size_t)snprintf(buf + o, 4096 - o,
-		"{\"workers\":%u,\"connections_active\":%llu,\"connections_total\":%llu,"
-		"\"handshakes_ok\":%llu,\"rejects\":{", gw->n_workers,
-		(unsigned long long)st.conns_active, (unsigned long long)st.conns_total,
-		(unsigned long long)st.handshakes_ok);
 	for (i = 0; i < KG_REJ__COUNT; i++)
-		o += (size_t)snprintf(buf + o, 4096 - o, "%s\"%s\":%llu", i ? "," : "",
-				      kg_rej_name((enum kg_rej)i), (unsigned long long)st.rejects[i]);
-	snprintf(buf + o, 4096 - o,
-		 "},\"bytes_in\":%llu,\"bytes_out\":%llu,\"backend_connect_failures\":%llu,"
-		 "\"backend_errors\":%llu,\"revocation_cuts\":%llu,\"keyupdate_ends\":%llu,"
-		 "\"ktls\":%s}", (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
-		 (unsigned long long)st.backend_connect_fail, (unsigned long long)st.backend_errors,
-		 (unsigned long long)st.revoked_cuts, (unsigned long long)st.keyupdate_ends,
-		 gw->ktls ? "true" : "false");
-	return buf;
+		rc |= kg_json_add_u64(rej, kg_rej_name((enum kg_rej)i), st.rejects[i]);
+	rc |= kg_json_add_u64(o, "workers", gw->n_workers);
+	rc |= kg_json_add_u64(o, "connections_active", st.conns_active);
+	rc |= kg_json_add_u64(o, "connections_total", st.conns_total);
+	rc |= kg_json_add_u64(o, "handshakes_ok", st.handshakes_ok);
+	rc |= kg_json_object_add(o, "rejects", rej);
+	rc |= kg_json_add_u64(o, "bytes_in", st.bytes_in);
+	rc |= kg_json_add_u64(o, "bytes_out", st.bytes_out);
+	rc |= kg_json_add_u64(o, "backend_connect_failures", st.backend_connect_fail);
+	rc |= kg_json_add_u64(o, "backend_errors", st.backend_errors);
+	rc |= kg_json_add_u64(o, "revocation_cuts", st.revoked_cuts);
+	rc |= kg_json_add_u64(o, "keyupdate_ends", st.keyupdate_ends);
+	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
+	if (rc) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
 }
+
+/* Is connection @id in the snapshot @all? */
+static bool kg_snapshot_has(struct json_object *all, unsigned long long id)
+{
+	struct kg_conn_info ci;
+	size_t i, n = json_object_array_length(all);
+
+	for (i = 0; i < n; i++)
+		if (!kg_json_conn_read(json_object_array_get_idx(all, i), &ci) && ci.id == id)
+			return true;
+	return false;
+}
+
+#define KG_SNAP_FAILED "the connection list could not be built; see the gateway's log"
 
 enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long *id)
 {
@@ -193,56 +250,51 @@ enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long
 
 void kg_admin_serve(struct kg_gw *gw, int lfd)
 {
-	char req[256], *resp = NULL, small[256];
+	struct json_object *resp = NULL, *all;
+	char req[256], msg[160];
+	const char *text;
 	unsigned long long id = 0;
-	ssize_t n;
-	size_t got = 0;
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	size_t got;
+	int fd = kg_accept_request(lfd, req, sizeof(req), "\n", &got);
 
 	if (fd < 0)
 		return;
-	kg_io_timeouts(fd);
-	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
-		got += (size_t)n;
-		if (memchr(req, '\n', got))
-			break;
-	}
-	req[got] = '\0';
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
-		resp = kg_conn_json(gw);
+		resp = kg_conn_snapshot(gw);
+		if (!resp)
+			resp = kg_json_obj("s", "error", KG_SNAP_FAILED);
 		break;
 	case KG_ADM_STATS:
-		resp = kg_stats_json(gw);
+		resp = kg_stats_obj(gw);
 		break;
 	case KG_ADM_CONN_KILL: {
 		unsigned wi = kg_conn_id_worker(id);
-		char *all = kg_conn_json(gw), needle[64];
 
-		snprintf(needle, sizeof(needle), "{\"id\":%llu,", id);
-		if (wi < gw->n_workers && all && strstr(all, needle)) {
+		all = kg_conn_snapshot(gw);
+		if (!all) {
+			resp = kg_json_obj("s", "error", KG_SNAP_FAILED);
+		} else if (wi < gw->n_workers && kg_snapshot_has(all, id)) {
 			kg_worker_post_kill(gw->workers[wi], id, KG_CLOSE_KILLED);
 			kg_info("admin: conn kill %llu", id);
-			snprintf(small, sizeof(small), "{\"killed\":%llu}", id);
+			resp = kg_json_obj("u", "killed", (uint64_t)id);
 		} else {
-			snprintf(small, sizeof(small), "{\"error\":\"no connection %llu; see `ktlsgw conn "
-				 "list`\"}", id);
+			snprintf(msg, sizeof(msg), "no connection %llu; see `ktlsgw conn list`", id);
+			resp = kg_json_obj("s", "error", msg);
 		}
-		free(all);
+		json_object_put(all);
 		break;
 	}
 	default:
-		snprintf(small, sizeof(small), "{\"error\":\"unknown request; use: conn list, conn kill "
-			 "ID, stats\"}");
+		resp = kg_json_obj("s", "error", "unknown request; use: conn list, conn kill ID, stats");
 		break;
 	}
-	if (resp) {
-		(void)kg_write_all(fd, resp, strlen(resp));
-		free(resp);
-	} else {
-		(void)kg_write_all(fd, small, strlen(small));
-	}
+	text = resp ? kg_json_text(resp) : NULL;
+	if (!text)
+		text = "{\"error\":\"the gateway is out of memory\"}";
+	(void)kg_write_all(fd, text, strlen(text));
 	(void)kg_write_all(fd, "\n", 1);
+	json_object_put(resp);
 	close(fd);
 }
 
@@ -353,20 +405,12 @@ static char *kg_metrics_text(struct kg_gw *gw)
 void kg_metrics_serve(struct kg_gw *gw, int lfd)
 {
 	char req[2048], hdr[256], *body;
-	size_t got = 0;
+	size_t got;
 	ssize_t n;
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = kg_accept_request(lfd, req, sizeof(req), "\r\n\r\n", &got);
 
 	if (fd < 0)
 		return;
-	kg_io_timeouts(fd);
-	while (got < sizeof(req) - 1 && (n = recv(fd, req + got, sizeof(req) - 1 - got, 0)) > 0) {
-		got += (size_t)n;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n"))
-			break;
-	}
-	req[got] = '\0';
 	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
 		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "revoke.h"
@@ -181,25 +182,28 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 
 static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 {
-	char fp[KG_FP_HEX_LEN] = "-", subj[4 * sizeof(c->cn) + 8], line[1536];
+	char fp[KG_FP_HEX_LEN] = "-", subj[4 * sizeof(c->cn) + 8];
 	uint64_t dur = w->now_ms - c->start_ms;
 
 	if (c->has_fp)
 		kg_fp_format(c->fp, false, fp, sizeof(fp));
 	if (kg_log_json()) {
-		char esc[600];
+		struct json_object *o = kg_json_obj("suusssssssuuuss", "event", "access",
+			"conn", c->id, "worker", (uint64_t)w->idx, "listener", c->conf->name,
+			"server_name", c->server_name, "client", c->peer, "subject", c->cn,
+			"sha256", fp, "tls", c->tls_version, "cipher", c->cipher,
+			"bytes_in", c->bytes_in, "bytes_out", c->bytes_out, "duration_ms", dur,
+			"path", c->path, "reason", kg_close_reason_str(c->reason));
+		const char *text = o ? kg_json_text(o) : NULL;
 
-		kg_json_escape(esc, sizeof(esc), c->cn);
-		snprintf(line, sizeof(line),
-			 "{\"event\":\"access\",\"conn\":%llu,\"worker\":%u,\"listener\":\"%s\","
-			 "\"server_name\":\"%s\",\"client\":\"%s\",\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\","
-			 "\"cipher\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
-			 "\"path\":\"%s\",\"reason\":\"%s\"}\n",
-			 (unsigned long long)c->id, w->idx, c->conf->name, c->server_name, c->peer,
-			 esc, fp, c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
-			 (unsigned long long)c->bytes_out, (unsigned long long)dur,
-			 c->path, kg_close_reason_str(c->reason));
-		kg_log_raw(line);
+		if (text) {
+			char *line = NULL;
+
+			if (asprintf(&line, "%s\n", text) >= 0)
+				kg_log_raw(line);
+			free(line);
+		}
+		json_object_put(o);
 		return;
 	}
 	kg_log_quote(subj, sizeof(subj), c->cn[0] ? c->cn : "-");

@@ -3,8 +3,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <openssl/err.h>
 
+#include "json.h"
 #include "log.h"
 
 static enum kg_log_level kg_level = KG_LOG_INFO;
@@ -16,27 +18,6 @@ bool kg_log_json(void) { return kg_json; }
 bool kg_log_enabled(enum kg_log_level lvl) { return lvl <= kg_level; }
 
 static const char *const kg_level_names[] = { "error", "warning", "info", "debug" };
-
-void kg_json_escape(char *out, size_t outsz, const char *in)
-{
-	size_t o = 0;
-
-	if (!outsz)
-		return;
-	for (; in && *in && o + 7 < outsz; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-}
 
 static void kg_emit(enum kg_log_level lvl, const char *msg)
 {
@@ -50,14 +31,21 @@ static void kg_emit(enum kg_log_level lvl, const char *msg)
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
 	if (kg_json) {
-		char esc[4096];
+		struct json_object *o = kg_json_obj("sss", "ts", ts, "level", kg_level_names[lvl],
+						    "msg", msg);
+		const char *t = o ? kg_json_text(o) : NULL;
 
-		kg_json_escape(esc, sizeof(esc), msg);
-		n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-			     ts, kg_level_names[lvl], esc);
-	} else {
-		n = snprintf(line, sizeof(line), "%s %s: %s\n", ts, kg_level_names[lvl], msg);
+		if (t) {
+			/* escaping may make it longer than any fixed line: one writev(2), uncut */
+			struct iovec iov[2] = { { (void *)t, strlen(t) }, { "\n", 1 } };
+
+			(void)!writev(STDERR_FILENO, iov, 2);
+			json_object_put(o);
+			return;
+		}
+		json_object_put(o);	/* out of memory: a text line says it still */
 	}
+	n = snprintf(line, sizeof(line), "%s %s: %s\n", ts, kg_level_names[lvl], msg);
 	if (n > (int)sizeof(line) - 1) {
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';

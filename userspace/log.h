@@ -28,7 +28,7 @@ void kg_log_raw(const char *line);
  * \n, \xNN), so no client can end the value or the line. Returns @out. */
 const char *kg_log_quote(char *out, size_t outsz, const char *in);
 
-/* Escape @in for a JSON string into @out (always NUL-terminated). */
-void kg_json_escape(char *out, size_t outsz, const char *in);
+/* kg_json_escape() for the callers that still format JSON lines themselves */
+#include "json.h"
 
 #endif

@@ -9,21 +9,24 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "verify.h"
 
-/* Append every live connection of this worker to @r as JSON objects. */
+/* Append every live connection of this worker to @r as JSON objects,
+ * rendered by json.c like every other JSON the program writes. */
 static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 {
 	static const char *const states[] = { "handshake", "connecting", "established", "closing" };
-	char fp[KG_FP_HEX_LEN], cn[600], obj[1400];
+	char fp[KG_FP_HEX_LEN], obj[4096];
 	uint32_t i;
 	int n;
 
 	pthread_mutex_lock(&r->mu);
 	for (i = 0; i < w->cap; i++) {
 		struct kg_conn *c = w->conns[i];
+		struct kg_conn_info ci;
 
 		if (!c)
 			continue;
@@ -31,20 +34,18 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 			kg_fp_format(c->fp, false, fp, sizeof(fp));
 		else
 			fp[0] = '\0';
-		kg_json_escape(cn, sizeof(cn), c->cn);
-		n = snprintf(obj, sizeof(obj),
-			     "%s{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"server_name\":\"%s\","
-			     "\"client\":\"%s\","
-			     "\"subject\":\"%s\",\"sha256\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\","
-			     "\"path\":\"%s\",\"state\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
-			     "\"age_ms\":%llu}", r->len ? "," : "", (unsigned long long)c->id, w->idx,
-			     c->conf->name, c->server_name, c->peer, cn, fp, c->tls_version, c->cipher, c->path,
-			     states[c->state], (unsigned long long)c->bytes_in,
-			     (unsigned long long)c->bytes_out, (unsigned long long)(w->now_ms - c->start_ms));
-		if (n <= 0 || (size_t)n >= sizeof(obj))
+		ci = (struct kg_conn_info){
+			.id = c->id, .worker = w->idx, .listener = c->conf->name,
+			.server_name = c->server_name, .client = c->peer, .subject = c->cn, .sha256 = fp,
+			.tls = c->tls_version, .cipher = c->cipher, .path = c->path,
+			.state = states[c->state], .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+			.age_ms = w->now_ms - c->start_ms,
+		};
+		n = kg_json_conn_render(&ci, obj, sizeof(obj));
+		if (n <= 0)
 			continue;
-		if (r->len + (size_t)n + 1 > r->cap) {
-			size_t ncap = (r->cap ? r->cap * 2 : 4096) + (size_t)n;
+		if (r->len + (size_t)n + 2 > r->cap) {
+			size_t ncap = (r->cap ? r->cap * 2 : 4096) + (size_t)n + 2;
 			char *nb = realloc(r->buf, ncap);
 
 			if (!nb)
@@ -52,6 +53,8 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 			r->buf = nb;
 			r->cap = ncap;
 		}
+		if (r->len)
+			r->buf[r->len++] = ',';
 		memcpy(r->buf + r->len, obj, (size_t)n + 1);
 		r->len += (size_t)n;
 	}

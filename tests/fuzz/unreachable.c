@@ -1,7 +1,7 @@
 /*
  * The gateway runtime, made unreachable: linked into every fuzz target.
  *
- * admin.c and cli.c refer to workers, the TLS layer, the revoker, the PKI
+ * admin.c and the cli*.c files refer to workers, the TLS layer, the revoker, the PKI
  * writer and the admin client. The fuzz targets call only parsers, so none
  * of these may ever run: each stand-in aborts, and a fuzzer that reaches
  * one reports it as a crash. They are weak so that a target which links
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "admin.h"
-#include "caps.h"
+#include "cli.h"
 #include "gateway.h"
 #include "pki.h"
 #include "revoke.h"
@@ -97,7 +97,7 @@ KG_UNREACHABLE bool kg_ebpf_can_destroy(const struct kg_ebpf *b)
 	abort();
 }
 
-/* caps.c */
+/* cli_features.c (it probes the kernel) */
 KG_UNREACHABLE int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 {
 	abort();

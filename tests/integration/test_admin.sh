@@ -111,7 +111,7 @@ else
 fi
 grep -q '^ktlsgw_data_path_total{worker="[01]",path="\(userspace\|ktls\)",tls="1.3",cipher="AES-256-GCM"} [1-9]' "$T/metrics.txt" &&
 	ok "data path counted per TLS version and cipher" || nok "no data path sample"
-"$KTLSGW" stats $A | grep -q "^handshakes_ok  [1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
+"$KTLSGW" stats $A | grep -Eq "^handshakes_ok +[1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
 
 # --- limits: max_connections (all workers together) and max_lifetime --------
 "$B/kg-loadgen" idle --connect "127.0.0.1:$GW_limited" --cert "$P/alice.pem" --key "$P/alice.key" \

@@ -14,7 +14,7 @@
 #include <openssl/opensslv.h>
 
 #include "cli.h"
-#include "caps.h"
+#include "json.h"
 #include "ktls.h"
 #include "log.h"
 
@@ -97,50 +97,72 @@ static const char *kg_cell_mode(const struct kg_ktls_cell *c)
 	return c->openssl ? "kernel (OpenSSL)" : "kernel (ktlsgw)";
 }
 
+static const char *kg_cell_by(const struct kg_ktls_cell *c)
+{
+	if (!c->kernel)
+		return "none";
+	return c->openssl ? "openssl" : "ktlsgw";
+}
+
+/* [{"name", "ok", "detail"}, …] of @n checks; NULL when out of memory. */
+static struct json_object *kg_feat_json(const struct kg_feat *f, size_t n)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		o = kg_json_obj("sbs", "name", f[i].name, "ok", f[i].ok, "detail", f[i].detail);
+		if (kg_json_array_add(a, o)) {
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* The kTLS cells, one object each; NULL when out of memory. */
+static struct json_object *kg_cells_json(const struct kg_ktls_cell *c, size_t n)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		o = kg_json_obj("sssbss", "tls", c[i].version == TLS1_3_VERSION ? "1.3" : "1.2",
+				"cipher", c[i].cipher, "dir", c[i].dir == KG_KTLS_TX ? "tx" : "rx",
+				"offload", c[i].kernel, "by", kg_cell_by(&c[i]), "detail", c[i].why);
+		if (kg_json_array_add(a, o)) {
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+#define KG_REKEY_YES "kernel can rekey TLS 1.3 (6.14+); ktlsgw still ends the connection on a KeyUpdate"
+#define KG_REKEY_NO "kernel < 6.14: a client KeyUpdate ends the connection cleanly"
+
 int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_ktls_cell cells[12];
 	struct kg_feat ur[8], bf[8];
 	size_t nc, nu, nb, i;
 	char why[200];
-	bool ulp, rekey = kg_kernel_at_least(6, 14);
+	bool ulp, can_rekey = kg_kernel_at_least(6, 14);
 	struct utsname u;
 
-	if (argc > 0 && kg_cli_is_help(argv[0])) {
-		printf("Usage: %s [-j] features\n  What this kernel and OpenSSL offer: kTLS per "
-		       "version, cipher and direction, rekey, io_uring operations, BPF hooks.\n",
-		       cli->prog);
-		return KG_EXIT_OK;
-	}
 	uname(&u);
 	ulp = kg_ktls_available(why, sizeof(why));
 	nc = kg_ktls_matrix(cells, 12);
 	nu = kg_feat_uring(ur);
 	nb = kg_feat_bpf(bf);
-	if (cli->json) {
-		printf("{\"kernel\":\"%s\",\"openssl\":\"%s\",\"tls_ulp\":%s,\"tls_ulp_detail\":\"%s\","
-		       "\"ktls\":[", u.release, OpenSSL_version(OPENSSL_VERSION), ulp ? "true" : "false",
-		       ulp ? "loaded" : why);
-		for (i = 0; i < nc; i++)
-			printf("%s{\"tls\":\"%s\",\"cipher\":\"%s\",\"dir\":\"%s\",\"offload\":%s,"
-			       "\"by\":\"%s\",\"detail\":\"%s\"}", i ? "," : "",
-			       cells[i].version == TLS1_3_VERSION ? "1.3" : "1.2", cells[i].cipher,
-			       cells[i].dir == KG_KTLS_TX ? "tx" : "rx", cells[i].kernel ? "true" : "false",
-			       cells[i].kernel ? (cells[i].openssl ? "openssl" : "ktlsgw") : "none",
-			       cells[i].why);
-		printf("],\"rekey\":{\"kernel\":%s,\"detail\":\"%s\"},\"io_uring\":[", rekey ? "true" : "false",
-		       rekey ? "kernel can rekey TLS 1.3 (6.14+); ktlsgw still ends the connection on "
-		       "a KeyUpdate" : "kernel < 6.14: a client KeyUpdate ends the connection cleanly");
-		for (i = 0; i < nu; i++)
-			printf("%s{\"name\":\"%s\",\"ok\":%s,\"detail\":\"%s\"}", i ? "," : "", ur[i].name,
-			       ur[i].ok ? "true" : "false", ur[i].detail);
-		printf("],\"bpf\":[");
-		for (i = 0; i < nb; i++)
-			printf("%s{\"name\":\"%s\",\"ok\":%s,\"detail\":\"%s\"}", i ? "," : "", bf[i].name,
-			       bf[i].ok ? "true" : "false", bf[i].detail);
-		printf("]}\n");
-		return KG_EXIT_OK;
-	}
+	if (cli->json)
+		return kg_cli_print_json(cli, kg_json_obj(
+			"ssbsoooo", "kernel", u.release, "openssl", OpenSSL_version(OPENSSL_VERSION),
+			"tls_ulp", ulp, "tls_ulp_detail", ulp ? "loaded" : why,
+			"ktls", kg_cells_json(cells, nc),
+			"rekey", kg_json_obj("bs", "kernel", can_rekey, "detail",
+					     can_rekey ? KG_REKEY_YES : KG_REKEY_NO),
+			"io_uring", kg_feat_json(ur, nu), "bpf", kg_feat_json(bf, nb)));
 	printf("kernel %s, %s\n\n", u.release, OpenSSL_version(OPENSSL_VERSION));
 	printf("kernel TLS (tls ULP): %s\n", ulp ? "available" : why);
 	printf("  %-4s %-18s %-3s %-17s %s\n", "TLS", "cipher", "dir", "data path", "note");
@@ -148,7 +170,7 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 		printf("  %-4s %-18s %-3s %-17s %s\n", cells[i].version == TLS1_3_VERSION ? "1.3" : "1.2",
 		       cells[i].cipher, cells[i].dir == KG_KTLS_TX ? "tx" : "rx", kg_cell_mode(&cells[i]),
 		       cells[i].why);
-	printf("  rekey (TLS 1.3 KeyUpdate): %s\n\n", rekey ?
+	printf("  rekey (TLS 1.3 KeyUpdate): %s\n\n", can_rekey ?
 	       "kernel 6.14+ can rekey; ktlsgw ends the connection cleanly (counted)" :
 	       "not in this kernel (< 6.14): a KeyUpdate ends the connection cleanly (counted)");
 	printf("io_uring:\n");
