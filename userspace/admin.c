@@ -18,14 +18,6 @@
 #include "log.h"
 #include "stats.h"
 
-static void kg_io_timeouts(int fd)
-{
-	struct timeval tv = { .tv_sec = 1 };
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 static int kg_write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -37,31 +29,6 @@ static int kg_write_all(int fd, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/*
- * Accept one client of @lfd and read its request into @req (NUL-terminated,
- * its length in *@got) until @end is in it, @cap - 1 bytes came or the
- * client stops. The connected fd (caller closes), or -1.
- */
-static int kg_accept_request(int lfd, char *req, size_t cap, const char *end, size_t *got)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	ssize_t n;
-
-	*got = 0;
-	req[0] = '\0';
-	if (fd < 0)
-		return -1;
-	kg_io_timeouts(fd);
-	while (*got < cap - 1 && (n = recv(fd, req + *got, cap - 1 - *got, 0)) > 0) {
-		*got += (size_t)n;
-		req[*got] = '\0';
-		/* memmem: a NUL from the client does not hide what follows it */
-		if (memmem(req, *got, end, strlen(end)))
-			break;
-	}
-	return fd;
 }
 
 int kg_admin_listen(const char *path, char *err, size_t errlen)
@@ -166,8 +133,8 @@ static struct json_object *kg_conn_snapshot(struct kg_gw *gw)
 
 static void kg_sum(struct kg_gw *gw, struct kg_stats *st)
 {
-	struct kg_stats *sets[256];
-	unsigned i, n = gw->n_workers < 256 ? gw->n_workers : 256;
+	struct kg_stats *sets[KG_WORKERS_MAX];
+	unsigned i, n = gw->n_workers;
 
 	for (i = 0; i < n; i++)
 		sets[i] = kg_worker_stats(gw->workers[i]);
@@ -208,18 +175,6 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	return o;
 }
 
-/* Is connection @id in the snapshot @all? */
-static bool kg_snapshot_has(struct json_object *all, unsigned long long id)
-{
-	struct kg_conn_info ci;
-	size_t i, n = json_object_array_length(all);
-
-	for (i = 0; i < n; i++)
-		if (!kg_json_conn_read(json_object_array_get_idx(all, i), &ci) && ci.id == id)
-			return true;
-	return false;
-}
-
 #define KG_SNAP_FAILED "the connection list could not be built; see the gateway's log"
 
 enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long *id)
@@ -248,17 +203,15 @@ enum kg_admin_req kg_admin_parse(const char *buf, size_t len, unsigned long long
 	return KG_ADM_CONN_KILL;
 }
 
-void kg_admin_serve(struct kg_gw *gw, int lfd)
+/* The answer to one admin request line, "...\n" (malloc'd; NULL when out
+ * of memory). */
+static char *kg_admin_reply(struct kg_gw *gw, const char *req, size_t got)
 {
-	struct json_object *resp = NULL, *all;
-	char req[256], msg[160];
+	struct json_object *resp = NULL;
+	char msg[160], *out = NULL;
 	const char *text;
 	unsigned long long id = 0;
-	size_t got;
-	int fd = kg_accept_request(lfd, req, sizeof(req), "\n", &got);
 
-	if (fd < 0)
-		return;
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
 		resp = kg_conn_snapshot(gw);
@@ -269,20 +222,21 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 		resp = kg_stats_obj(gw);
 		break;
 	case KG_ADM_CONN_KILL: {
+		/* The ID names its worker, and the worker finds it by slot. */
 		unsigned wi = kg_conn_id_worker(id);
+		int found = wi < gw->n_workers ?
+			    kg_worker_kill_wait(gw->workers[wi], id, KG_CLOSE_KILLED, 2000) : 0;
 
-		all = kg_conn_snapshot(gw);
-		if (!all) {
-			resp = kg_json_obj("s", "error", KG_SNAP_FAILED);
-		} else if (wi < gw->n_workers && kg_snapshot_has(all, id)) {
-			kg_worker_post_kill(gw->workers[wi], id, KG_CLOSE_KILLED);
+		if (found > 0) {
 			kg_info("admin: conn kill %llu", id);
 			resp = kg_json_obj("u", "killed", (uint64_t)id);
-		} else {
+		} else if (found == 0) {
 			snprintf(msg, sizeof(msg), "no connection %llu; see `ktlsgw conn list`", id);
 			resp = kg_json_obj("s", "error", msg);
+		} else {
+			snprintf(msg, sizeof(msg), "worker %u did not answer within 2 s", wi);
+			resp = kg_json_obj("s", "error", msg);
 		}
-		json_object_put(all);
 		break;
 	}
 	default:
@@ -290,12 +244,10 @@ void kg_admin_serve(struct kg_gw *gw, int lfd)
 		break;
 	}
 	text = resp ? kg_json_text(resp) : NULL;
-	if (!text)
-		text = "{\"error\":\"the gateway is out of memory\"}";
-	(void)kg_write_all(fd, text, strlen(text));
-	(void)kg_write_all(fd, "\n", 1);
+	if (asprintf(&out, "%s\n", text ? text : "{\"error\":\"the gateway is out of memory\"}") < 0)
+		out = NULL;
 	json_object_put(resp);
-	close(fd);
+	return out;
 }
 
 /* ---- Prometheus text format ------------------------------------------------- */
@@ -402,31 +354,176 @@ static char *kg_metrics_text(struct kg_gw *gw)
 	return b.p;
 }
 
-void kg_metrics_serve(struct kg_gw *gw, int lfd)
+/* The HTTP answer to one metrics request (malloc'd; NULL when out of memory). */
+static char *kg_metrics_reply(struct kg_gw *gw, const char *req)
 {
-	char req[2048], hdr[256], *body;
-	size_t got;
-	ssize_t n;
-	int fd = kg_accept_request(lfd, req, sizeof(req), "\r\n\r\n", &got);
+	char *body, *out = NULL;
 
-	if (fd < 0)
-		return;
-	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
-		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-
-		(void)kg_write_all(fd, nf, sizeof(nf) - 1);
-		close(fd);
-		return;
-	}
+	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6))
+		return strdup("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 	body = kg_metrics_text(gw);
-	n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; "
-		     "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		     body ? strlen(body) : 0);
-	(void)kg_write_all(fd, hdr, (size_t)n);
-	if (body)
-		(void)kg_write_all(fd, body, strlen(body));
+	if (asprintf(&out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; "
+		     "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     body ? strlen(body) : 0, body ? body : "") < 0)
+		out = NULL;
 	free(body);
-	close(fd);
+	return out;
+}
+
+/* ---- serving without blocking ------------------------------------------- */
+
+static void kg_client_drop(struct kg_srv *s, unsigned i)
+{
+	struct kg_srv_client *c = &s->cl[i];
+
+	close(c->fd);
+	free(c->out);
+	s->cl[i] = s->cl[--s->n];
+}
+
+static void kg_srv_accept(struct kg_srv *s, int lfd, bool metrics, uint64_t now)
+{
+	while (s->n < KG_SRV_CLIENTS) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct kg_srv_client *c;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				kg_warn("%s: accept: %s", metrics ? "metrics" : "admin socket",
+					strerror(errno));
+			return;
+		}
+		c = &s->cl[s->n++];
+		memset(c, 0, sizeof(*c));
+		c->fd = fd;
+		c->metrics = metrics;
+		c->deadline_ms = now + KG_SRV_DEADLINE_MS;
+	}
+}
+
+/* Read what the client sent; once the request is whole, build the answer.
+ * Returns false when the client is done with (dropped). */
+static bool kg_client_read(struct kg_srv *s, struct kg_gw *gw, unsigned i)
+{
+	struct kg_srv_client *c = &s->cl[i];
+	const char *end = c->metrics ? "\r\n\r\n" : "\n";
+	ssize_t n;
+
+	while (c->got < sizeof(c->req) - 1) {
+		n = recv(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (n <= 0)
+			break;
+		c->got += (size_t)n;
+		c->req[c->got] = '\0';
+		/* memmem: a NUL from the client does not hide what follows it */
+		if (memmem(c->req, c->got, end, strlen(end)))
+			break;
+	}
+	if (!c->got) {
+		kg_client_drop(s, i);
+		return false;
+	}
+	c->out = c->metrics ? kg_metrics_reply(gw, c->req) : kg_admin_reply(gw, c->req, c->got);
+	if (!c->out) {
+		kg_client_drop(s, i);
+		return false;
+	}
+	c->out_len = strlen(c->out);
+	return true;
+}
+
+/* Write as much of the answer as the socket takes; false once dropped. */
+static bool kg_client_write(struct kg_srv *s, unsigned i)
+{
+	struct kg_srv_client *c = &s->cl[i];
+
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (n <= 0)
+			break;
+		c->out_off += (size_t)n;
+	}
+	kg_client_drop(s, i);
+	return false;
+}
+
+size_t kg_srv_pollfds(const struct kg_srv *s, struct pollfd *pfd)
+{
+	size_t n = 0;
+
+	/* a full table stops accepting until a slot frees */
+	pfd[n++] = (struct pollfd){ .fd = s->n < KG_SRV_CLIENTS ? s->afd : -1, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = s->n < KG_SRV_CLIENTS ? s->mfd : -1, .events = POLLIN };
+	for (unsigned i = 0; i < s->n; i++)
+		pfd[n++] = (struct pollfd){ .fd = s->cl[i].fd,
+					    .events = s->cl[i].out ? POLLOUT : POLLIN };
+	return n;
+}
+
+int kg_srv_timeout_ms(const struct kg_srv *s, uint64_t now, int max)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		uint64_t d = s->cl[i].deadline_ms;
+		int left = d > now ? (int)(d - now) : 0;
+
+		if (left < max)
+			max = left;
+	}
+	return max;
+}
+
+void kg_srv_run(struct kg_srv *s, struct kg_gw *gw, const struct pollfd *pfd, size_t npfd,
+		uint64_t now)
+{
+	unsigned i, nold = s->n;
+	int *ready = nold ? calloc(nold, sizeof(*ready)) : NULL;
+	int *fds = nold ? calloc(nold, sizeof(*fds)) : NULL;
+
+	/* Note who was ready before any slot moves (drops reorder the table). */
+	for (i = 0; i < nold && ready && fds && 2 + i < npfd; i++) {
+		ready[i] = pfd[2 + i].revents;
+		fds[i] = pfd[2 + i].fd;
+	}
+	for (i = 0; i < nold && ready && fds; i++) {
+		unsigned j;
+
+		if (!ready[i])
+			continue;
+		for (j = 0; j < s->n && s->cl[j].fd != fds[i]; j++)
+			;
+		if (j == s->n)
+			continue;
+		if (!s->cl[j].out && !kg_client_read(s, gw, j))
+			continue;
+		if (s->cl[j].out)
+			(void)kg_client_write(s, j);
+	}
+	free(ready);
+	free(fds);
+	/* A slow client gets its deadline, never the main thread. */
+	for (i = 0; i < s->n;) {
+		if (s->cl[i].deadline_ms <= now) {
+			kg_client_drop(s, i);
+			continue;
+		}
+		i++;
+	}
+	if (npfd > 0 && (pfd[0].revents & POLLIN))
+		kg_srv_accept(s, s->afd, false, now);
+	if (npfd > 1 && (pfd[1].revents & POLLIN))
+		kg_srv_accept(s, s->mfd, true, now);
+}
+
+void kg_srv_close(struct kg_srv *s)
+{
+	while (s->n)
+		kg_client_drop(s, s->n - 1);
 }
 
 char *kg_admin_call(const char *path, const char *req, char *err, size_t errlen)

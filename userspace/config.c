@@ -373,7 +373,7 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 			c->workers = 0;
 			return 1;
 		}
-		if (kg_uint_parse(value, 1024, &n))
+		if (kg_uint_parse(value, KG_WORKERS_MAX, &n))
 			return kg_cfg_fail(p, "workers = %s: must be a number from 1 to 1024, or auto "
 					   "(one per online CPU)", value);
 		c->workers = (unsigned)n;

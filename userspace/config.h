@@ -62,6 +62,8 @@ enum kg_revocation_mode { KG_REV_REQUIRED, KG_REV_BEST_EFFORT, KG_REV_OFF };
 
 #define KG_STATE_DIR_DEFAULT "/var/lib/ktlsgw"
 
+#define KG_WORKERS_MAX 1024	/* also the width of the worker field of a connection ID */
+
 struct kg_config {
 	char *path;				/* owned */
 	char state_dir[256];

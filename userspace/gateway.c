@@ -344,6 +344,9 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	unsigned passes = 0;
 	uint64_t next_pass;
 	int sfd = -1, afd = -1, mfd = -1, rfd = -1;
+	struct kg_srv *srv = NULL;
+	struct pollfd *pfd = NULL;
+	char admin_path[sizeof(cfg->admin_socket)];
 	sigset_t set;
 	char err[1024];
 	size_t i;
@@ -458,6 +461,17 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		else
 			kg_info("metrics: http://%s/metrics", cfg->metrics.text);
 	}
+	/* the main thread's server: admin and metrics clients, each with a
+	 * deadline, served from the loop below without blocking it */
+	srv = calloc(1, sizeof(*srv));
+	pfd = calloc(3 + 2 + KG_SRV_CLIENTS, sizeof(*pfd));
+	if (!srv || !pfd) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	srv->afd = afd;
+	srv->mfd = mfd;
+	snprintf(admin_path, sizeof(admin_path), "%s", cfg->admin_socket);
 	if (ready_file) {
 		rfd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (rfd < 0)
@@ -491,37 +505,33 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		close(rfd);
 		rfd = -1;
 	}
-	next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
+	next_pass = kg_gw_now_ms() + gw.cfg->scan_interval_ms;
 	for (;;) {
-		struct pollfd pfd[4] = {
-			{ .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN },
-			{ .fd = mfd, .events = POLLIN }, { .fd = gw.done_fd, .events = POLLIN },
-		};
 		struct signalfd_siginfo si;
 		uint64_t now = kg_gw_now_ms();
 		int timeout = next_pass > now ? (int)(next_pass - now) : 0;
+		size_t n;
 
 		/* Every worker has ended (drained, or stopped): so do we. */
 		if (gw.stop && __atomic_load_n(&gw.workers_done, __ATOMIC_ACQUIRE) == gw.n_workers)
 			break;
-		(void)poll(pfd, 4, timeout);
-		if (pfd[3].revents & POLLIN) {
+		pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = gw.done_fd, .events = POLLIN };
+		n = 2 + kg_srv_pollfds(srv, pfd + 2);
+		(void)poll(pfd, n, kg_srv_timeout_ms(srv, now, timeout));
+		if (pfd[1].revents & POLLIN) {
 			uint64_t v;
 
 			if (read(gw.done_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				kg_warn("worker exit notice: %s", strerror(errno));
-			continue;
 		}
-		if (pfd[1].revents & POLLIN)
-			kg_admin_serve(&gw, afd);
-		if (pfd[2].revents & POLLIN)
-			kg_metrics_serve(&gw, mfd);
+		kg_srv_run(srv, &gw, pfd + 2, n - 2, kg_gw_now_ms());
 		if (kg_gw_now_ms() >= next_pass) {
 			/* The periodic pass: catches raw bpftool edits and, on kernels
 			 * without bpf_sock_destroy, is how live connections are cut. */
 			if (gw.rev)
 				kg_gw_revocation_pass(&gw, ++passes);
-			next_pass = kg_gw_now_ms() + cfg->scan_interval_ms;
+			next_pass = kg_gw_now_ms() + gw.cfg->scan_interval_ms;
 		}
 		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -552,12 +562,17 @@ out:
 		close(sfd);
 	if (rfd >= 0)
 		close(rfd);
+	if (srv)
+		kg_srv_close(srv);
+	free(srv);
+	free(pfd);
 	if (afd >= 0) {
 		close(afd);
-		(void)unlink(cfg->admin_socket);	/* may fail once dropped; the next start replaces it */
+		(void)unlink(admin_path);	/* may fail once dropped; the next start replaces it */
 	}
 	if (mfd >= 0)
 		close(mfd);
+	/* cfg may be gone after a reload: gw owns the running one */
 	kg_gw_free(&gw);
 	if (gw.done_fd >= 0)
 		close(gw.done_fd);

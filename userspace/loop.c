@@ -368,8 +368,10 @@ void kg_worker_join_free(struct kg_worker *w)
 
 	if (!w)
 		return;
-	if (w->started)
+	if (w->started) {
 		pthread_join(w->th, NULL);
+		kg_mbox_run(w);	/* answer what came after the loop ended */
+	}
 	for (i = 0; w->lfd && i < w->gw->n_lst; i++)
 		if (w->lfd[i] >= 0)
 			close(w->lfd[i]);

@@ -42,7 +42,7 @@ static inline uint32_t kg_cookie_gen(uint64_t c) { return (uint32_t)(c >> 32) & 
 
 /* A connection ID: generation, table slot and worker, so any thread finds
  * the owner and the owner finds the slot without a search. */
-#define KG_ID_WORKER_BITS 10		/* [global] workers <= 1024 */
+#define KG_ID_WORKER_BITS 10		/* [global] workers <= KG_WORKERS_MAX */
 #define KG_ID_SLOT_BITS 22		/* 4M connections per worker */
 #define KG_ID_MAX_SLOTS (1U << KG_ID_SLOT_BITS)
 
@@ -97,6 +97,8 @@ struct kg_worker {
 	size_t mbox_n, mbox_cap;
 	struct kg_snap_req *snaps[8];
 	unsigned n_snaps;
+	struct kg_kill_req *kill_reqs[8];
+	unsigned n_kill_reqs;
 
 	struct kg_stats stats;
 

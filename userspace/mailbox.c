@@ -4,9 +4,11 @@
  * kicks its eventfd; the worker runs them on its own thread. Nothing here
  * may touch a connection from the posting thread.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway.h"
 #include "json.h"
@@ -72,11 +74,88 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* A kill whose poster waits for the answer. */
+struct kg_kill_req {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t id;
+	int reason;
+	int found;			/* -1 until the worker answers */
+	bool abandoned;			/* the poster gave up: the worker frees it */
+};
+
+static void kg_kill_req_free(struct kg_kill_req *r)
+{
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+static void kg_kill_req_run(struct kg_worker *w, struct kg_kill_req *r)
+{
+	struct kg_conn *c = kg_conn_by_id(w, r->id);
+	bool gone;
+
+	if (c)
+		kg_conn_end(w, c, (enum kg_close_reason)r->reason);
+	pthread_mutex_lock(&r->mu);
+	r->found = c != NULL;
+	gone = r->abandoned;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (gone)
+		kg_kill_req_free(r);
+}
+
+int kg_worker_kill_wait(struct kg_worker *w, uint64_t conn_id, int reason, unsigned timeout_ms)
+{
+	struct kg_kill_req *r = calloc(1, sizeof(*r));
+	struct timespec until;
+	int found, timedout = 0;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->id = conn_id;
+	r->reason = reason;
+	r->found = -1;
+	pthread_mutex_lock(&w->mbox_lock);
+	if (w->n_kill_reqs == sizeof(w->kill_reqs) / sizeof(w->kill_reqs[0])) {
+		pthread_mutex_unlock(&w->mbox_lock);
+		kg_kill_req_free(r);
+		return -EBUSY;
+	}
+	w->kill_reqs[w->n_kill_reqs++] = r;
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_worker_kick(w);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (r->found < 0 && !timedout)
+		timedout = pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT;
+	found = r->found;
+	if (found < 0) {
+		r->abandoned = true;	/* the worker frees it when it gets there */
+		pthread_mutex_unlock(&r->mu);
+		return -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&r->mu);
+	kg_kill_req_free(r);
+	return found;
+}
+
 void kg_mbox_run(struct kg_worker *w)
 {
 	struct kg_snap_req *snaps[8];
+	struct kg_kill_req *kreqs[8];
 	struct kg_kill *k;
-	unsigned ns, si;
+	unsigned ns, si, nk;
 	size_t n, i;
 
 	pthread_mutex_lock(&w->mbox_lock);
@@ -87,9 +166,14 @@ void kg_mbox_run(struct kg_worker *w)
 	ns = w->n_snaps;
 	memcpy(snaps, w->snaps, ns * sizeof(snaps[0]));
 	w->n_snaps = 0;
+	nk = w->n_kill_reqs;
+	memcpy(kreqs, w->kill_reqs, nk * sizeof(kreqs[0]));
+	w->n_kill_reqs = 0;
 	pthread_mutex_unlock(&w->mbox_lock);
 	for (si = 0; si < ns; si++)
 		kg_snapshot(w, snaps[si]);
+	for (si = 0; si < nk; si++)
+		kg_kill_req_run(w, kreqs[si]);
 	for (i = 0; i < n; i++) {
 		struct kg_conn *c = kg_conn_by_id(w, k[i].id);
 

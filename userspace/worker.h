@@ -36,6 +36,13 @@ struct kg_snap_req {
 	size_t len, cap;
 };
 void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r);
+
+/* Close connection @conn_id of worker @w for @reason and wait (up to
+ * @timeout_ms) for the worker to say whether it had it: 1 closed, 0 no such
+ * connection, -ETIMEDOUT. The owner is found by the ID, the connection by
+ * its slot: no search of every connection. */
+int kg_worker_kill_wait(struct kg_worker *w, uint64_t conn_id, int reason, unsigned timeout_ms);
+struct kg_kill_req;
 struct kg_stats *kg_worker_stats(struct kg_worker *w);
 /* Which worker owns @conn_id. */
 unsigned kg_conn_id_worker(uint64_t conn_id);
