@@ -29,7 +29,7 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools bench soak soak-short device-bundle
+.PHONY: all run test unit integration install clean tools bench soak soak-short reload-soak tsan device-bundle
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -97,7 +97,16 @@ unit: $(UNIT_BINS)
 integration: all
 	$(Q)bash tests/integration/run.sh $(B)
 
-test: all unit integration fuzz-short soak-short
+test: all unit integration fuzz-short soak-short reload-soak tsan
+
+# SIGHUP under load: memory stays flat and every reload applies (1000
+# reloads), then the same run on a ThreadSanitizer build, which must report
+# nothing.
+reload-soak: all
+	$(Q)python3 tests/soak/reload.py $(B)/ktlsgw $(B) 1000
+
+tsan: all
+	$(Q)bash tests/soak/tsan.sh 1000 $(B)
 
 # Soak under AddressSanitizer + UBSan (10 min), then valgrind (2 min); the
 # short versions run in `make test`.

@@ -57,6 +57,13 @@ struct kg_listener_conf {
 /* Does @pattern ("api.example.com" or "*.example.com") cover @host? Case-
  * insensitive; a wildcard covers exactly one leftmost label. */
 bool kg_server_name_match(const char *pattern, const char *host);
+/* confval.c: a DNS name as SNI carries it, or "*." followed by one. */
+bool kg_server_name_valid(const char *s);
+/* confval.c: a decimal number up to @max. 0 or -EINVAL. */
+int kg_uint_parse(const char *s, unsigned long max, unsigned long *out)
+	__attribute__((warn_unused_result));
+/* confval.c: "1.2"/"1.3" (also "TLSv1.2"...) → TLS1_2_VERSION..., 0 if neither. */
+int kg_tls_version_parse(const char *s);
 
 enum kg_revocation_mode { KG_REV_REQUIRED, KG_REV_BEST_EFFORT, KG_REV_OFF };
 
