@@ -78,7 +78,7 @@ $(B)/ktls_ab: bench/device/ktls_ab.c | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(shell pkg-config --libs liburing) -lpthread
 
-$(B)/unit/%: tests/unit/%.c $(B)/libkg.a | $(B)/unit
+$(B)/unit/%: tests/unit/%.c tests/unit/kg_test.h $(B)/libkg.a | $(B)/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libkg.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
