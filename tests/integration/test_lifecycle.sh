@@ -123,6 +123,12 @@ else
 	nok "log escaping: client '$out'; log: $(logsince "$m")"
 fi
 
+# --- a client that sends only its leaf (what curl --cert leaf.pem does) -------
+out=$( (printf 'leaf\n'; sleep 1) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
+	-CAfile "$P/ca.pem" -cert "$P/alice-leaf.pem" -key "$P/alice.key" 2>&1)
+grep -q '^leaf$' <<<"$out" && ok "a client sending only its leaf is served: the chain is completed from client_ca" ||
+	nok "leaf-only client: $(tail -2 <<<"$out")"
+
 # --- byte counters move while a stream runs ---------------------------------
 b0=$(metric ktlsgw_bytes_in_total worker)
 mkfifo "$T/hold.in"
@@ -231,6 +237,28 @@ else
 	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
 		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
 		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
+fi
+
+# --- counters add up over every worker, beyond 256 ---------------------------
+cat > "$T/many.conf" <<CONF
+[global]
+workers = 260
+state_dir = $T/state-many
+revocation = off
+admin_socket = $T/many.sock
+
+$(listener_conf edge "$EW")
+CONF
+: > "$T/gw.log"
+if start_gw "$T/many.conf"; then
+	"$B/kg-loadgen" handshake --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \
+		--cacert "$P/ca.pem" -n 400 -c 4 >"$T/many.out" 2>&1
+	got=$("$KTLSGW" -j stats -s "$T/many.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections_total"])')
+	[ "$got" = 400 ] && ok "260 workers: stats counts all 400 connections" ||
+		nok "260 workers: stats counts $got of 400 connections ($(tail -c 200 "$T/many.out"))"
+	stop_gw
+else
+	nok "260 workers: the gateway did not start"
 fi
 
 echo "# lifecycle: $PASS passed, $FAIL failed"
