@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
+#include "worker.h"
 #include "stats.h"
 
 static int kg_write_all(int fd, const char *p, size_t len)

@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "ktls.h"
 #include "log.h"
+#include "worker.h"
 #include "privs.h"
 #include "revoke.h"
 
