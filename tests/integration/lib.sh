@@ -95,3 +95,12 @@ backend = 127.0.0.1:$2
 ${3:-}
 CONF
 }
+
+# descendants PID: the pids of every process below PID, children first
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		echo "$c"
+		descendants "$c"
+	done
+}
