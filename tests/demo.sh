@@ -17,7 +17,8 @@ stop() {
 }
 trap 'stop INT' INT
 trap 'stop TERM' TERM
-trap '[ -z "$BACKEND" ] || { kill "$BACKEND" 2>/dev/null; wait "$BACKEND"; } || true' EXIT
+# (wait: quietly, or sh reports the backend's SIGTERM as "Terminated")
+trap '[ -z "$BACKEND" ] || { kill "$BACKEND" 2>/dev/null; wait "$BACKEND" 2>/dev/null; } || true' EXIT
 
 # wait_for FILE PID: until FILE has content, or PID has gone
 wait_for() {
