@@ -43,11 +43,12 @@ fi
 
 # vm-run failing before the VM even boots (here: its directory cannot be
 # made, exit 1 under set -e) must fail the kTLS suite.
-out=$(KG_VM_DIR=/proc/no-such-dir/vm KG_KTLS_BYTES=65536 bash tests/integration/test_ktls.sh 2>&1); rc=$?
+out=$(KG_SKIP_VM=0 KG_VM_DIR=/proc/no-such-dir/vm KG_KTLS_BYTES=65536 bash tests/integration/test_ktls.sh 2>&1); rc=$?
 if grep -q "^not ok - .*vm-run" <<<"$out"; then
 	ok "a vm-run that exits 1 fails the kTLS suite ($(grep -m1 '^not ok - .*vm-run' <<<"$out" | cut -c1-100))"
 else
 	nok "a failing vm-run did not fail the kTLS suite (exit $rc): $(tail -3 <<<"$out" | tr '\n' ' ')"
 fi
+rm -rf "$T"
 echo "# harness: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
