@@ -96,14 +96,24 @@ check "truncated ClientHello held open: closed after ${el} ms (handshake_timeout
 	"reject .*reason=handshake_timeout" "$m" "$c" "$([ $el -ge 1500 ] && [ $el -lt 5000 ] && echo yes || echo no)"
 kill $hold 2>/dev/null
 
-# slowloris: 30 connections dripping a ClientHello one byte every 300 ms
+# slowloris: 30 connections dripping a ClientHello one byte every 300 ms.
+# This shell opens them all at once (/dev/tcp, no process per connection)
+# and one process drips with builtins, so on a loaded machine the clock
+# measures the gateway, not how fast 30 client processes start.
 m=$(logmark); c=$(rejects handshake_timeout)
-drips=""
+read -ra hex <<<"$(od -An -tx1 -v -N40 "$T/ch.bin" | tr '\n' ' ')"
+conns=()
 for i in $(seq 30); do
-	( for j in $(seq 40); do head -c $j "$T/ch.bin" | tail -c 1; sleep 0.3; done ) |
-		timeout 15 socat -t0.2 - "TCP:127.0.0.1:$GW_edge" >/dev/null 2>&1 &
-	drips="$drips $!"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$GW_edge" && conns+=("$fd")
 done
+(
+	trap '' PIPE
+	for h in "${hex[@]}"; do
+		for fd in "${conns[@]}"; do printf "\\x$h" >&"$fd" 2>/dev/null; done
+		sleep 0.3
+	done
+) &
+drips=$!
 el=$(wait_counter handshake_timeout $((c + 30)) 100)
 c1=$(rejects handshake_timeout)
 if [ $((c1 - c)) -ge 30 ] && [ $el -lt 6000 ] && [ "$(logsince "$m" | grep -c 'reason=handshake_timeout')" -ge 30 ]; then
@@ -112,6 +122,7 @@ else
 	nok "slowloris: counter $c -> $c1 in ${el} ms"
 fi
 kill $drips 2>/dev/null
+for fd in "${conns[@]}"; do exec {fd}>&-; done
 
 # --- certificates --------------------------------------------------------------
 certcase() { # NAME PORT CERT REASON ALERT-TEXT [CHAIN]
