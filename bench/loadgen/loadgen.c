@@ -5,7 +5,7 @@
  *   kg-loadgen MODE --connect HOST:PORT --cert F --key F --cacert F
  *              [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration S]
  *              [-n COUNT] [--tls 1.2|1.3] [--ciphers L] [--ciphersuites L]
- *              [--no-half-close] [--abort-after N]
+ *              [--no-half-close] [--abort-after N] [--until-file F]
  *
  * echo      each connection sends N bytes of the shared stream (seeded by its
  *           index) in 16 KiB writes while reading the echo, then close_notify;
@@ -22,6 +22,10 @@
  *
  * --abort-after N (echo): after sending N bytes, reset the connection
  * (SO_LINGER 0, no close_notify) and count it as failed.
+ *
+ * --until-file F (handshake, rr, idle): run until the file F exists instead
+ * of for --duration seconds, so that a test can stop a background client
+ * when it is done, however slow the machine.
  *
  * --no-half-close is for peers that end the whole stream on close_notify or
  * send a bare FIN: echo closes once everything came back, upload does not
@@ -71,6 +75,7 @@ static struct {
 	unsigned conns;
 	unsigned long long bytes, count;
 	double duration;
+	const char *until_file;	/* run until this exists (instead of duration) */
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	SSL_CTX *ctx;
@@ -504,6 +509,24 @@ static int roundtrip(struct worker *w, SSL *ssl)
 	return 0;
 }
 
+/* Whether a timed mode goes on: until @end, or with --until-file until the
+ * file exists (looked for at most every 50 ms). */
+static bool running(double end)
+{
+	static __thread double next;
+	static __thread bool seen;
+	double t;
+
+	if (!opt.until_file)
+		return now_s() < end;
+	t = now_s();
+	if (!seen && t >= next) {
+		seen = access(opt.until_file, F_OK) == 0;
+		next = t + 0.05;
+	}
+	return !seen;
+}
+
 static unsigned long long shared_count;
 
 static void run_handshake(struct worker *w)
@@ -519,7 +542,7 @@ static void run_handshake(struct worker *w)
 		if (opt.count) {
 			if (__atomic_fetch_add(&shared_count, 1, __ATOMIC_RELAXED) >= opt.count)
 				break;
-		} else if (now_s() >= end) {
+		} else if (!running(end)) {
 			break;
 		}
 		t0 = now_s();
@@ -546,7 +569,7 @@ static void run_rr(struct worker *w)
 	if (!ssl)
 		return;
 	w->ok = true;
-	while (now_s() < end) {
+	while (running(end)) {
 		double t0 = now_s();
 
 		if (roundtrip(w, ssl)) {
@@ -596,7 +619,10 @@ static void run_idle(struct worker *w, unsigned nthreads)
 			fprintf(stderr, "idle: only %llu of %u connections open\n", n, opt.conns);
 		fflush(stderr);
 	}
-	if (w->ok)
+	if (w->ok && opt.until_file)
+		while (running(0))
+			sleep_s(0.05);
+	else if (w->ok)
 		sleep_s(opt.duration);
 	for (i = 0; i < share; i++)
 		tls_close(ssl[i], fds[i]);
@@ -726,7 +752,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: kg-loadgen MODE --connect HOST:PORT --cert FILE --key FILE --cacert FILE\n"
 		"         [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration SECS]\n"
 		"         [-n COUNT] [--tls 1.2|1.3] [--ciphers LIST] [--ciphersuites LIST]\n"
-		"         [--no-half-close] [--abort-after N]\n"
+		"         [--no-half-close] [--abort-after N] [--until-file FILE]\n"
 		"MODE: echo upload download handshake rr idle flood\n");
 }
 
@@ -754,6 +780,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "no-half-close", no_argument, NULL, 'H' },
 		{ "abort-after", required_argument, NULL, 'A' },
+		{ "until-file", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -809,6 +836,7 @@ int main(int argc, char **argv)
 			if (kg_parse_size(optarg, &opt.abort_after) || !opt.abort_after)
 				return bad_arg("--abort-after", optarg);
 			break;
+		case 'U': opt.until_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
