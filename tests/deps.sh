@@ -2,7 +2,7 @@
 # Install what ktlsgw needs to build, run and test on Debian 12.
 # Idempotent: installs only the packages that are missing.
 set -eu
-PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
+PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 \
 qemu-system-x86 busybox-static kmod"
