@@ -4,7 +4,7 @@
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
 libbpf-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
-liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux"
+liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
