@@ -4,7 +4,7 @@
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
-liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 \
+liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
 qemu-system-x86 busybox-static kmod"
 missing=""
 for p in $PKGS; do

@@ -159,5 +159,70 @@ else
 	skip "cannot mount a tmpfs for the read-only state test"
 fi
 
+# --- the CLI on a running gateway's pins -----------------------------------------
+# A command opens the pinned map (add also the pinned iterator) and loads
+# nothing: reading the kernel's BTF to load the programs is what made every
+# command slow. strace shows what it opens.
+if ! command -v strace >/dev/null 2>&1; then
+	skip "strace is not installed (tests/deps.sh installs it): cannot check what the CLI opens"
+else
+	CAROL=$(fp "$P/carol.pem")
+	for c in "add --cert $P/carol.pem" "list" "del $CAROL"; do
+		# shellcheck disable=SC2086
+		strace -f -qq -e trace=openat,bpf -o "$T/strace" $REV $c $RC >/dev/null 2>"$T/e"; rc=$?
+		if [ $rc = 0 ] && grep -q "BPF_OBJ_GET.*$PINS/revoked\"" "$T/strace" &&
+		   ! grep -q /sys/kernel/btf/vmlinux "$T/strace" && ! grep -q BPF_PROG_LOAD "$T/strace"; then
+			ok "revoke ${c%% *} on the gateway's pins: no open of /sys/kernel/btf/vmlinux, no program load"
+		else
+			nok "revoke ${c%% *} on the pins: rc=$rc $(cat "$T/e"); vmlinux opened" \
+				"$(grep -c /sys/kernel/btf/vmlinux "$T/strace") times," \
+				"$(grep -c BPF_PROG_LOAD "$T/strace") program loads"
+		fi
+	done
+
+	# Durable first: the new state file is fsynced, renamed into place and
+	# its directory fsynced before the map is touched.
+	strace -qq -e trace=fsync,fdatasync,rename,bpf -o "$T/strace" $REV add --cert "$P/carol.pem" $RC \
+		>/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && awk '
+		/^f(data)?sync\(/ { if (!r) f = NR; else if (!u) d = NR }
+		/^rename\(/ { if (!r) r = NR }
+		/BPF_MAP_UPDATE_ELEM/ { if (!u) u = NR }
+		END { exit !(f && r && d && u && f < r && r < d && d < u) }' "$T/strace"; then
+		ok "revoke add: state file fsynced, renamed, directory fsynced, then the map updated"
+	else
+		nok "revoke add order: rc=$rc $(cat "$T/e") $(tr '\n' ';' <"$T/strace")"
+	fi
+	$REV del "$CAROL" $RC >/dev/null || nok "revoke del carol"
+fi
+
+# --- no gateway has ever run on these pins -----------------------------------------
+# The CLI loads the programs itself, pins the maps and the iterator, and the
+# command after it takes the pins.
+PINS2=$PINS-cold
+trap 'cleanup; cleanup_pins; rm -rf "$PINS2"' EXIT
+COLD="--state-dir $T/state-cold --pin-root $PINS2"
+# shellcheck disable=SC2086
+if $REV add --cert "$P/carol.pem" $COLD >"$T/out" 2>"$T/e" && [ -e "$PINS2/revoked" ] &&
+   { [ -e "$PINS2/iter_cut" ] || [ -e "$PINS2/iter_scan" ]; } &&
+   grep -q "^$(fp "$P/carol.pem") " "$T/state-cold/revoked"; then
+	ok "no pins: revoke add loads, pins the map and the iterator, records: $(cat "$T/out")"
+else
+	nok "no pins: revoke add: $(cat "$T/out" "$T/e"); pins: $(ls "$PINS2" 2>&1)"
+fi
+if command -v strace >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	strace -f -qq -e trace=openat,bpf -o "$T/strace" $REV add --cert "$P/carol.pem" $COLD \
+		>/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && ! grep -q /sys/kernel/btf/vmlinux "$T/strace" &&
+	   ! grep -q BPF_PROG_LOAD "$T/strace" && grep -q BPF_ITER_CREATE "$T/strace"; then
+		ok "the next command on those pins loads nothing and cuts through the pinned iterator"
+	else
+		nok "second command on the CLI's pins: rc=$rc $(cat "$T/e");" \
+			"$(grep -c /sys/kernel/btf/vmlinux "$T/strace") opens of vmlinux"
+	fi
+fi
+rm -rf "$PINS2"
+
 stop_gw
 rm -rf "$T"
