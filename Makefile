@@ -69,9 +69,9 @@ $(B)/kg-backend: tests/tools/kg_backend.c bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< -lcrypto -lpthread
 
-$(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/stream.h | $(B)
+$(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/modes.c bench/loadgen/loadgen.h bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 # the kTLS data-path A/B (splice, recv+send, IORING_OP_SPLICE), for bench/device
 $(B)/ktls_ab: bench/device/ktls_ab.c | $(B)
