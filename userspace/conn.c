@@ -279,6 +279,8 @@ void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason 
 	kg_conn_free(w, c);
 }
 
+static void kg_linger_event(struct kg_worker *w, struct kg_conn *c);
+
 void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 {
 	bool broken;
@@ -316,6 +318,9 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 	(void)shutdown(c->cfd, SHUT_WR);
 	c->state = KG_ST_LINGER;
 	c->deadline_ms = w->now_ms + KG_LINGER_MS;
+	/* The client may have finished already (its FIN was read): then no
+	 * event would come, so look now. @c may be freed here. */
+	kg_linger_event(w, c);
 }
 
 /* Waiting for the client to read our last words: drain what it still

@@ -119,7 +119,12 @@ done
 say "$rounds rounds: $revokes revocations, $reloads reloads, $kills kills; handshake runs failed: $hs_fail, bulk runs failed: $bulk_fail"
 [ "$hs_fail" -eq 0 ] || bad "$hs_fail handshake runs had failures (nothing aimed at them)"
 [ "$bulk_fail" -eq 0 ] || bad "$bulk_fail bulk runs had failures (nothing aimed at them)"
-sleep 3
+# connections saying goodbye may linger up to 3 s: wait for the count to
+# come back (10 s at most) rather than for a fixed time
+for try in $(seq 100); do
+	[ "$(fds)" -le "$fd0" ] && break
+	sleep 0.1
+done
 fd1=$(fds); rss1=$(rss)
 say "after the load: $fd1 descriptors (baseline $fd0), RSS $rss1 KiB (baseline $rss0)"
 [ "$fd1" -eq "$fd0" ] || bad "descriptors $fd0 -> $fd1"
