@@ -255,6 +255,15 @@ static enum kg_close_reason kg_conn_real_reason(struct kg_worker *w, struct kg_c
 	return r;
 }
 
+/* Bytes for the backend dropped, or the client's stream not ended by
+ * close_notify: the backend must not see a clean end. */
+static bool kg_conn_client_unfinished(const struct kg_conn *c)
+{
+	return c->state == KG_ST_PROXY &&
+	       (kg_pump_pending_to_backend(c) || !(c->flags & KG_CF_C_RD_EOF) ||
+		(c->flags & KG_CF_TRUNCATED));
+}
+
 static void kg_set_rst(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -266,6 +275,9 @@ static void kg_set_rst(int fd)
 void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 {
 	r = kg_conn_real_reason(w, c, r);
+	/* idle timeout, shutdown: an unfinished client stream is no whole one */
+	if (c->bfd >= 0 && r != KG_CLOSE_DONE && kg_conn_client_unfinished(c))
+		kg_set_rst(c->bfd);
 	if (c->reason == KG_CLOSE_NONE)
 		c->reason = r;
 	if (!c->logged_reject)
@@ -303,7 +315,7 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 		 r == KG_CLOSE_TRUNCATED || r == KG_CLOSE_INTERNAL;
 	if (c->bfd >= 0) {
 		/* The backend must not take a cut-short stream for a whole one. */
-		if (broken || kg_pump_pending_to_backend(c))
+		if (broken || kg_conn_client_unfinished(c))
 			kg_set_rst(c->bfd);
 		kg_loop_poll_cancel(w, c, false);
 		close(c->bfd);

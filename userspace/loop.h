@@ -85,6 +85,8 @@ struct kg_worker {
 	 * never needs memory. */
 	struct kg_conn **ready;
 	uint32_t n_ready;
+	bool running_ready;		/* kg_run_ready is walking the list */
+	bool loop_done;			/* the loop has ended (under mbox_lock) */
 
 	struct kg_pool pool;
 
