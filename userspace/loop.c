@@ -255,8 +255,11 @@ static void *kg_worker_main(void *arg)
 		w->now_ms = kg_now_ms();
 		/* Each completion leaves the CQ ring before it is handled: a
 		 * handler that fills the SQ ring can then always submit (a full
-		 * CQ ring would make io_uring_enter answer EBUSY). */
-		while (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
+		 * CQ ring would make io_uring_enter answer EBUSY). Only those
+		 * ready now: a busy stream posts new ones as fast as they are
+		 * handled, and the stop and mailbox checks below must not starve. */
+		for (unsigned batch = io_uring_cq_ready(&w->ring);
+		     batch && io_uring_peek_cqe(&w->ring, &cqe) == 0; batch--) {
 			uint64_t ck = io_uring_cqe_get_data64(cqe);
 			int res = cqe->res;
 			unsigned flags = cqe->flags;

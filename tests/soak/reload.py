@@ -134,6 +134,8 @@ def main():
                     continue
                 print("thread %s %s state %s wchan %s" % (tid, comm, state, wchan))
             print(open(logpath, errors="replace").read()[-3000:])
+            subprocess.run(["gdb", "-p", str(gw.pid), "-batch", "-ex", "thread apply all bt 12"],
+                           stdin=subprocess.DEVNULL, timeout=60)
             sys.exit("the gateway did not stop within 120 s of SIGINT")
         errs = [l for l in open(logpath, errors="replace") if "SIGHUP:" in l and "stays in force" in l]
         ok = rc == 0 and not errs and end <= warm + slack
