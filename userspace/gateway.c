@@ -258,7 +258,9 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
 
 		if (gw->rev || gw->fallback.n || gw->cfg->revocation == KG_REV_BEST_EFFORT)
 			t->rev = &gw->hook;
-		if (gw->ktls && l->ktls != KG_KTLS_OFF)
+		/* no kTLS on the client leg of a TLS origin leg yet: both
+		 * legs run through OpenSSL there */
+		if (gw->ktls && l->ktls != KG_KTLS_OFF && t->ctx && !l->origin.on)
 			kg_ktls_ctx_setup(t->ctx);
 	}
 	return 0;

@@ -154,12 +154,15 @@ bool kg_pump_pending_to_backend(const struct kg_conn *c)
 
 /* ---- userspace TLS ------------------------------------------------------ */
 
-/* Classify a failed SSL_read/SSL_write/SSL_shutdown. Returns 0 to wait for
- * readiness, 1 on EOF from the client (KG_CF_TRUNCATED when it came without
- * close_notify), -1 on error (c->detail set). */
-static int kg_ssl_status(struct kg_conn *c, int ret)
+/* Classify a failed SSL_read/SSL_write/SSL_shutdown on @ssl, the client's
+ * leg or (!@client) the origin's. Returns 0 to wait for readiness, 1 on
+ * EOF (from the client: KG_CF_TRUNCATED when it came without close_notify;
+ * an origin that just closes is taken at its word, as HTTPS clients do),
+ * -1 on error (c->detail set). */
+static int kg_ssl_status(struct kg_conn *c, SSL *ssl, bool client, int ret)
 {
-	int e = SSL_get_error(c->ssl, ret);
+	int e = SSL_get_error(ssl, ret), err = errno;
+	unsigned trunc = client ? KG_CF_TRUNCATED : 0;
 	unsigned long ec;
 
 	switch (e) {
@@ -170,20 +173,21 @@ static int kg_ssl_status(struct kg_conn *c, int ret)
 		return 1;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
-		if (errno == 0 || errno == EPIPE) {
-			c->flags |= KG_CF_TRUNCATED;
+		if (err == 0 || err == EPIPE) {
+			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "client socket: %s", strerror(errno));
+		snprintf(c->detail, sizeof(c->detail), "%s socket: %s", client ? "client" : "backend",
+			 strerror(err));
 		return -1;
 	default:
 		ec = ERR_peek_last_error();
 		if (ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ERR_clear_error();
-			c->flags |= KG_CF_TRUNCATED;
+			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "tls: %s",
+		snprintf(c->detail, sizeof(c->detail), "%s: %s", client ? "tls" : "backend tls",
 			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
 		ERR_clear_error();
 		return -1;
@@ -196,7 +200,7 @@ int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 
 	if (c->ssl) {
 		r = SSL_shutdown(c->ssl);
-		if (r < 0 && kg_ssl_status(c, r) == 0)
+		if (r < 0 && kg_ssl_status(c, c->ssl, true, r) == 0)
 			return -EAGAIN;
 		ERR_clear_error();
 		return 0;
@@ -208,72 +212,122 @@ int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 	return 0;
 }
 
-/* ---- the four ends of the copy path ------------------------------------- */
-/* Each returns bytes moved, 0 at EOF (reads only), -EAGAIN to wait, or
- * another -errno with c->detail set. A read sets *dry when the source
- * has nothing more, so the pump skips the read that would say EAGAIN. */
-
-static ssize_t kg_read_client(struct kg_conn *c, void *p, size_t len, bool *dry)
+/* close_notify to the origin, when that leg is TLS: the client has said
+ * everything. 0, or -EAGAIN when the socket is full. */
+static int kg_pump_origin_close_notify(struct kg_conn *c)
 {
 	int r;
 
-	c->flags &= ~KG_CF_RBIO_SHORT;
-	r = SSL_read(c->ssl, p, (int)len);
-	if (r > 0) {
-		c->bytes_in += (uint64_t)r;
+	if (!c->bssl)
+		return 0;
+	r = SSL_shutdown(c->bssl);
+	if (r < 0 && kg_ssl_status(c, c->bssl, false, r) == 0)
+		return -EAGAIN;
+	ERR_clear_error();
+	return 0;
+}
+
+/* ---- the four ends of the copy path ------------------------------------- */
+/* Each leg is read and written through its SSL when it has one (the client
+ * leg unless tls = off, the origin leg with backend_tls = on), else through
+ * its plain socket. Each returns bytes moved, 0 at EOF (reads only),
+ * -EAGAIN to wait, or another -errno with c->detail set. A read sets *dry
+ * when the source has nothing more, so the pump skips the read that would
+ * say EAGAIN. Client bytes are counted here, where they meet the client. */
+
+static ssize_t kg_leg_read(struct kg_conn *c, bool client, void *p, size_t len, bool *dry)
+{
+	SSL *ssl = client ? c->ssl : c->bssl;
+	unsigned hup = client ? KG_CF_C_HUP : KG_CF_B_HUP;
+	unsigned rshort = client ? KG_CF_RBIO_SHORT : KG_CF_B_RBIO_SHORT;
+	ssize_t n;
+	int r;
+
+	if (ssl) {
+		c->flags &= ~rshort;
+		r = SSL_read(ssl, p, (int)len);
+		if (r <= 0) {
+			r = kg_ssl_status(c, ssl, client, r);
+			return r == 0 ? -EAGAIN : r > 0 ? 0 : -EPROTO;
+		}
 		/* The socket ran dry under OpenSSL and nothing is buffered; the
 		 * poll is edge-triggered, so new data brings a new event. */
-		*dry = (c->flags & KG_CF_RBIO_SHORT) && !(c->flags & KG_CF_C_HUP) &&
-		       !SSL_has_pending(c->ssl);
-		return r;
+		*dry = (c->flags & rshort) && !(c->flags & hup) && !SSL_has_pending(ssl);
+		n = r;
+	} else {
+		n = recv(client ? c->cfd : c->bfd, p, len, MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			r = errno;
+			if (r == EAGAIN || r == EINTR)
+				return -EAGAIN;
+			snprintf(c->detail, sizeof(c->detail), "%s recv: %s",
+				 client ? "client" : "backend", strerror(r));
+			return -r;
+		}
+		/* a short read: the queue is empty, unless a FIN waits too */
+		*dry = (size_t)n < len && !(c->flags & hup);
 	}
-	r = kg_ssl_status(c, r);
-	return r == 0 ? -EAGAIN : r > 0 ? 0 : -EPROTO;
+	if (client)
+		c->bytes_in += (uint64_t)n;
+	else
+		c->flags |= KG_CF_B_DATA;
+	return n;
+}
+
+static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_t len)
+{
+	SSL *ssl = client ? c->ssl : c->bssl;
+	ssize_t n;
+	int r;
+
+	if (ssl) {
+		r = SSL_write(ssl, p, (int)len);
+		if (r <= 0) {
+			r = kg_ssl_status(c, ssl, client, r);
+			if (r == 0)
+				return -EAGAIN;
+			if (r > 0)
+				snprintf(c->detail, sizeof(c->detail), "%s stopped reading",
+					 client ? "client" : "backend");
+			return -EPIPE;
+		}
+		n = r;
+	} else {
+		n = send(client ? c->cfd : c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			r = errno;
+			if (r == EAGAIN || r == EINTR)
+				return -EAGAIN;
+			snprintf(c->detail, sizeof(c->detail), "%s send: %s",
+				 client ? "client" : "backend", strerror(r));
+			return -r;
+		}
+	}
+	if (client)
+		c->bytes_out += (uint64_t)n;
+	return n;
+}
+
+static ssize_t kg_read_client(struct kg_conn *c, void *p, size_t len, bool *dry)
+{
+	return kg_leg_read(c, true, p, len, dry);
 }
 
 static ssize_t kg_read_backend(struct kg_conn *c, void *p, size_t len, bool *dry)
 {
-	ssize_t n = recv(c->bfd, p, len, MSG_DONTWAIT);
-
-	if (n > 0) {
-		/* a short read: the queue is empty, unless a FIN waits too */
-		*dry = (size_t)n < len && !(c->flags & KG_CF_B_HUP);
-		return n;
-	}
-	if (n == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EINTR)
-		return -EAGAIN;
-	snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
-	return -errno;
+	return kg_leg_read(c, false, p, len, dry);
 }
 
 static ssize_t kg_write_backend(struct kg_conn *c, const void *p, size_t len)
 {
-	ssize_t n = send(c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EINTR)
-		return -EAGAIN;
-	snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
-	return -errno;
+	return kg_leg_write(c, false, p, len);
 }
 
 static ssize_t kg_write_client(struct kg_conn *c, const void *p, size_t len)
 {
-	int r = SSL_write(c->ssl, p, (int)len);
-
-	if (r > 0) {
-		c->bytes_out += (uint64_t)r;
-		return r;
-	}
-	r = kg_ssl_status(c, r);
-	if (r == 0)
-		return -EAGAIN;
-	if (r > 0)
-		snprintf(c->detail, sizeof(c->detail), "client stopped reading");
-	return -EPIPE;
+	return kg_leg_write(c, true, p, len);
 }
 
 enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
@@ -521,8 +575,10 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 				*why = KG_CLOSE_TRUNCATED;
 				return KG_PUMP_FAILED;
 			}
-			(void)shutdown(c->bfd, SHUT_WR);
-			c->flags |= KG_CF_B_WR_SHUT;
+			if (kg_pump_origin_close_notify(c) == 0) {
+				(void)shutdown(c->bfd, SHUT_WR);
+				c->flags |= KG_CF_B_WR_SHUT;
+			}
 		}
 
 		st = (c->ktls & KG_KTLS_TX) ? kg_half_splice(pool, c, false, &progress) :
