@@ -429,7 +429,8 @@ static void kg_origin_describe(struct kg_conn *c, unsigned long ec)
 			snprintf(c->detail, sizeof(c->detail), "origin certificate does not name "
 				 "'%.100s'%s", o->name[0] ? o->name : o->ip, who);
 		else
-			snprintf(c->detail, sizeof(c->detail), "origin certificate: %s%s",
+			snprintf(c->detail, sizeof(c->detail), "origin certificate refused (%s): %s%s",
+				 kg_verify_reason(c->bhs.verify_err),
 				 X509_verify_cert_error_string(c->bhs.verify_err), who);
 	} else if (c->bhs.alert_rcvd >= 0) {
 		snprintf(c->detail, sizeof(c->detail), "origin sent alert %s%s",
