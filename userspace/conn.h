@@ -83,7 +83,8 @@ struct kg_conn {
 	struct kg_hs_info hs;
 	struct kg_hs_info bhs;		/* the origin handshake: the alerts each way */
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
-	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */
+	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel: the client leg */
+	int bktls;			/* the same for the origin leg (backend_tls = on) */
 	int pc2b[2], pb2c[2];		/* splice pipes, -1 while not held */
 	uint32_t pc2b_len, pb2c_len;	/* bytes sitting in each pipe */
 	uint8_t *pp;			/* PROXY v2 header still to send (owned) */

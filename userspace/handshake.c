@@ -232,8 +232,7 @@ static void kg_hs_done(struct kg_worker *w, struct kg_conn *c)
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
-	/* a TLS origin leg: both legs stay with OpenSSL for now */
-	if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && !c->conf->origin.on && kg_offload(w, c))
+	if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_offload(w, c))
 		return;
 	kg_backend_start(w, c);
 }
@@ -341,6 +340,7 @@ static int kg_backend_tag(struct kg_worker *w, struct kg_conn *c)
 
 static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c);
 static void kg_origin_start(struct kg_worker *w, struct kg_conn *c);
+static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c);
 
 void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c)
 {
@@ -456,9 +456,9 @@ bool kg_origin_refused(struct kg_worker *w, struct kg_conn *c)
 {
 	char b[1];
 
-	if (!c->bssl || (c->flags & KG_CF_B_DATA))
+	if ((!c->bssl && !c->bktls) || (c->flags & KG_CF_B_DATA))
 		return false;
-	if (c->bhs.alert_rcvd < 0) {
+	if (c->bhs.alert_rcvd < 0 && c->bssl && !(c->bktls & KG_KTLS_RX)) {
 		/* the alert may still wait in the socket, behind a failed send */
 		(void)SSL_read(c->bssl, b, sizeof(b));
 		ERR_clear_error();
@@ -468,6 +468,37 @@ bool kg_origin_refused(struct kg_worker *w, struct kg_conn *c)
 	kg_origin_describe(c, 0);
 	kg_origin_failed(w, c);
 	return true;
+}
+
+/*
+ * The origin leg's keys to the kernel, as kg_offload() does for the client
+ * leg. Only now: the TCP connection is established and the handshake done,
+ * so TCP_ULP is never set on a socket still connecting. A direction the
+ * kernel refuses stays with OpenSSL on this leg only. Returns non-zero if
+ * the connection was ended (ktls = on and the leg could not be offloaded).
+ */
+static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
+{
+	char why[96];
+
+	c->bktls = kg_ktls_offload(c->bssl, c->bfd, why, sizeof(why));
+	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
+		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s of the origin leg offloaded: %s",
+			 c->bktls ? "only one direction" : "nothing", why[0] ? why : "?");
+		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
+			c->conf->name, c->peer, c->detail);
+		kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
+		return 1;
+	}
+	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX))
+		kg_dbg("conn=%llu: origin leg kTLS %s: %s", (unsigned long long)c->id,
+		       c->bktls == KG_KTLS_TX ? "transmit only" : c->bktls ? "receive only" : "not used",
+		       why);
+	if (c->bktls == (KG_KTLS_TX | KG_KTLS_RX)) {
+		SSL_free(c->bssl);
+		c->bssl = NULL;
+	}
+	return 0;
 }
 
 void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
@@ -481,6 +512,8 @@ void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
 			 SSL_get_cipher_name(c->bssl));
 		X509_free(c->bhs.leaf);
 		c->bhs.leaf = NULL;
+		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_origin_offload(w, c))
+			return;
 		kg_proxy_start(w, c);
 		return;
 	}
@@ -522,8 +555,14 @@ static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c)
 	c->path = pk == KG_PATH_USER ? "userspace" : kg_path_name(pk);
 	if (c->conf->origin.on || c->conf->tls_off) {
 		/* name both legs: the client's, then the origin's */
+		int b = c->bktls;
+
 		snprintf(c->pathbuf, sizeof(c->pathbuf), "client-%s,origin-%s",
-			 c->conf->tls_off ? "plain" : c->path, c->bssl ? "userspace" : "plain");
+			 c->conf->tls_off ? "plain" : c->path,
+			 !c->conf->origin.on ? "plain" :
+			 kg_path_name(b == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
+				      b == KG_KTLS_TX ? KG_PATH_KTLS_TX :
+				      b == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER));
 		c->path = c->pathbuf;
 	}
 	KG_STAT_ADD(&w->stats, paths[pk][strcmp(c->tls_version, "1.3") == 0]

@@ -25,7 +25,39 @@ const struct kg_pump_sys kg_pump_sys_kernel = {
 	.splice = kg_sys_splice,
 	.recv_record = kg_ktls_recv_record,
 	.send_alert = kg_ktls_send_alert,
+	.recv = NULL,
 };
+
+/* ---- the legs ------------------------------------------------------------- */
+/* Each leg (the client's, the origin's) is TLS in userspace (an SSL), TLS
+ * in the kernel (per direction) or plain TCP (tls = off on the client leg,
+ * backend_tls = off on the origin leg). */
+
+static inline SSL *kg_leg_ssl(const struct kg_conn *c, bool client)
+{
+	return client ? c->ssl : c->bssl;
+}
+
+static inline int kg_leg_ktls(const struct kg_conn *c, bool client)
+{
+	return client ? c->ktls : c->bktls;
+}
+
+/* Does the kernel hand out (KG_KTLS_RX) or take in (KG_KTLS_TX) this leg's
+ * application bytes: kTLS in that direction, or no TLS at all? */
+static bool kg_leg_kernel(const struct kg_conn *c, bool client, int dir)
+{
+	int k = kg_leg_ktls(c, client);
+
+	return (k & dir) || (!kg_leg_ssl(c, client) && !k);
+}
+
+/* Splice a direction when the kernel does both its ends, one of them kTLS. */
+static bool kg_dir_splice(const struct kg_conn *c, bool c2b)
+{
+	return (c->ktls || c->bktls) && kg_leg_kernel(c, c2b, KG_KTLS_RX) &&
+	       kg_leg_kernel(c, !c2b, KG_KTLS_TX);
+}
 
 /* ---- the pool: buffers and pipes -------------------------------------- */
 
@@ -194,38 +226,33 @@ static int kg_ssl_status(struct kg_conn *c, SSL *ssl, bool client, int ret)
 	}
 }
 
-int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
+/* close_notify on a leg: through the kernel when it sends for that leg
+ * (the record sequence is the kernel's then), else through OpenSSL.
+ * 0, or -EAGAIN when the socket is full. */
+static int kg_leg_close_notify(struct kg_pool *pool, struct kg_conn *c, bool client)
 {
+	SSL *ssl = kg_leg_ssl(c, client);
 	int r;
 
-	if (c->ssl) {
-		r = SSL_shutdown(c->ssl);
-		if (r < 0 && kg_ssl_status(c, c->ssl, true, r) == 0)
-			return -EAGAIN;
-		ERR_clear_error();
-		return 0;
-	}
-	if (c->ktls & KG_KTLS_TX) {
-		r = pool->sys->send_alert(c->cfd, 1, 0);
+	if (kg_leg_ktls(c, client) & KG_KTLS_TX) {
+		r = pool->sys->send_alert(client ? c->cfd : c->bfd, 1, 0);
 		return r == -EAGAIN ? -EAGAIN : 0;
 	}
+	if (ssl) {
+		r = SSL_shutdown(ssl);
+		if (r < 0 && kg_ssl_status(c, ssl, client, r) == 0)
+			return -EAGAIN;
+		ERR_clear_error();
+	}
 	return 0;
 }
 
-/* close_notify to the origin, when that leg is TLS: the client has said
- * everything. 0, or -EAGAIN when the socket is full. */
-static int kg_pump_origin_close_notify(struct kg_conn *c)
+int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 {
-	int r;
-
-	if (!c->bssl)
-		return 0;
-	r = SSL_shutdown(c->bssl);
-	if (r < 0 && kg_ssl_status(c, c->bssl, false, r) == 0)
-		return -EAGAIN;
-	ERR_clear_error();
-	return 0;
+	return kg_leg_close_notify(pool, c, true);
 }
+
+static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client);
 
 /* ---- the four ends of the copy path ------------------------------------- */
 /* Each leg is read and written through its SSL when it has one (the client
@@ -235,15 +262,17 @@ static int kg_pump_origin_close_notify(struct kg_conn *c)
  * when the source has nothing more, so the pump skips the read that would
  * say EAGAIN. Client bytes are counted here, where they meet the client. */
 
-static ssize_t kg_leg_read(struct kg_conn *c, bool client, void *p, size_t len, bool *dry)
+static ssize_t kg_leg_read(struct kg_pool *pool, struct kg_conn *c, bool client, void *p,
+			   size_t len, bool *dry)
 {
-	SSL *ssl = client ? c->ssl : c->bssl;
+	SSL *ssl = kg_leg_ssl(c, client);
+	int k = kg_leg_ktls(c, client), fd = client ? c->cfd : c->bfd;
 	unsigned hup = client ? KG_CF_C_HUP : KG_CF_B_HUP;
 	unsigned rshort = client ? KG_CF_RBIO_SHORT : KG_CF_B_RBIO_SHORT;
 	ssize_t n;
 	int r;
 
-	if (ssl) {
+	if (ssl && !(k & KG_KTLS_RX)) {
 		c->flags &= ~rshort;
 		r = SSL_read(ssl, p, (int)len);
 		if (r <= 0) {
@@ -255,16 +284,33 @@ static ssize_t kg_leg_read(struct kg_conn *c, bool client, void *p, size_t len, 
 		*dry = (c->flags & rshort) && !(c->flags & hup) && !SSL_has_pending(ssl);
 		n = r;
 	} else {
-		n = recv(client ? c->cfd : c->bfd, p, len, MSG_DONTWAIT);
-		if (n == 0)
-			return 0;
-		if (n < 0) {
+		for (;;) {
+			n = pool->sys->recv ? pool->sys->recv(fd, p, len) :
+					      recv(fd, p, len, MSG_DONTWAIT);
+			if (n >= 0)
+				break;
 			r = errno;
 			if (r == EAGAIN || r == EINTR)
 				return -EAGAIN;
+			if ((k & KG_KTLS_RX) && (r == EIO || r == EINVAL)) {
+				/* a control record is next: the named slow path */
+				r = kg_ktls_control(pool, c, client);
+				if (r > 0)
+					return 0;
+				if (r < 0)
+					return -EPROTO;
+				continue;
+			}
 			snprintf(c->detail, sizeof(c->detail), "%s recv: %s",
 				 client ? "client" : "backend", strerror(r));
 			return -r;
+		}
+		if (n == 0) {
+			/* kTLS reports a FIN that came without close_notify as
+			 * EOF: the client's stream may be cut short */
+			if (client && k)
+				c->flags |= KG_CF_TRUNCATED;
+			return 0;
 		}
 		/* a short read: the queue is empty, unless a FIN waits too */
 		*dry = (size_t)n < len && !(c->flags & hup);
@@ -278,11 +324,11 @@ static ssize_t kg_leg_read(struct kg_conn *c, bool client, void *p, size_t len, 
 
 static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_t len)
 {
-	SSL *ssl = client ? c->ssl : c->bssl;
+	SSL *ssl = kg_leg_ssl(c, client);
 	ssize_t n;
 	int r;
 
-	if (ssl) {
+	if (ssl && !(kg_leg_ktls(c, client) & KG_KTLS_TX)) {
 		r = SSL_write(ssl, p, (int)len);
 		if (r <= 0) {
 			r = kg_ssl_status(c, ssl, client, r);
@@ -310,14 +356,16 @@ static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_
 	return n;
 }
 
-static ssize_t kg_read_client(struct kg_conn *c, void *p, size_t len, bool *dry)
+static ssize_t kg_read_client(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len,
+			      bool *dry)
 {
-	return kg_leg_read(c, true, p, len, dry);
+	return kg_leg_read(pool, c, true, p, len, dry);
 }
 
-static ssize_t kg_read_backend(struct kg_conn *c, void *p, size_t len, bool *dry)
+static ssize_t kg_read_backend(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len,
+			       bool *dry)
 {
-	return kg_leg_read(c, false, p, len, dry);
+	return kg_leg_read(pool, c, false, p, len, dry);
 }
 
 static ssize_t kg_write_backend(struct kg_conn *c, const void *p, size_t len)
@@ -336,7 +384,7 @@ enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
 struct kg_half {
 	bool c2b;
 	unsigned rd_eof, rd_dry;	/* flag bits of the reading side */
-	ssize_t (*rd)(struct kg_conn *c, void *p, size_t len, bool *dry);
+	ssize_t (*rd)(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len, bool *dry);
 	ssize_t (*wr)(struct kg_conn *c, const void *p, size_t len);
 	int rd_err, wr_err;
 };
@@ -370,7 +418,7 @@ static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg
 		while (kg_buf_space(b)) {
 			bool dry = false;
 
-			n = h->rd(c, b->data + b->off + b->len, kg_buf_space(b), &dry);
+			n = h->rd(pool, c, b->data + b->off + b->len, kg_buf_space(b), &dry);
 			if (n > 0) {
 				b->len += (uint32_t)n;
 				*progress = true;
@@ -406,24 +454,28 @@ static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg
 /* ---- kernel TLS: splice through a pipe, control records by recvmsg ------ */
 
 /*
- * The slow path of a kTLS receive: splice stopped at a record that is not
- * application data. Returns 1 for close_notify or FIN, 0 to go on, -1 to end
- * the connection (c->detail set; KG_CF_KEYUPDATE for a KeyUpdate).
+ * The slow path of a kTLS receive on the client's leg (@client) or the
+ * origin's: the next record is not application data. Returns 1 for
+ * close_notify or FIN, 0 to go on, -1 to end the connection (c->detail
+ * set; KG_CF_KEYUPDATE for a KeyUpdate).
  */
-static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
+static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 {
+	const char *who = client ? "client" : "origin";
+	int fd = client ? c->cfd : c->bfd;
 	uint8_t rec[64];
 	size_t got = 0;
-	int type = pool->sys->recv_record(c->cfd, rec, sizeof(rec), &got);
+	int type = pool->sys->recv_record(fd, rec, sizeof(rec), &got);
 
 	if (type == -EAGAIN)
 		return 0;
 	if (type < 0) {
-		snprintf(c->detail, sizeof(c->detail), "kTLS receive: %s", strerror(-type));
+		snprintf(c->detail, sizeof(c->detail), "%s kTLS receive: %s", who, strerror(-type));
 		return -1;
 	}
 	if (type == 0 && got == 0) {
-		c->flags |= KG_CF_TRUNCATED;	/* a FIN with no close_notify */
+		if (client)
+			c->flags |= KG_CF_TRUNCATED;	/* a FIN with no close_notify */
 		return 1;
 	}
 	switch (type) {
@@ -432,7 +484,9 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
 			return 1;
 		if (got >= 2 && rec[1] == 90)
 			return 0;	/* user_canceled: a close_notify follows */
-		snprintf(c->detail, sizeof(c->detail), "client alert %s",
+		if (!client && got >= 2)
+			c->bhs.alert_rcvd = rec[1];	/* the origin refusing us (conn.c) */
+		snprintf(c->detail, sizeof(c->detail), "%s alert %s", who,
 			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
 		return -1;
 	case 22:	/* handshake */
@@ -441,20 +495,21 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
 		if (got >= 1 && rec[0] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
-			snprintf(c->detail, sizeof(c->detail), "client KeyUpdate");
+			snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate", who);
 			c->flags |= KG_CF_KEYUPDATE;
 			return -1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u",
-			 got ? rec[0] : 0);
+		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u from the %s",
+			 got ? rec[0] : 0, who);
 		break;
 	default:
-		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d", type);
+		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d from the %s",
+			 type, who);
 		break;
 	}
-	/* Tell the client why, as OpenSSL would: unexpected_message. */
-	if (c->ktls & KG_KTLS_TX)
-		(void)pool->sys->send_alert(c->cfd, 2, 10);
+	/* Tell the peer why, as OpenSSL would: unexpected_message. */
+	if (kg_leg_ktls(c, client) & KG_KTLS_TX)
+		(void)pool->sys->send_alert(fd, 2, 10);
 	return -1;
 }
 
@@ -467,6 +522,8 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 	uint32_t *plen = c2b ? &c->pc2b_len : &c->pb2c_len;
 	unsigned eof = c2b ? KG_CF_C_RD_EOF : KG_CF_B_RD_EOF;
 	const char *src = c2b ? "client" : "backend", *dst = c2b ? "backend" : "client";
+	int src_err = c2b ? KG_HALF_CLIENT_ERR : KG_HALF_BACKEND_ERR;
+	bool src_ktls = kg_leg_ktls(c, c2b) & KG_KTLS_RX;
 	int r, rd_err = KG_HALF_OK;
 	ssize_t n;
 
@@ -479,28 +536,30 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 				*plen += (uint32_t)n;
 				if (c2b)
 					c->bytes_in += (uint64_t)n;
+				else
+					c->flags |= KG_CF_B_DATA;
 				*progress = true;
 				continue;
 			}
 			if (n == 0) {
 				/* kTLS reports a FIN that came without close_notify
-				 * as EOF: the stream may be cut short */
-				c->flags |= eof | (c2b ? KG_CF_TRUNCATED : 0);
+				 * as EOF: the client's stream may be cut short */
+				c->flags |= eof | (c2b && src_ktls ? KG_CF_TRUNCATED : 0);
 				*progress = true;
 				break;
 			}
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			if (!c2b || (errno != EINVAL && errno != EIO)) {
+			if (!src_ktls || (errno != EINVAL && errno != EIO)) {
 				snprintf(c->detail, sizeof(c->detail), "%s splice: %s", src, strerror(errno));
-				rd_err = c2b ? KG_HALF_CLIENT_ERR : KG_HALF_BACKEND_ERR;
+				rd_err = src_err;
 				break;
 			}
 			/* a control record is next: the named slow path */
-			r = kg_ktls_control(pool, c);
+			r = kg_ktls_control(pool, c, c2b);
 			*progress = true;
 			if (r < 0) {
-				rd_err = KG_HALF_CLIENT_ERR;	/* after the bytes before it */
+				rd_err = src_err;	/* after the bytes before it */
 				break;
 			}
 			if (r > 0) {
@@ -560,7 +619,7 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
 	do {
 		progress = false;
-		st = (c->ktls & KG_KTLS_RX) ? kg_half_splice(pool, c, true, &progress) :
+		st = kg_dir_splice(c, true) ? kg_half_splice(pool, c, true, &progress) :
 					      kg_half_copy(pool, c, &kg_half_c2b, &progress);
 		if (st != KG_HALF_OK)
 			goto fail;
@@ -575,13 +634,13 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 				*why = KG_CLOSE_TRUNCATED;
 				return KG_PUMP_FAILED;
 			}
-			if (kg_pump_origin_close_notify(c) == 0) {
+			if (kg_leg_close_notify(pool, c, false) == 0) {
 				(void)shutdown(c->bfd, SHUT_WR);
 				c->flags |= KG_CF_B_WR_SHUT;
 			}
 		}
 
-		st = (c->ktls & KG_KTLS_TX) ? kg_half_splice(pool, c, false, &progress) :
+		st = kg_dir_splice(c, false) ? kg_half_splice(pool, c, false, &progress) :
 					      kg_half_copy(pool, c, &kg_half_b2c, &progress);
 		if (st != KG_HALF_OK)
 			goto fail;
@@ -604,7 +663,7 @@ fail:
 		*why = KG_CLOSE_INTERNAL;
 		break;
 	case KG_HALF_BACKEND_ERR:
-		*why = KG_CLOSE_BACKEND_ERROR;
+		*why = c->flags & KG_CF_KEYUPDATE ? KG_CLOSE_KEYUPDATE : KG_CLOSE_BACKEND_ERROR;
 		break;
 	default:
 		*why = c->flags & KG_CF_KEYUPDATE ? KG_CLOSE_KEYUPDATE : KG_CLOSE_CLIENT_ERROR;

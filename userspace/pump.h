@@ -27,6 +27,9 @@ struct kg_pump_sys {
 	int (*recv_record)(int fd, uint8_t *buf, size_t len, size_t *got);
 	/* kg_ktls_send_alert() */
 	int (*send_alert)(int fd, uint8_t level, uint8_t desc);
+	/* recv(2) of decrypted bytes from a kTLS receive socket whose other
+	 * end is copied in userspace (MSG_DONTWAIT); NULL: recv(2) itself */
+	ssize_t (*recv)(int fd, void *buf, size_t len);
 };
 
 extern const struct kg_pump_sys kg_pump_sys_kernel;

@@ -479,8 +479,8 @@ SSL *kg_tls_origin_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 	hs->alert_rcvd = -1;
 	hs->ssl_reason = 0;
 	hs->leaf = NULL;
-	/* no kTLS on this leg yet: reading ahead saves syscalls */
-	SSL_set_read_ahead(ssl, 1);
+	/* read-ahead only where no kTLS offload may follow (see kg_tls_new) */
+	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->origin) & SSL_OP_ENABLE_KTLS));
 	SSL_set_app_data(ssl, hs);
 	SSL_set_connect_state(ssl);
 	return ssl;

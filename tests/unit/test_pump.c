@@ -678,7 +678,7 @@ static struct {
 	int type;		/* the control record's type, 0 for none */
 	uint8_t body[8];
 	size_t body_len;
-	int alerts_sent[4][2];
+	int alerts_sent[4][3];	/* level, description, fd */
 	int n_alerts;
 } k;
 
@@ -717,13 +717,33 @@ static int fake_send_alert(int fd, uint8_t level, uint8_t desc)
 	if (k.n_alerts < 4) {
 		k.alerts_sent[k.n_alerts][0] = level;
 		k.alerts_sent[k.n_alerts][1] = desc;
+		k.alerts_sent[k.n_alerts][2] = fd;
 	}
 	k.n_alerts++;
 	return 0;
 }
 
+/* recv(2) of decrypted bytes, stopping at the scripted record with EIO as
+ * kTLS does when no control-message buffer is given */
+static ssize_t fake_recv(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (fd == k.cfd && k.type && !k.data_left) {
+		errno = EIO;
+		return -1;
+	}
+	if (fd == k.cfd && k.type && len > k.data_left)
+		len = k.data_left;
+	n = recv(fd, buf, len, MSG_DONTWAIT);
+	if (n > 0 && fd == k.cfd && k.type)
+		k.data_left -= (size_t)n;
+	return n;
+}
+
 static const struct kg_pump_sys fake_kernel = {
 	.splice = fake_splice, .recv_record = fake_recv_record, .send_alert = fake_send_alert,
+	.recv = fake_recv,
 };
 
 /* The rig with "kernel TLS" on the client leg: the client writes plain
@@ -847,6 +867,176 @@ static void test_pump_splice_backend_fin(void **state)
 	rig_down(&r);
 }
 
+/* ---- kernel TLS on the origin leg ------------------------------------- */
+
+/* Both legs offloaded: each side writes plain bytes standing for what its
+ * kernel decrypts; the scripted control record sits on @rec_fd. */
+static void rig_ktls_both(struct rig *r, bool record_on_origin, int type, const uint8_t *body,
+			  size_t body_len, size_t data_before)
+{
+	rig_ktls(r, type, body, body_len, data_before);
+	r->c.bktls = KG_KTLS_TX | KG_KTLS_RX;
+	if (record_on_origin)
+		k.cfd = r->c.bfd;
+}
+
+/* An origin's NewSessionTicket on the offloaded leg is skipped; its data
+ * then flows to the client through the pipe. */
+static void test_pump_ktls_origin_ticket_skipped(void **state)
+{
+	const uint8_t ticket[] = { 4, 0, 0, 0 };
+	unsigned char a[5000], b[5000];
+	enum kg_close_reason why;
+	size_t got = 0;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 21);
+	rig_ktls_both(&r, true, 22, ticket, sizeof(ticket), 0);
+	send_plain(r.backend, a, sizeof(a));
+	for (int i = 0; i < 5000 && got < sizeof(a); i++) {
+		ssize_t n;
+
+		(void)pump(&r, &why);
+		n = recv(r.client, b + got, sizeof(b) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			usleep(200);
+	}
+	assert_int_equal(got, sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(k.type, 0);			/* the record was read */
+	assert_true(r.c.flags & KG_CF_B_DATA);
+	assert_int_equal(k.n_alerts, 0);
+	rig_down(&r);
+}
+
+/* close_notify from the origin on its kTLS leg, after data: the client gets
+ * the data, then close_notify through its own kernel TLS, then a FIN. */
+static void test_pump_ktls_origin_close_notify(void **state)
+{
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char a[3000], b[3000];
+	enum kg_close_reason why;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 22);
+	rig_ktls_both(&r, true, 21, close_notify, sizeof(close_notify), 2000);
+	send_plain(r.backend, a, sizeof(a));
+	for (int i = 0; i < 5000 && !(r.c.flags & KG_CF_C_WR_SHUT); i++) {
+		(void)pump(&r, &why);
+		usleep(200);
+	}
+	assert_true(r.c.flags & KG_CF_B_RD_EOF);
+	assert_true(r.c.flags & KG_CF_C_WR_SHUT);
+	assert_int_equal(drain_plain(r.client, b, sizeof(b)), 2000);	/* nothing after it */
+	assert_memory_equal(a, b, 2000);
+	assert_int_equal(k.n_alerts, 1);
+	assert_int_equal(k.alerts_sent[0][1], 0);			/* close_notify */
+	assert_int_equal(k.alerts_sent[0][2], r.c.cfd);			/* to the client */
+	rig_down(&r);
+}
+
+/* close_notify from the client: the origin gets close_notify through its
+ * leg's kernel TLS (not a bare FIN), then the FIN. */
+static void test_pump_ktls_client_close_notify_to_origin(void **state)
+{
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char a[1000], b[1000];
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 23);
+	rig_ktls_both(&r, false, 21, close_notify, sizeof(close_notify), sizeof(a));
+	send_plain(r.client, a, sizeof(a));
+	assert_int_equal(backend_read(&r, b, sizeof(b)), sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(backend_read(&r, b, sizeof(b)), 0);	/* the FIN */
+	assert_true(r.c.flags & KG_CF_B_WR_SHUT);
+	assert_int_equal(k.n_alerts, 1);
+	assert_int_equal(k.alerts_sent[0][0], 1);
+	assert_int_equal(k.alerts_sent[0][1], 0);
+	assert_int_equal(k.alerts_sent[0][2], r.c.bfd);		/* to the origin */
+	rig_down(&r);
+}
+
+/* An origin KeyUpdate this kernel cannot follow ends the connection as
+ * keyupdate_unsupported, after the data before it. */
+static void test_pump_ktls_origin_keyupdate(void **state)
+{
+	const uint8_t keyupdate[] = { 24, 0, 0, 1, 0 };
+	unsigned char a[2000], b[2000];
+	enum kg_close_reason why;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 24);
+	rig_ktls_both(&r, true, 22, keyupdate, sizeof(keyupdate), 500);
+	send_plain(r.backend, a, sizeof(a));
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_KEYUPDATE);
+	assert_non_null(strstr(r.c.detail, "origin KeyUpdate"));
+	assert_int_equal(drain_plain(r.client, b, sizeof(b)), 500);
+	rig_down(&r);
+}
+
+/* An origin alert on its kTLS leg is a backend error, remembered for the
+ * refusal check (TLS 1.3 origins judge our certificate after our Finished). */
+static void test_pump_ktls_origin_alert(void **state)
+{
+	const uint8_t required[] = { 2, 116 };
+	enum kg_close_reason why;
+	struct rig r;
+
+	rig_ktls_both(&r, true, 21, required, sizeof(required), 0);
+	send_plain(r.backend, (const unsigned char *)"x", 1);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
+	assert_int_equal(r.c.bhs.alert_rcvd, 116);
+	assert_false(r.c.flags & KG_CF_B_DATA);
+	rig_down(&r);
+}
+
+/* One leg offloaded, the other not (the kernel refused its cipher): each
+ * direction is copied through userspace, reading the offloaded leg with
+ * recv(2) and its control records by the slow path. */
+static void test_pump_mixed_legs(void **state)
+{
+	enum { LEN = 256 * 1024 };
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	enum kg_close_reason why;
+	size_t got = 0;
+	struct rig r;
+
+	rig_up_legs(&r, &fake_kernel, false, true);
+	SSL_free(r.c.ssl);		/* the client leg: kTLS both ways */
+	SSL_free(r.cssl);
+	r.c.ssl = r.cssl = NULL;
+	r.c.ktls = KG_KTLS_TX | KG_KTLS_RX;
+	memset(&k, 0, sizeof(k));
+	k.cfd = r.c.cfd;
+	k.type = 21;
+	memcpy(k.body, close_notify, sizeof(close_notify));
+	k.body_len = sizeof(close_notify);
+	k.data_left = LEN;
+	fill_pattern(a, LEN, 25);
+	/* origin → client: SSL_read on the origin leg, send(2) into kTLS */
+	got = stream(&r, false, a, LEN, b, LEN, true);
+	assert_int_equal(got, LEN);
+	assert_memory_equal(a, b, LEN);
+	/* client → origin, then the client's close_notify as a control record */
+	fill_pattern(a, LEN, 26);
+	got = stream(&r, true, a, LEN, b, LEN, true);
+	assert_int_equal(got, LEN);
+	assert_memory_equal(a, b, LEN);
+	assert_int_equal(backend_read(&r, b, 16), 0);		/* close_notify at the origin */
+	assert_true(r.c.flags & KG_CF_C_RD_EOF);
+	assert_false(r.c.flags & KG_CF_TRUNCATED);
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -868,6 +1058,12 @@ int main(void)
 		cmocka_unit_test(test_pump_splice_keyupdate),
 		cmocka_unit_test(test_pump_splice_unexpected_record),
 		cmocka_unit_test(test_pump_splice_backend_fin),
+		cmocka_unit_test(test_pump_ktls_origin_ticket_skipped),
+		cmocka_unit_test(test_pump_ktls_origin_close_notify),
+		cmocka_unit_test(test_pump_ktls_client_close_notify_to_origin),
+		cmocka_unit_test(test_pump_ktls_origin_keyupdate),
+		cmocka_unit_test(test_pump_ktls_origin_alert),
+		cmocka_unit_test(test_pump_mixed_legs),
 	};
 
 	return cmocka_run_group_tests_name("pump", tests, group_setup, group_teardown);
