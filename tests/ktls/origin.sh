@@ -1,0 +1,125 @@
+#!/bin/bash
+# kTLS on the origin leg: every TLS version × cipher toward a TLS origin
+# (socat terminating TLS, our certificate required, in front of the echo
+# backend) carries data both ways intact, with both legs offloaded: the
+# access log says path=client-ktls,origin-ktls and /proc/net/tls_stat
+# counts a software TX and RX context on both sockets of each connection.
+# An origin that refuses us after a TLS 1.3 handshake is caught on the
+# offloaded leg (its alert is a control record there). Where the kernel has
+# no tls ULP the same cells run on the userspace path.
+set -u
+. "$(dirname "$0")/../integration/lib.sh"
+
+make_pki
+start_backend echo echo
+if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || modprobe tls 2>/dev/null; then
+	MODE=ktls
+	echo "# kTLS origin leg: kernel $(uname -r) has the tls ULP: checking real offload"
+elif [ "${KG_IN_VM:-0}" = 1 ]; then
+	nok "kTLS origin leg: the VM's kernel $(uname -r) has no tls ULP (modules not loaded?)"
+	exit 1
+else
+	MODE=userspace
+	echo "# kTLS origin leg: kernel $(uname -r) has no tls ULP: the cells run on the userspace path"
+fi
+if ! command -v socat >/dev/null; then
+	nok "socat is missing (sh tests/deps.sh)"
+	exit 1
+fi
+KT=$([ $MODE = ktls ] && echo on || echo auto)
+BYTES=${KG_KTLS_BYTES:-1048576}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+SPORT=$(free_port)
+socat "OPENSSL-LISTEN:$SPORT,bind=127.0.0.1,reuseaddr,fork,cert=$P/server.pem,key=$P/server.key,cafile=$P/client-ca-chain.pem,verify=1" \
+	"TCP:127.0.0.1:$echo_PORT" 2>"$T/socat.log" &
+PIDS="$PIDS $!"
+wait_listen "$SPORT" 600 || { nok "socat TLS origin did not start: $(cat "$T/socat.log")"; exit 1; }
+
+tls_stat() { # NAME
+	awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
+}
+
+cell() { # VERSION CIPHER(openssl name for 1.2 / suite for 1.3) LABEL
+	local ver=$1 cipher=$2 label=$3 cfg=$T/cell.conf key
+	if [ "$ver" = 1.3 ]; then key="backend_ciphersuites = $cipher"; else key="backend_ciphers = $cipher"; fi
+	{
+		global_conf "workers = 1
+revocation = off
+admin_socket ="
+		listener_conf cell "$SPORT" "ktls = $KT
+backend_tls = on
+backend_ca = $P/ca.pem
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key
+backend_tls_min = $ver
+backend_tls_max = $ver
+$key"
+	} > "$cfg"
+	: > "$T/gw.log"
+	start_gw "$cfg" || { nok "$label: gateway start"; return; }
+	local tx0 rx0 tx1 rx1 res
+	tx0=$(tls_stat TlsTxSw); rx0=$(tls_stat TlsRxSw)
+	res=$(LG_TIMEOUT=600 loadgen echo "$GW_cell" bob -c 2 --bytes "$BYTES" 2>"$T/lg.err")
+	tx1=$(tls_stat TlsTxSw); rx1=$(tls_stat TlsRxSw)
+	stop_gw
+	if ! echo "$res" | grep -q '"ok":true'; then
+		nok "origin leg $label: data through the gateway: $res $(head -2 "$T/lg.err")"
+		tail -5 "$T/gw.log"
+		return
+	fi
+	local want="path=client-ktls,origin-ktls reason=done" n
+	[ $MODE = ktls ] || want="path=client-userspace,origin-userspace reason=done"
+	n=$(grep -c "access .*origin_tls=$ver .*$want" "$T/gw.log")
+	if [ $MODE = ktls ]; then
+		# 2 connections × 2 sockets, each with a TX and an RX context
+		if [ "$n" = 2 ] && [ $((tx1 - tx0)) -ge 4 ] && [ $((rx1 - rx0)) -ge 4 ]; then
+			ok "origin leg $label: ${BYTES} B each way on 2 connections intact, both legs offloaded TX+RX (TlsTxSw +$((tx1 - tx0)), TlsRxSw +$((rx1 - rx0)); $want)"
+		else
+			nok "origin leg $label: not offloaded on both legs: lines=$n TlsTxSw +$((tx1 - tx0)) TlsRxSw +$((rx1 - rx0)); $(grep -o 'origin_tls=[^ ]* origin_cipher=[^ ]*.*path=[a-z,-]*' "$T/gw.log" | sort | uniq -c | tr '\n' ' ')"
+		fi
+	else
+		[ "$n" = 2 ] && ok "origin leg $label: intact on the userspace path (no kTLS here)" ||
+			nok "origin leg $label: no access lines with $want: $(grep access "$T/gw.log" | tail -1)"
+	fi
+}
+
+cell 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 "TLS 1.2 AES-128-GCM"
+cell 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 "TLS 1.2 AES-256-GCM"
+cell 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 "TLS 1.2 CHACHA20-POLY1305"
+cell 1.3 TLS_AES_128_GCM_SHA256 "TLS 1.3 AES-128-GCM"
+cell 1.3 TLS_AES_256_GCM_SHA384 "TLS 1.3 AES-256-GCM"
+cell 1.3 TLS_CHACHA20_POLY1305_SHA256 "TLS 1.3 CHACHA20-POLY1305"
+
+# An origin that wants a client certificate we do not present: with TLS 1.3
+# it says so after our handshake, as an alert on the (offloaded) origin leg.
+OPORT=$(free_port)
+openssl s_server -accept "127.0.0.1:$OPORT" -cert "$P/server.pem" -key "$P/server.key" \
+	-CAfile "$P/client-ca-chain.pem" -Verify 1 -verify_return_error -rev </dev/null >"$T/sserver.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_listen "$OPORT" 600 || { nok "s_server did not start"; exit 1; }
+{
+	global_conf "workers = 1
+revocation = off
+admin_socket ="
+	listener_conf refuse "$OPORT" "ktls = $KT
+backend_tls = on
+backend_ca = $P/ca.pem"
+} > "$T/refuse.conf"
+: > "$T/gw.log"
+if start_gw "$T/refuse.conf"; then
+	out=$(SC_TIMEOUT=120 sclient "$GW_refuse" bob -msg 2>&1)
+	if echo "$out" | grep -q 'Alert \[length 0002\], warning close_notify' &&
+		wait_log "access .*listener=refuse .*reason=backend_tls_failed detail=origin (sent )?alert certificate required" 600; then
+		ok "origin refusing us after a TLS 1.3 handshake ($MODE origin leg): client got close_notify; $(grep -o 'backend_tls_failed: .*' "$T/gw.log" | head -1)"
+	else
+		nok "refusal on the $MODE origin leg: client: $(echo "$out" | grep -E 'Alert|error' | head -2 | tr '\n' ' '); log: $(grep -E 'access|error' "$T/gw.log" | tail -2)"
+	fi
+	stop_gw
+else
+	nok "gateway start (refusal)"
+fi
+rm -rf "$T"
+[ "$FAIL" -eq 0 ]
