@@ -170,8 +170,14 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 			"sha256", fp, "tls", c->tls_version, "cipher", c->cipher,
 			"bytes_in", c->bytes_in, "bytes_out", c->bytes_out, "duration_ms", dur,
 			"path", c->path, "reason", kg_close_reason_str(c->reason));
-		const char *text = o ? kg_json_text(o) : NULL;
+		const char *text;
 
+		if (o && c->conf->origin.on &&
+		    (kg_json_add_str(o, "origin_tls", c->origin_tls) ||
+		     kg_json_add_str(o, "origin_cipher", c->origin_cipher)))
+			kg_warn("conn=%llu: the access line lacks the origin's TLS (out of memory)",
+				(unsigned long long)c->id);
+		text = o ? kg_json_text(o) : NULL;
 		if (text) {
 			char *line = NULL;
 

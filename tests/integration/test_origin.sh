@@ -290,3 +290,50 @@ else
 	nok "client mode: curl: $out; nginx: $line; gateway: $(logsince "$mark" | tail -2)"
 fi
 stop_gw
+
+# ---- revocation cuts both legs ----------------------------------------------------
+
+if [ "$(id -u)" != 0 ]; then
+	skip "revocation through a TLS origin needs root (BPF, bpffs)"
+	exit 0
+fi
+PINS=/sys/fs/bpf/ktlsgw-origin-$$
+trap 'cleanup; rm -rf "$PINS"' EXIT
+{
+	GC_STATE=$T/state-rev global_conf "workers = 2
+bpf_pin_root = $PINS
+revocation_scan_interval = 100ms
+admin_socket = $T/admin.sock"
+	origin revo "$SOCAT_PORT"
+} > "$T/gw-rev.conf"
+: > "$T/gw.log"
+if ! start_gw "$T/gw-rev.conf"; then
+	if grep -q "revocation:" "$T/gw.log"; then
+		skip "BPF revocation unavailable here: $(grep -m1 'revocation:' "$T/gw.log")"
+		exit 0
+	fi
+	nok "gateway with revocation starts: $(tail -2 "$T/gw.log")"
+	exit 1
+fi
+legs() { ss -Htn state established "( dport = :$SOCAT_PORT )" | wc -l; }
+loadgen echo "$GW_revo" carol --bytes 100000000000 >"$T/carol.out" 2>"$T/carol.err" &
+LGP=$!
+if ! wait_conn carol 600; then
+	nok "carol's stream through the TLS origin did not start: $(cat "$T/carol.err")"
+	kill "$LGP" 2>/dev/null
+	exit 1
+fi
+before=$(legs)
+out=$("$KTLSGW" revoke add --cert "$P/carol.pem" -c "$T/gw-rev.conf" 2>&1)
+wait_gone "$LGP" 300
+n=50
+while [ "$(legs)" != 0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+after=$(legs)
+if ! kill -0 "$LGP" 2>/dev/null && grep -qiE "reset|abort" "$T/carol.err" && [ "$before" -ge 1 ] &&
+	[ "$after" = 0 ] && wait_log 'access .*listener=revo .*subject="carol".*reason=revoked'; then
+	ok "revoke add cut both legs: the client got an RST, the origin leg is gone (established to the origin: $before -> $after)"
+else
+	kill "$LGP" 2>/dev/null
+	nok "revocation through a TLS origin: $out; client: $(head -1 "$T/carol.err"); origin legs $before -> $after; $(grep 'listener=revo' "$T/gw.log" | tail -1)"
+fi
+stop_gw
