@@ -1,6 +1,9 @@
 /*
  * The data pump: moves one connection's bytes between the client and the
  * backend, by userspace TLS (OpenSSL) or by splice on kernel TLS sockets.
+ * Each leg (the client's, the origin's) is TLS in userspace, TLS in the
+ * kernel (per direction) or plain TCP; a direction is spliced when the
+ * kernel does both its ends, else copied through a buffer.
  * It knows nothing of io_uring or of workers: it is given two non-blocking
  * sockets, a pool of buffers and pipes, and a budget, and says what the
  * connection needs next. A unit test drives it over loopback sockets.
