@@ -463,8 +463,10 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 {
 	const char *who = client ? "client" : "origin";
 	int fd = client ? c->cfd : c->bfd;
-	uint8_t rec[64];
-	size_t got = 0;
+	/* a whole record: kTLS hands out what does not fit in the next read,
+	 * and an origin's NewSessionTicket is far longer than an alert */
+	uint8_t rec[16384 + 256];
+	size_t got = 0, off;
 	int type = pool->sys->recv_record(fd, rec, sizeof(rec), &got);
 
 	if (type == -EAGAIN)
@@ -490,9 +492,13 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
 		return -1;
 	case 22:	/* handshake */
-		if (got >= 1 && rec[0] == 4)
-			return 0;	/* NewSessionTicket: nothing to do */
-		if (got >= 1 && rec[0] == 24) {
+		/* NewSessionTickets (an origin sends them after its handshake,
+		 * one or more per record): nothing to do */
+		for (off = 0; off + 4 <= got && rec[off] == 4;)
+			off += 4 + ((size_t)rec[off + 1] << 16 | (size_t)rec[off + 2] << 8 | rec[off + 3]);
+		if (got >= 1 && off >= got)
+			return 0;
+		if (off < got && rec[off] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
 			snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate", who);
@@ -500,7 +506,7 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			return -1;
 		}
 		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u from the %s",
-			 got ? rec[0] : 0, who);
+			 off < got ? rec[off] : 0, who);
 		break;
 	default:
 		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d from the %s",

@@ -676,7 +676,7 @@ static struct {
 	int cfd;
 	size_t data_left;	/* bytes the "kernel" hands out before the record */
 	int type;		/* the control record's type, 0 for none */
-	uint8_t body[8];
+	uint8_t body[512];
 	size_t body_len;
 	int alerts_sent[4][3];	/* level, description, fd */
 	int n_alerts;
@@ -880,18 +880,26 @@ static void rig_ktls_both(struct rig *r, bool record_on_origin, int type, const 
 		k.cfd = r->c.bfd;
 }
 
-/* An origin's NewSessionTicket on the offloaded leg is skipped; its data
- * then flows to the client through the pipe. */
+/* An origin's NewSessionTickets on the offloaded leg (two in one record,
+ * longer than any alert: the whole record must be read) are skipped; its
+ * data then flows to the client through the pipe. */
 static void test_pump_ktls_origin_ticket_skipped(void **state)
 {
-	const uint8_t ticket[] = { 4, 0, 0, 0 };
+	uint8_t tickets[2 * 200];
 	unsigned char a[5000], b[5000];
 	enum kg_close_reason why;
 	size_t got = 0;
 	struct rig r;
 
+	memset(tickets, 0xab, sizeof(tickets));
+	for (int i = 0; i < 2; i++) {
+		tickets[i * 200] = 4;			/* NewSessionTicket */
+		tickets[i * 200 + 1] = 0;
+		tickets[i * 200 + 2] = 0;
+		tickets[i * 200 + 3] = 196;		/* body length */
+	}
 	fill_pattern(a, sizeof(a), 21);
-	rig_ktls_both(&r, true, 22, ticket, sizeof(ticket), 0);
+	rig_ktls_both(&r, true, 22, tickets, sizeof(tickets), 0);
 	send_plain(r.backend, a, sizeof(a));
 	for (int i = 0; i < 5000 && got < sizeof(a); i++) {
 		ssize_t n;
