@@ -482,6 +482,20 @@ static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
 	char why[96];
 
 	c->bktls = kg_ktls_offload(c->bssl, c->bfd, why, sizeof(why));
+	if (!c->bktls && c->conf->ktls == KG_KTLS_ON) {
+		/* An origin that refuses our certificate after a TLS 1.3
+		 * handshake may have closed already (the ULP then fails with
+		 * ENOTCONN): its alert, not the offload, is the news. */
+		char b[1];
+
+		(void)SSL_read(c->bssl, b, sizeof(b));
+		ERR_clear_error();
+		if (c->bhs.alert_rcvd >= 0 && c->bhs.alert_rcvd != SSL_AD_CLOSE_NOTIFY) {
+			kg_origin_describe(c, 0);
+			kg_origin_failed(w, c);
+			return 1;
+		}
+	}
 	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
 		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s of the origin leg offloaded: %s",
 			 c->bktls ? "only one direction" : "nothing", why[0] ? why : "?");
