@@ -7,7 +7,8 @@
 # 256 MiB each way cost the gateway under 0.01% of them in rchar+wchar.
 # An origin that refuses us after a TLS 1.3 handshake is caught on the
 # offloaded leg (its alert is a control record there). Where the kernel has
-# no tls ULP the same cells run on the userspace path.
+# no tls ULP the same cells run on the userspace path. Last, the origin sits
+# in a network namespace behind veth with 20 ms of netem delay each way.
 set -u
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -157,5 +158,83 @@ if start_gw "$T/refuse.conf"; then
 else
 	nok "gateway start (refusal)"
 fi
+# The origin in a network namespace behind a veth pair with 20 ms of netem
+# delay each way: connecting takes real time, and the origin leg is still
+# offloaded (the ULP goes on once the connection is established and the
+# handshake done). In the VM the modules come from the VM's own kernel tree.
+netns_origin() {
+	local ns=kgo$$ h=kgoh$$ n=kgon$$ a=10.213.$(($$ % 200)).1 b=10.213.$(($$ % 200)).2 nport eport
+	if [ "$(id -u)" != 0 ]; then
+		skip "origin behind veth + netem: needs root"
+		return
+	fi
+	for m in veth sch_netem; do
+		modprobe "$m" 2>/dev/null || modprobe -d "$PWD/$B/vm/root" "$m" 2>/dev/null || true
+	done
+	if ! ip netns add "$ns" 2>"$T/netns.err"; then
+		[ "${KG_IN_VM:-0}" = 1 ] && nok "ip netns add: $(cat "$T/netns.err")" ||
+			skip "origin behind veth + netem: no network namespaces here ($(cat "$T/netns.err"))"
+		return
+	fi
+	NETNS_CLEAN="ip netns del $ns; ip link del $h"
+	ip link add "$h" type veth peer name "$n" && ip link set "$n" netns "$ns" &&
+		ip addr add "$a/30" dev "$h" && ip link set "$h" up &&
+		ip -n "$ns" addr add "$b/30" dev "$n" && ip -n "$ns" link set "$n" up &&
+		ip -n "$ns" link set lo up
+	if ! tc qdisc add dev "$h" root netem delay 20ms 2>"$T/netem.err" ||
+		! ip netns exec "$ns" tc qdisc add dev "$n" root netem delay 20ms 2>>"$T/netem.err"; then
+		eval "$NETNS_CLEAN" 2>/dev/null
+		[ "${KG_IN_VM:-0}" = 1 ] && nok "netem: $(cat "$T/netem.err")" ||
+			skip "origin behind veth + netem: no netem in kernel $(uname -r) ($(head -1 "$T/netem.err"))"
+		return
+	fi
+	rm -f "$T/nsecho.port"
+	ip netns exec "$ns" "$B/kg-backend" --listen 127.0.0.1:0 --mode echo --port-file "$T/nsecho.port" \
+		2>"$T/nsecho.log" &
+	PIDS="$PIDS $!"
+	wait_file "$T/nsecho.port" 600 || { nok "echo backend in the namespace"; eval "$NETNS_CLEAN"; return; }
+	eport=$(cat "$T/nsecho.port")
+	nport=$(free_port)
+	ip netns exec "$ns" socat "OPENSSL-LISTEN:$nport,bind=$b,reuseaddr,fork,cert=$P/server.pem,key=$P/server.key,cafile=$P/client-ca-chain.pem,verify=1" \
+		"TCP:127.0.0.1:$eport" 2>"$T/nssocat.log" &
+	PIDS="$PIDS $!"
+	local n2=600
+	until ip netns exec "$ns" ss -Hltn "sport = :$nport" | grep -q .; do
+		[ $n2 -gt 0 ] || { nok "socat in the namespace did not start"; eval "$NETNS_CLEAN"; return; }
+		sleep 0.1
+		n2=$((n2 - 1))
+	done
+	{
+		global_conf "workers = 1
+revocation = off
+admin_socket ="
+		listener_conf far "$nport" "ktls = $KT
+backend_tls = on
+backend_ca = $P/ca.pem
+backend_name = localhost
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key" | sed "s/^backend = .*/backend = $b:$nport/"
+	} > "$T/far.conf"
+	: > "$T/gw.log"
+	if start_gw "$T/far.conf"; then
+		local res rtt want
+		rtt=$(ping -c 1 -W 5 "$b" 2>/dev/null | grep -o 'time=[0-9.]* ms')
+		res=$(LG_TIMEOUT=600 loadgen echo "$GW_far" bob -c 2 --bytes 1048576 2>"$T/lg.err")
+		want="path=client-ktls,origin-ktls reason=done"
+		[ $MODE = ktls ] || want="path=client-userspace,origin-userspace reason=done"
+		if echo "$res" | grep -q '"ok":true' && [ "$(grep -c "access .*$want" "$T/gw.log")" = 2 ]; then
+			ok "origin in a netns behind veth + 20 ms netem each way (ping $rtt): 2 × 1 MiB echo intact, $want"
+		else
+			nok "origin behind netem: $res $(head -1 "$T/lg.err"); $(grep -E 'access|error|warning' "$T/gw.log" | tail -2)"
+		fi
+		stop_gw
+	else
+		nok "gateway start (netns origin)"
+	fi
+	eval "$NETNS_CLEAN" 2>/dev/null
+}
+trap 'cleanup; eval "${NETNS_CLEAN:-}" 2>/dev/null' EXIT
+netns_origin
+
 rm -rf "$T"
 [ "$FAIL" -eq 0 ]
