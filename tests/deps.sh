@@ -5,7 +5,7 @@ set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
-qemu-system-x86 busybox-static kmod xz-utils zstd"
+qemu-system-x86 busybox-static kmod xz-utils zstd nginx"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -34,10 +34,10 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fetch_vm_kernel
-# prometheus is installed for promtool (the metrics test) and haproxy as a
-# PROXY v2 peer (the tests run their own instances): their services are not
-# wanted on a build machine
-for s in prometheus haproxy; do
+# prometheus is installed for promtool (the metrics test), haproxy as a
+# PROXY v2 peer and nginx as a TLS origin (the tests run their own
+# instances): their services are not wanted on a build machine
+for s in prometheus haproxy nginx; do
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 	else

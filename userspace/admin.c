@@ -315,6 +315,8 @@ static char *kg_metrics_text(struct kg_gw *gw)
 	KG_COUNTER("ktlsgw_backend_connect_failures_total", "Backend connections that failed or timed out.",
 		   backend_connect_fail);
 	KG_COUNTER("ktlsgw_backend_errors_total", "Backend connections that broke mid-stream.", backend_errors);
+	KG_COUNTER("ktlsgw_backend_tls_failures_total", "TLS handshakes with the origin that failed "
+		   "(its certificate, its name, its dates) or that it refused.", backend_tls_fail);
 	KG_COUNTER("ktlsgw_revocation_cuts_total", "Live connections cut because their certificate was revoked.",
 		   revoked_cuts);
 	KG_COUNTER("ktlsgw_keyupdate_ends_total", "Connections ended by a client KeyUpdate (no kernel rekey).",

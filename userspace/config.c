@@ -42,6 +42,17 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_PROXY_PROTOCOL] = "proxy_protocol",
 	[KG_LK_PROXY_PROTOCOL_CERT] = "proxy_protocol_cert",
 	[KG_LK_HANDSHAKE_RATE] = "handshake_rate",
+	[KG_LK_TLS] = "tls",
+	[KG_LK_CLIENT_AUTH] = "client_auth",
+	[KG_LK_BACKEND_TLS] = "backend_tls",
+	[KG_LK_BACKEND_CA] = "backend_ca",
+	[KG_LK_BACKEND_NAME] = "backend_name",
+	[KG_LK_BACKEND_CERT] = "backend_cert",
+	[KG_LK_BACKEND_KEY] = "backend_key",
+	[KG_LK_BACKEND_TLS_MIN] = "backend_tls_min",
+	[KG_LK_BACKEND_TLS_MAX] = "backend_tls_max",
+	[KG_LK_BACKEND_CIPHERS] = "backend_ciphers",
+	[KG_LK_BACKEND_CIPHERSUITES] = "backend_ciphersuites",
 };
 
 /* Parser state. */
@@ -91,6 +102,8 @@ static void kg_listener_defaults(struct kg_listener_conf *l)
 	l->idle_timeout_ms = 300000;
 	l->backlog = 1024;
 	l->ktls = KG_KTLS_AUTO;
+	l->origin.tls_min = TLS1_2_VERSION;
+	l->origin.tls_max = TLS1_3_VERSION;
 }
 
 static int kg_set_path(struct kg_parse *p, char **dst, const char *key, const char *value)
@@ -124,12 +137,16 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 				   "client_ca, trust, verify_depth, backend, tls_min, tls_max, ciphers, "
 				   "ciphersuites, handshake_timeout, connect_timeout, idle_timeout, "
 				   "backlog, max_connections, max_lifetime, ktls, crl, crl_stale, proxy_protocol, "
-				   "proxy_protocol_cert, handshake_rate", name, l->name);
+				   "proxy_protocol_cert, handshake_rate, tls, client_auth, backend_tls, "
+				   "backend_ca, backend_name, backend_cert, backend_key, backend_tls_min, "
+				   "backend_tls_max, backend_ciphers, backend_ciphersuites", name, l->name);
 	if (p->cur_sni && k != KG_LK_CERT && k != KG_LK_KEY && k != KG_LK_CLIENT_CA &&
-	    k != KG_LK_TRUST && k != KG_LK_CRL && k != KG_LK_CRL_STALE && k != KG_LK_VERIFY_DEPTH)
+	    k != KG_LK_TRUST && k != KG_LK_CRL && k != KG_LK_CRL_STALE && k != KG_LK_VERIFY_DEPTH &&
+	    k != KG_LK_CLIENT_AUTH)
 		return kg_cfg_fail(p, "'%s' cannot be set per server name; [sni %s %s] takes cert, "
-				   "key, client_ca, trust, crl, crl_stale and verify_depth; set '%s' in "
-				   "[listener %s]", name, l->parent, l->server_name, name, l->parent);
+				   "key, client_ca, trust, crl, crl_stale, verify_depth and client_auth; "
+				   "set '%s' in [listener %s]", name, l->parent, l->server_name, name,
+				   l->parent);
 	if (l->line[k])
 		return kg_cfg_fail(p, "'%s' is set twice in [listener %s] (first at line %u); keep one",
 				   name, l->name, l->line[k]);
@@ -251,6 +268,60 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		else
 			return kg_cfg_fail(p, "ktls = %s: must be auto, on or off", value);
 		return 1;
+	case KG_LK_TLS:
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return kg_cfg_fail(p, "tls = %s: must be on (clients speak TLS to us) or off "
+					   "(client mode: plain TCP in, TLS to the backend)", value);
+		l->tls_off = !strcmp(value, "off");
+		return 1;
+	case KG_LK_CLIENT_AUTH:
+		if (strcmp(value, "required") && strcmp(value, "optional"))
+			return kg_cfg_fail(p, "client_auth = %s: must be required or optional (a client "
+					   "without a certificate is let through; one that sends a "
+					   "certificate is still verified)", value);
+		l->client_auth_optional = !strcmp(value, "optional");
+		return 1;
+	case KG_LK_BACKEND_TLS:
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return kg_cfg_fail(p, "backend_tls = %s: must be on or off", value);
+		l->origin.on = !strcmp(value, "on");
+		return 1;
+	case KG_LK_BACKEND_CA:
+		return kg_set_path(p, &l->origin.ca, name, value);
+	case KG_LK_BACKEND_CERT:
+		return kg_set_path(p, &l->origin.cert, name, value);
+	case KG_LK_BACKEND_KEY:
+		return kg_set_path(p, &l->origin.key, name, value);
+	case KG_LK_BACKEND_NAME:
+		if (!kg_server_name_valid(value) || value[0] == '*')
+			return kg_cfg_fail(p, "backend_name = %s: not a DNS name; give the name the "
+					   "origin's certificate carries, e.g. origin.example.com", value);
+		snprintf(l->origin.name, sizeof(l->origin.name), "%s", value);
+		return 1;
+	case KG_LK_BACKEND_TLS_MIN:
+	case KG_LK_BACKEND_TLS_MAX: {
+		int v = kg_tls_version_parse(value);
+
+		if (!v)
+			return kg_cfg_fail(p, "%s = %s: must be 1.2 or 1.3", name, value);
+		if (k == KG_LK_BACKEND_TLS_MIN)
+			l->origin.tls_min = v;
+		else
+			l->origin.tls_max = v;
+		return 1;
+	}
+	case KG_LK_BACKEND_CIPHERS:
+	case KG_LK_BACKEND_CIPHERSUITES: {
+		char **dst = k == KG_LK_BACKEND_CIPHERS ? &l->origin.ciphers : &l->origin.ciphersuites;
+
+		if (!*value)
+			return kg_cfg_fail(p, "%s is empty; remove the line to use the default", name);
+		free(*dst);
+		*dst = strdup(value);
+		if (!*dst)
+			p->rc = -ENOMEM;
+		return 1;
+	}
 	case KG_LK_SECTION:
 	case KG_LK__COUNT:
 		break;
@@ -579,6 +650,8 @@ static int kg_sni_attach(struct kg_parse *p, struct kg_listener_conf *g, struct 
 		g->crl_stale_ok = l->crl_stale_ok;
 	if (!g->line[KG_LK_VERIFY_DEPTH])
 		g->verify_depth = l->verify_depth;
+	if (!g->line[KG_LK_CLIENT_AUTH])
+		g->client_auth_optional = l->client_auth_optional;
 	if (!kg_strdup_into(p, &g->ciphers, l->ciphers) ||
 	    !kg_strdup_into(p, &g->ciphersuites, l->ciphersuites))
 		return 0;
@@ -600,26 +673,116 @@ static int kg_sni_attach(struct kg_parse *p, struct kg_listener_conf *g, struct 
 	return 1;
 }
 
+/* The origin leg's settings: consistent, and the name to verify resolved. */
+static int kg_origin_check(struct kg_parse *p, struct kg_listener_conf *l)
+{
+	static const enum kg_lkey needs_tls[] = {
+		KG_LK_BACKEND_CA, KG_LK_BACKEND_NAME, KG_LK_BACKEND_CERT, KG_LK_BACKEND_KEY,
+		KG_LK_BACKEND_TLS_MIN, KG_LK_BACKEND_TLS_MAX, KG_LK_BACKEND_CIPHERS,
+		KG_LK_BACKEND_CIPHERSUITES,
+	};
+	struct kg_origin_conf *o = &l->origin;
+	char host[256];
+	const char *t = l->backend.text, *end;
+	size_t i, hl;
+	unsigned char bin[16];
+
+	if (!o->on) {
+		for (i = 0; i < sizeof(needs_tls) / sizeof(needs_tls[0]); i++)
+			if (l->line[needs_tls[i]]) {
+				p->lineno = l->line[needs_tls[i]];
+				return kg_cfg_fail(p, "'%s' has no effect while backend_tls is off; add "
+						   "backend_tls = on to [listener %s] or remove the line",
+						   kg_lkey_names[needs_tls[i]], l->name);
+			}
+		return 1;
+	}
+	if (!o->cert != !o->key) {
+		p->lineno = l->line[o->cert ? KG_LK_BACKEND_CERT : KG_LK_BACKEND_KEY];
+		return kg_cfg_fail(p, "[listener %s] has %s but no %s; origin mTLS needs both (or "
+				   "neither)", l->name, o->cert ? "backend_cert" : "backend_key",
+				   o->cert ? "backend_key" : "backend_cert");
+	}
+	if (o->tls_min > o->tls_max) {
+		p->lineno = l->line[KG_LK_BACKEND_TLS_MIN] ? l->line[KG_LK_BACKEND_TLS_MIN] :
+			    l->line[KG_LK_BACKEND_TLS_MAX];
+		return kg_cfg_fail(p, "backend_tls_min (%s) is above backend_tls_max (%s)",
+				   o->tls_min == TLS1_3_VERSION ? "1.3" : "1.2",
+				   o->tls_max == TLS1_3_VERSION ? "1.3" : "1.2");
+	}
+	if (o->name[0])
+		return 1;
+	/* No backend_name: the host part of backend, as written. */
+	if (*t == '[') {
+		end = strchr(t, ']');
+		t++;
+	} else {
+		end = strrchr(t, ':');
+	}
+	hl = end ? (size_t)(end - t) : 0;
+	if (!hl || hl >= sizeof(host)) {
+		p->lineno = l->line[KG_LK_BACKEND_TLS];
+		return kg_cfg_fail(p, "backend = %s has no host to check the origin's certificate "
+				   "against; add backend_name = NAME", l->backend.text);
+	}
+	memcpy(host, t, hl);
+	host[hl] = '\0';
+	/* an address: check it against the certificate's IP names, send no SNI */
+	if (inet_pton(AF_INET, host, bin) == 1)
+		return inet_ntop(AF_INET, bin, o->ip, sizeof(o->ip)) ? 1 : 0;
+	if (inet_pton(AF_INET6, host, bin) == 1)
+		return inet_ntop(AF_INET6, bin, o->ip, sizeof(o->ip)) ? 1 : 0;
+	if (!kg_server_name_valid(host) || host[0] == '*') {
+		p->lineno = l->line[KG_LK_BACKEND];
+		return kg_cfg_fail(p, "backend = %s: '%s' cannot be checked against the origin's "
+				   "certificate; add backend_name = NAME", l->backend.text, host);
+	}
+	snprintf(o->name, sizeof(o->name), "%s", host);
+	return 1;
+}
+
 static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 {
 	static const enum kg_lkey required[] = {
 		KG_LK_LISTEN, KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_BACKEND,
 	};
+	/* what only a TLS listener uses */
+	static const enum kg_lkey tls_only[] = {
+		KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_TRUST, KG_LK_CRL, KG_LK_CRL_STALE,
+		KG_LK_VERIFY_DEPTH, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS, KG_LK_CIPHERSUITES,
+		KG_LK_CLIENT_AUTH, KG_LK_HANDSHAKE_RATE, KG_LK_PROXY_PROTOCOL_CERT,
+	};
 	size_t i;
 
 	p->lineno = l->line[KG_LK_SECTION];
+	if (l->tls_off) {
+		for (i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
+			if (l->line[tls_only[i]]) {
+				p->lineno = l->line[tls_only[i]];
+				return kg_cfg_fail(p, "'%s' has no effect with tls = off (plain TCP in); "
+						   "remove it from [listener %s]",
+						   kg_lkey_names[tls_only[i]], l->name);
+			}
+		if (!l->origin.on) {
+			p->lineno = l->line[KG_LK_TLS];
+			return kg_cfg_fail(p, "tls = off (client mode) is for speaking TLS to the "
+					   "backend: add backend_tls = on (and backend_cert, backend_key "
+					   "for mTLS) to [listener %s]", l->name);
+		}
+	}
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!l->line[required[i]])
+		if (!l->line[required[i]] && !(l->tls_off && required[i] != KG_LK_LISTEN &&
+						required[i] != KG_LK_BACKEND))
 			return kg_cfg_fail(p, "[listener %s] has no '%s'; every listener needs listen, "
-					   "cert, key, client_ca and backend", l->name,
-					   kg_lkey_names[required[i]]);
+					   "cert, key, client_ca and backend (tls = off: listen and "
+					   "backend)", l->name, kg_lkey_names[required[i]]);
 	if (l->tls_min > l->tls_max) {
 		p->lineno = l->line[KG_LK_TLS_MIN];
 		return kg_cfg_fail(p, "tls_min (%s) is above tls_max (%s)",
 				   l->tls_min == TLS1_3_VERSION ? "1.3" : "1.2",
 				   l->tls_max == TLS1_3_VERSION ? "1.3" : "1.2");
 	}
-	return 1;
+	return kg_origin_check(p, l);
 }
 
 static void kg_listener_conf_release(struct kg_listener_conf *l)
@@ -636,6 +799,11 @@ static void kg_listener_conf_release(struct kg_listener_conf *l)
 	free(l->crl);
 	free(l->ciphers);
 	free(l->ciphersuites);
+	free(l->origin.ca);
+	free(l->origin.cert);
+	free(l->origin.key);
+	free(l->origin.ciphers);
+	free(l->origin.ciphersuites);
 }
 
 void kg_config_free(struct kg_config *cfg)
@@ -731,6 +899,13 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 			p.lineno = g->line[KG_LK_SECTION];
 			kg_cfg_fail(&p, "[sni %s %s]: there is no [listener %s]; define it or fix the "
 				    "name", g->parent, g->server_name, g->parent);
+			break;
+		}
+		if (l->tls_off) {
+			p.lineno = g->line[KG_LK_SECTION];
+			kg_cfg_fail(&p, "[sni %s %s]: [listener %s] has tls = off, so there is no "
+				    "server name to choose by; remove the group or the tls line",
+				    g->parent, g->server_name, g->parent);
 			break;
 		}
 		kg_sni_attach(&p, g, l);

@@ -14,7 +14,11 @@ enum kg_lkey {
 	KG_LK_CIPHERSUITES, KG_LK_HANDSHAKE_TIMEOUT, KG_LK_CONNECT_TIMEOUT,
 	KG_LK_IDLE_TIMEOUT, KG_LK_BACKLOG, KG_LK_MAX_CONNECTIONS, KG_LK_KTLS, KG_LK_CRL,
 	KG_LK_CRL_STALE, KG_LK_MAX_LIFETIME, KG_LK_PROXY_PROTOCOL, KG_LK_PROXY_PROTOCOL_CERT,
-	KG_LK_HANDSHAKE_RATE,
+	KG_LK_HANDSHAKE_RATE, KG_LK_TLS, KG_LK_CLIENT_AUTH,
+	/* the origin leg */
+	KG_LK_BACKEND_TLS, KG_LK_BACKEND_CA, KG_LK_BACKEND_NAME, KG_LK_BACKEND_CERT,
+	KG_LK_BACKEND_KEY, KG_LK_BACKEND_TLS_MIN, KG_LK_BACKEND_TLS_MAX, KG_LK_BACKEND_CIPHERS,
+	KG_LK_BACKEND_CIPHERSUITES,
 	KG_LK__COUNT
 };
 
@@ -24,6 +28,20 @@ struct kg_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[80];			/* as written in the config */
+};
+
+/* TLS toward the backend (backend_tls = on): we are the TLS client. */
+struct kg_origin_conf {
+	bool on;
+	char *ca;				/* owned; NULL = the system's trust store */
+	char *cert, *key;			/* owned; both or neither: origin mTLS */
+	char *ciphers, *ciphersuites;		/* owned, NULL = library default */
+	int tls_min, tls_max;
+	/* backend_name, or the host part of backend when that is a name: sent
+	 * as SNI and checked against the origin's certificate. "" when backend
+	 * is an address and no name is given: then the address is checked. */
+	char name[256];
+	char ip[64];				/* the address to check when name is "" */
 };
 
 struct kg_listener_conf {
@@ -43,9 +61,13 @@ struct kg_listener_conf {
 	unsigned handshake_rate;		/* new connections/s, all workers; 0 = unlimited */
 	bool proxy_v2, proxy_cert;		/* PROXY v2 header to the backend (+ client cert) */
 	enum kg_ktls_mode ktls;
+	bool tls_off;				/* tls = off: plain TCP in (client mode) */
+	bool client_auth_optional;		/* client_auth = optional */
+	struct kg_origin_conf origin;
 	unsigned line[KG_LK__COUNT];		/* where each key was set, 0 = default */
 	/* SNI groups ([sni LISTENER HOST]): each is a full copy of its listener
-	 * with its own cert, key, client_ca, trust, crl, crl_stale, verify_depth */
+	 * with its own cert, key, client_ca, trust, crl, crl_stale, verify_depth,
+	 * client_auth */
 	char server_name[256];			/* "" for a listener itself */
 	char parent[KG_NAME_MAX];		/* sni group: its listener's name */
 	size_t n_sni;

@@ -137,6 +137,8 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 	c->deadline_ms = w->now_ms + c->conf->handshake_timeout_ms;
 	snprintf(c->tls_version, sizeof(c->tls_version), "-");
 	snprintf(c->cipher, sizeof(c->cipher), "-");
+	snprintf(c->origin_tls, sizeof(c->origin_tls), "-");
+	snprintf(c->origin_cipher, sizeof(c->origin_cipher), "-");
 	c->server_name = "";
 	w->conns[c->slot] = c;
 	w->n_live++;
@@ -156,7 +158,7 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 
 static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 {
-	char fp[KG_FP_HEX_LEN] = "-", subj[4 * sizeof(c->cn) + 8];
+	char fp[KG_FP_HEX_LEN] = "-", subj[4 * sizeof(c->cn) + 8], origin[128] = "";
 	uint64_t dur = w->now_ms - c->start_ms;
 
 	if (c->has_fp)
@@ -168,8 +170,14 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 			"sha256", fp, "tls", c->tls_version, "cipher", c->cipher,
 			"bytes_in", c->bytes_in, "bytes_out", c->bytes_out, "duration_ms", dur,
 			"path", c->path, "reason", kg_close_reason_str(c->reason));
-		const char *text = o ? kg_json_text(o) : NULL;
+		const char *text;
 
+		if (o && c->conf->origin.on &&
+		    (kg_json_add_str(o, "origin_tls", c->origin_tls) ||
+		     kg_json_add_str(o, "origin_cipher", c->origin_cipher)))
+			kg_warn("conn=%llu: the access line lacks the origin's TLS (out of memory)",
+				(unsigned long long)c->id);
+		text = o ? kg_json_text(o) : NULL;
 		if (text) {
 			char *line = NULL;
 
@@ -181,11 +189,14 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 		return;
 	}
 	kg_log_quote(subj, sizeof(subj), c->cn[0] ? c->cn : "-");
+	if (c->conf->origin.on)
+		snprintf(origin, sizeof(origin), " origin_tls=%s origin_cipher=%s", c->origin_tls,
+			 c->origin_cipher);
 	kg_info("access conn=%llu worker=%u listener=%s%s%s client=%s subject=\"%s\" sha256=%s "
-		"tls=%s cipher=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
+		"tls=%s cipher=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s reason=%s%s%s",
 		(unsigned long long)c->id, w->idx, c->conf->name,
 		c->server_name[0] ? " server_name=" : "", c->server_name, c->peer, subj, fp,
-		c->tls_version, c->cipher, (unsigned long long)c->bytes_in,
+		c->tls_version, c->cipher, origin, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)dur, c->path,
 		kg_close_reason_str(c->reason), c->detail[0] ? " detail=" : "", c->detail);
 }
@@ -230,7 +241,9 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	if (c->bfd >= 0)
 		close(c->bfd);
 	SSL_free(c->ssl);
+	SSL_free(c->bssl);
 	X509_free(c->hs.leaf);
+	X509_free(c->bhs.leaf);
 	free(c->pp);
 	kg_pool_put_conn(&w->pool, c);
 	kg_lsnap_put(c->snap);
@@ -318,6 +331,8 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 		if (broken || kg_conn_client_unfinished(c))
 			kg_set_rst(c->bfd);
 		kg_loop_poll_cancel(w, c, false);
+		SSL_free(c->bssl);
+		c->bssl = NULL;
 		close(c->bfd);
 		c->bfd = -1;
 	}
@@ -380,6 +395,8 @@ void kg_conn_pump(struct kg_worker *w, struct kg_conn *c)
 		kg_conn_close(w, c, KG_CLOSE_DONE);
 		break;
 	case KG_PUMP_FAILED:
+		if (why == KG_CLOSE_BACKEND_ERROR && kg_origin_refused(w, c))
+			break;
 		if (why == KG_CLOSE_KEYUPDATE) {
 			char subj[4 * sizeof(c->cn) + 8];
 
@@ -420,6 +437,10 @@ void kg_conn_event(struct kg_worker *w, struct kg_conn *c, bool client, int res,
 		if (!client)
 			kg_hs_connect_event(w, c);
 		break;
+	case KG_ST_ORIGIN:
+		if (!client)
+			kg_origin_event(w, c);
+		break;
 	case KG_ST_PROXY:
 		kg_conn_pump(w, c);
 		break;
@@ -445,6 +466,11 @@ static void kg_conn_expired(struct kg_worker *w, struct kg_conn *c)
 		kg_err("conn=%llu listener=%s client=%s: %s", (unsigned long long)c->id,
 		       c->conf->name, c->peer, c->detail);
 		kg_conn_end(w, c, KG_CLOSE_BACKEND_CONNECT);
+		break;
+	case KG_ST_ORIGIN:
+		snprintf(c->detail, sizeof(c->detail), "origin handshake did not finish within %u ms",
+			 c->conf->handshake_timeout_ms);
+		kg_origin_failed(w, c);
 		break;
 	case KG_ST_PROXY:
 		kg_conn_close(w, c, KG_CLOSE_IDLE_TIMEOUT);

@@ -24,7 +24,9 @@ struct kg_buf {
 	uint8_t data[KG_BUF_SIZE];
 };
 
-enum kg_conn_state { KG_ST_HANDSHAKE, KG_ST_CONNECTING, KG_ST_PROXY, KG_ST_LINGER };
+/* KG_ST_ORIGIN: the TLS handshake toward the origin (backend_tls = on),
+ * after connecting and before proxying. */
+enum kg_conn_state { KG_ST_HANDSHAKE, KG_ST_CONNECTING, KG_ST_PROXY, KG_ST_LINGER, KG_ST_ORIGIN };
 
 enum kg_close_reason {
 	KG_CLOSE_NONE,
@@ -43,6 +45,7 @@ enum kg_close_reason {
 	KG_CLOSE_KTLS_REQUIRED,		/* ktls = on and the session could not be offloaded */
 	KG_CLOSE_MAX_LIFETIME,
 	KG_CLOSE_TRUNCATED,		/* client EOF without close_notify mid-stream */
+	KG_CLOSE_BACKEND_TLS,		/* the TLS handshake with the origin failed or it refused us */
 	KG_CLOSE__COUNT
 };
 
@@ -60,6 +63,8 @@ enum kg_close_reason {
 #define KG_CF_C_ERR	0x400	/* the client's poll reported ERR: check SO_ERROR once */
 #define KG_CF_B_ERR	0x800	/* the backend's poll reported ERR: check SO_ERROR once */
 #define KG_CF_KEYUPDATE	0x1000	/* a KeyUpdate this kernel cannot follow ended the stream */
+#define KG_CF_B_RBIO_SHORT 0x2000 /* as KG_CF_RBIO_SHORT, for the origin's SSL */
+#define KG_CF_B_DATA	0x4000	/* the origin has sent application data */
 
 struct kg_conn {
 	uint64_t id;
@@ -69,14 +74,17 @@ struct kg_conn {
 	unsigned flags;
 	int cfd, bfd;
 	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
-	SSL *ssl;
+	SSL *ssl;			/* the client leg's TLS; NULL with tls = off or kTLS both ways */
+	SSL *bssl;			/* the origin leg's TLS (backend_tls = on), NULL otherwise */
 	struct kg_lsnap *snap;		/* reference: what it started with (reload-safe) */
 	struct kg_tls_ctx *tls;		/* snap->tls */
 	struct kg_listener *lst;
 	const struct kg_listener_conf *conf;	/* snap->conf */
 	struct kg_hs_info hs;
+	struct kg_hs_info bhs;		/* the origin handshake: the alerts each way */
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
-	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel */
+	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel: the client leg */
+	int bktls;			/* the same for the origin leg (backend_tls = on) */
 	int pc2b[2], pb2c[2];		/* splice pipes, -1 while not held */
 	uint32_t pc2b_len, pb2c_len;	/* bytes sitting in each pipe */
 	uint8_t *pp;			/* PROXY v2 header still to send (owned) */
@@ -91,7 +99,10 @@ struct kg_conn {
 	char cn[256];
 	char tls_version[8];
 	char cipher[64];
-	char detail[160];
+	char origin_tls[8];		/* the origin leg: version and cipher, "-" for none */
+	char origin_cipher[64];
+	char pathbuf[48];		/* path naming both legs, when the origin leg is TLS */
+	char detail[256];
 };
 
 const char *kg_close_reason_str(enum kg_close_reason r);

@@ -258,8 +258,11 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
 
 		if (gw->rev || gw->fallback.n || gw->cfg->revocation == KG_REV_BEST_EFFORT)
 			t->rev = &gw->hook;
-		if (gw->ktls && l->ktls != KG_KTLS_OFF)
+		if (gw->ktls && l->ktls != KG_KTLS_OFF && t->ctx)
 			kg_ktls_ctx_setup(t->ctx);
+		/* the origin leg (listener level): offloaded once established */
+		if (gw->ktls && l->ktls != KG_KTLS_OFF && !i && t->origin)
+			kg_ktls_ctx_setup(t->origin);
 	}
 	return 0;
 }

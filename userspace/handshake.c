@@ -22,18 +22,55 @@
 #include "revoke.h"
 #include "verify.h"
 
-/* Notes when OpenSSL's read(2) came back short: the socket is empty. */
-static long kg_rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
-		       int ret, size_t *processed)
+/* Notes when OpenSSL's read(2) came back short: the socket is empty. One
+ * callback per leg, each setting its own flag. */
+static long kg_rbio_note(BIO *b, int oper, size_t len, int ret, size_t *processed, unsigned flag)
 {
 	struct kg_conn *c;
 
 	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed && *processed < len) {
 		c = (struct kg_conn *)BIO_get_callback_arg(b);
 		if (c)
-			c->flags |= KG_CF_RBIO_SHORT;
+			c->flags |= flag;
 	}
 	return ret;
+}
+
+static long kg_rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+		       int ret, size_t *processed)
+{
+	return kg_rbio_note(b, oper, len, ret, processed, KG_CF_RBIO_SHORT);
+}
+
+static long kg_rbio_cb_origin(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+			      int ret, size_t *processed)
+{
+	return kg_rbio_note(b, oper, len, ret, processed, KG_CF_B_RBIO_SHORT);
+}
+
+/* Client mode (tls = off) serves local services: a plain-TCP peer must come
+ * from loopback, a private network (RFC 1918, fc00::/7) or link-local. */
+static bool kg_addr_private(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+
+		return (a >> 24) == 127 || (a >> 24) == 10 || (a >> 20) == 0xac1 ||
+		       (a >> 16) == 0xc0a8 || (a >> 16) == 0xa9fe;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			struct sockaddr_storage v4 = { .ss_family = AF_INET };
+
+			memcpy(&((struct sockaddr_in *)&v4)->sin_addr, &a->s6_addr[12], 4);
+			return kg_addr_private(&v4);
+		}
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
+		       (a->s6_addr[0] & 0xfe) == 0xfc;
+	}
+	return false;
 }
 
 static const char *kg_hs_failure_reason(struct kg_conn *c)
@@ -59,8 +96,40 @@ static const char *kg_hs_failure_reason(struct kg_conn *c)
 	return "handshake_error";
 }
 
+static void kg_backend_start(struct kg_worker *w, struct kg_conn *c);
+static int kg_pp2_prepare(struct kg_conn *c, X509 *peer);
+
+/* tls = off: a plain-TCP client, straight to the backend (whose leg is
+ * TLS: the config insists). */
+static void kg_plain_start(struct kg_worker *w, struct kg_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	c->hs.alert_sent = c->hs.alert_rcvd = -1;
+	c->hs.verify_err = X509_V_OK;
+	if (getpeername(c->cfd, (struct sockaddr *)&ss, &sl) || !kg_addr_private(&ss)) {
+		snprintf(c->detail, sizeof(c->detail), "tls = off serves loopback and private "
+			 "networks only");
+		kg_conn_log_reject(w, c, "client_not_private");
+		kg_conn_close(w, c, KG_CLOSE_REJECTED);
+		return;
+	}
+	kg_loop_poll_arm(w, c, true);
+	if (c->conf->proxy_v2 && kg_pp2_prepare(c, NULL)) {
+		kg_err("conn=%llu: %s", (unsigned long long)c->id, c->detail);
+		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
+		return;
+	}
+	kg_backend_start(w, c);
+}
+
 void kg_hs_start(struct kg_worker *w, struct kg_conn *c)
 {
+	if (c->conf->tls_off) {
+		kg_plain_start(w, c);
+		return;
+	}
 	c->ssl = kg_tls_new(c->tls, c->cfd, &c->hs);
 	if (!c->ssl) {
 		snprintf(c->detail, sizeof(c->detail), "out of memory for a TLS session");
@@ -119,7 +188,13 @@ static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
 		snprintf(c->detail, sizeof(c->detail), "PROXY header: %s", strerror(errno));
 		return -1;
 	}
-	in.version = SSL_get_version(c->ssl);
+	if (c->ssl) {
+		in.version = SSL_get_version(c->ssl);
+		in.no_cert = !peer;
+	} else {
+		in.no_tls = true;
+		in.cipher = NULL;
+	}
 	in.sha256 = c->has_fp ? c->fp : NULL;
 	if (c->conf->proxy_cert && peer && (derlen = i2d_X509(peer, &der)) > 0) {
 		in.cert_der = der;
@@ -136,8 +211,6 @@ static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
 	c->pp_len = (size_t)n;
 	return 0;
 }
-
-static void kg_backend_start(struct kg_worker *w, struct kg_conn *c);
 
 /* The handshake finished: record who the client is, offload, connect. */
 static void kg_hs_done(struct kg_worker *w, struct kg_conn *c)
@@ -265,12 +338,15 @@ static int kg_backend_tag(struct kg_worker *w, struct kg_conn *c)
 	return rc;
 }
 
+static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c);
+static void kg_origin_start(struct kg_worker *w, struct kg_conn *c);
+static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c);
+
 void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 	struct pollfd pfd = { .fd = c->bfd, .events = POLLOUT };
-	enum kg_path_kind pk;
 
 	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLOUT | POLLERR | POLLHUP)))
 		return;		/* a spurious wake-up: still connecting */
@@ -301,20 +377,218 @@ void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c)
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
+	if (c->conf->origin.on)
+		kg_origin_start(w, c);
+	else
+		kg_proxy_start(w, c);
+}
+
+/* ---- the origin leg ----------------------------------------------------- */
+
+/* One name for a TLS alert, including TLS 1.3's certificate_required, which
+ * OpenSSL 3.0 cannot name. */
+static const char *kg_alert_name(int desc)
+{
+	return desc == SSL_AD_CERTIFICATE_REQUIRED ? "certificate required" :
+	       SSL_alert_desc_string_long(desc);
+}
+
+/*
+ * The origin leg could not be set up, or the origin refused us: tell the
+ * operator why (reason backend_tls_failed, with the origin's verdict or
+ * ours), count it, and close the client cleanly (close_notify, then FIN):
+ * it has been verified, the fault is not its.
+ */
+void kg_origin_failed(struct kg_worker *w, struct kg_conn *c)
+{
+	char subj[4 * sizeof(c->cn) + 8];
+
+	KG_STAT_ADD(&w->stats, backend_tls_fail, 1);
+	kg_err("conn=%llu listener=%s client=%s subject=\"%s\" backend %s: backend_tls_failed: %s",
+	       (unsigned long long)c->id, c->conf->name, c->peer,
+	       kg_log_quote(subj, sizeof(subj), c->cn[0] ? c->cn : "-"), c->conf->backend.text,
+	       c->detail);
+	kg_conn_end(w, c, KG_CLOSE_BACKEND_TLS);
+}
+
+/* What went wrong in the origin handshake, into c->detail. */
+static void kg_origin_describe(struct kg_conn *c, unsigned long ec)
+{
+	const struct kg_origin_conf *o = &c->conf->origin;
+	char who[96] = "";
+
+	if (c->bhs.leaf) {
+		char cn[256];
+
+		kg_cert_cn(c->bhs.leaf, cn, sizeof(cn));
+		snprintf(who, sizeof(who), " (certificate of \"%.64s\")", cn);
+	}
+	if (c->bhs.verify_err != X509_V_OK) {
+		if (c->bhs.verify_err == X509_V_ERR_HOSTNAME_MISMATCH ||
+		    c->bhs.verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
+			snprintf(c->detail, sizeof(c->detail), "origin certificate does not name "
+				 "'%.100s'%s", o->name[0] ? o->name : o->ip, who);
+		else
+			snprintf(c->detail, sizeof(c->detail), "origin certificate refused (%s): %s%s",
+				 kg_verify_reason(c->bhs.verify_err),
+				 X509_verify_cert_error_string(c->bhs.verify_err), who);
+	} else if (c->bhs.alert_rcvd >= 0) {
+		snprintf(c->detail, sizeof(c->detail), "origin sent alert %s%s",
+			 kg_alert_name(c->bhs.alert_rcvd),
+			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_REQUIRED ||
+			 c->bhs.alert_rcvd == SSL_AD_HANDSHAKE_FAILURE ?
+			 (o->cert ? " (it refused backend_cert)" : " (no backend_cert configured)") :
+			 c->bhs.alert_rcvd == SSL_AD_UNKNOWN_CA || c->bhs.alert_rcvd == SSL_AD_BAD_CERTIFICATE ||
+			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_UNKNOWN ? " (it refused backend_cert)" : "");
+	} else if (ec) {
+		snprintf(c->detail, sizeof(c->detail), "origin handshake: %s",
+			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
+	} else {
+		snprintf(c->detail, sizeof(c->detail), "origin closed the connection during the "
+			 "handshake");
+	}
+}
+
+/* The origin's data leg failed before it sent a byte, with an alert (TLS
+ * 1.3: it judges our certificate after our handshake is complete). Returns
+ * true if that was the origin refusing us; then the connection was ended. */
+bool kg_origin_refused(struct kg_worker *w, struct kg_conn *c)
+{
+	char b[1];
+
+	if ((!c->bssl && !c->bktls) || (c->flags & KG_CF_B_DATA))
+		return false;
+	if (c->bhs.alert_rcvd < 0 && c->bssl && !(c->bktls & KG_KTLS_RX)) {
+		/* the alert may still wait in the socket, behind a failed send */
+		(void)SSL_read(c->bssl, b, sizeof(b));
+		ERR_clear_error();
+	}
+	if (c->bhs.alert_rcvd < 0 || c->bhs.alert_rcvd == SSL_AD_CLOSE_NOTIFY)
+		return false;
+	kg_origin_describe(c, 0);
+	kg_origin_failed(w, c);
+	return true;
+}
+
+/*
+ * The origin leg's keys to the kernel, as kg_offload() does for the client
+ * leg. Only now: the TCP connection is established and the handshake done,
+ * so TCP_ULP is never set on a socket still connecting. A direction the
+ * kernel refuses stays with OpenSSL on this leg only. Returns non-zero if
+ * the connection was ended (ktls = on and the leg could not be offloaded).
+ */
+static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
+{
+	char why[96];
+
+	c->bktls = kg_ktls_offload(c->bssl, c->bfd, why, sizeof(why));
+	if (!c->bktls && c->conf->ktls == KG_KTLS_ON) {
+		/* An origin that refuses our certificate after a TLS 1.3
+		 * handshake may have closed already (the ULP then fails with
+		 * ENOTCONN): its alert, not the offload, is the news. */
+		char b[1];
+
+		(void)SSL_read(c->bssl, b, sizeof(b));
+		ERR_clear_error();
+		if (c->bhs.alert_rcvd >= 0 && c->bhs.alert_rcvd != SSL_AD_CLOSE_NOTIFY) {
+			kg_origin_describe(c, 0);
+			kg_origin_failed(w, c);
+			return 1;
+		}
+	}
+	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
+		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s of the origin leg offloaded: %s",
+			 c->bktls ? "only one direction" : "nothing", why[0] ? why : "?");
+		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
+			c->conf->name, c->peer, c->detail);
+		kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
+		return 1;
+	}
+	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX))
+		kg_dbg("conn=%llu: origin leg kTLS %s: %s", (unsigned long long)c->id,
+		       c->bktls == KG_KTLS_TX ? "transmit only" : c->bktls ? "receive only" : "not used",
+		       why);
+	if (c->bktls == (KG_KTLS_TX | KG_KTLS_RX)) {
+		SSL_free(c->bssl);
+		c->bssl = NULL;
+	}
+	return 0;
+}
+
+void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
+{
+	int rc = SSL_do_handshake(c->bssl), e;
+	unsigned long ec;
+
+	if (rc == 1) {
+		snprintf(c->origin_tls, sizeof(c->origin_tls), "%s", kg_tls_version_short(c->bssl));
+		snprintf(c->origin_cipher, sizeof(c->origin_cipher), "%s",
+			 SSL_get_cipher_name(c->bssl));
+		X509_free(c->bhs.leaf);
+		c->bhs.leaf = NULL;
+		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_origin_offload(w, c))
+			return;
+		kg_proxy_start(w, c);
+		return;
+	}
+	e = SSL_get_error(c->bssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return;
+	ec = ERR_peek_last_error();
+	kg_origin_describe(c, ec);
+	ERR_clear_error();
+	kg_origin_failed(w, c);
+}
+
+/* Connected (PROXY header sent, socket tagged): the TLS client handshake
+ * toward the origin, in the same ring, under handshake_timeout. */
+static void kg_origin_start(struct kg_worker *w, struct kg_conn *c)
+{
+	c->bssl = kg_tls_origin_new(c->tls, c->bfd, &c->bhs);
+	if (!c->bssl) {
+		snprintf(c->detail, sizeof(c->detail), "out of memory for a TLS session");
+		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
+		return;
+	}
+	BIO_set_callback_ex(SSL_get_rbio(c->bssl), kg_rbio_cb_origin);
+	BIO_set_callback_arg(SSL_get_rbio(c->bssl), (char *)c);
+	c->state = KG_ST_ORIGIN;
+	c->deadline_ms = w->now_ms + c->conf->handshake_timeout_ms;
+	kg_origin_event(w, c);
+}
+
+/* Both legs are up: count the data path, then move bytes. */
+static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c)
+{
+	enum kg_path_kind pk;
+
 	c->state = KG_ST_PROXY;
 	pk = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
 	     c->ktls == KG_KTLS_TX ? KG_PATH_KTLS_TX :
 	     c->ktls == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER;
 	c->path = pk == KG_PATH_USER ? "userspace" : kg_path_name(pk);
+	if (c->conf->origin.on || c->conf->tls_off) {
+		/* name both legs: the client's, then the origin's */
+		int b = c->bktls;
+
+		snprintf(c->pathbuf, sizeof(c->pathbuf), "client-%s,origin-%s",
+			 c->conf->tls_off ? "plain" : c->path,
+			 !c->conf->origin.on ? "plain" :
+			 kg_path_name(b == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
+				      b == KG_KTLS_TX ? KG_PATH_KTLS_TX :
+				      b == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER));
+		c->path = c->pathbuf;
+	}
 	KG_STAT_ADD(&w->stats, paths[pk][strcmp(c->tls_version, "1.3") == 0]
 		    [kg_stat_cipher_of(c->cipher)], 1);
 	c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
 	if (kg_log_enabled(KG_LOG_DEBUG)) {
 		char subj[4 * sizeof(c->cn) + 8];
 
-		kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s",
-		       (unsigned long long)c->id, c->peer, kg_log_quote(subj, sizeof(subj), c->cn),
-		       c->tls_version, c->cipher);
+		kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s "
+		       "origin_tls=%s origin_cipher=%s path=%s", (unsigned long long)c->id, c->peer,
+		       kg_log_quote(subj, sizeof(subj), c->cn), c->tls_version, c->cipher,
+		       c->origin_tls, c->origin_cipher, c->path);
 	}
 	kg_conn_pump(w, c);
 }

@@ -245,7 +245,7 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 	const struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 	enum kg_cipher c = kg_cipher_of(cipher);
-	int version = SSL_version(ssl), done = 0, need, i;
+	int version = SSL_version(ssl), done = 0, need, i, rx;
 	const EVP_MD *md;
 	uint8_t keys[2][32], ivs[2][12], block[2 * 32 + 2 * 12];
 	uint64_t seq = version == TLS1_3_VERSION ? 0 : 1;
@@ -268,7 +268,7 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 		goto out;
 	}
 	if (SSL_has_pending(ssl)) {
-		snprintf(why, whylen, "client data already buffered in userspace");
+		snprintf(why, whylen, "peer data already buffered in userspace");
 		need &= ~KG_KTLS_RX;
 		if (!need)
 			goto out;
@@ -302,10 +302,13 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 		snprintf(why, whylen, "TCP_ULP tls: %s", strerror(errno));
 		goto out;
 	}
+	/* keys[0] and ivs[0] are the client's write side: a server receives
+	 * with them, the client end of the origin leg sends with them */
+	rx = SSL_is_server(ssl) ? 0 : 1;
 	/* Receive first: if it fails nothing changed and OpenSSL keeps both
 	 * directions; a transmit key installed behind OpenSSL's back is final. */
 	if (need & KG_KTLS_RX) {
-		cilen = kg_crypto_info(&ci, version, c, keys[0], ivs[0], seq);
+		cilen = kg_crypto_info(&ci, version, c, keys[rx], ivs[rx], seq);
 		if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen)) {
 			snprintf(why, whylen, "TLS_RX: %s", strerror(errno));
 			need &= ~KG_KTLS_TX;	/* stay consistent: OpenSSL keeps TX too */
@@ -314,7 +317,7 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 		}
 	}
 	if (need & KG_KTLS_TX) {
-		cilen = kg_crypto_info(&ci, version, c, keys[1], ivs[1], seq);
+		cilen = kg_crypto_info(&ci, version, c, keys[1 - rx], ivs[1 - rx], seq);
 		if (setsockopt(fd, SOL_TLS, TLS_TX, &ci, cilen))
 			snprintf(why, whylen, "TLS_TX: %s", strerror(errno));
 		else

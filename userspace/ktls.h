@@ -38,7 +38,9 @@ size_t kg_ktls_matrix(struct kg_ktls_cell *cells, size_t max);
 void kg_ktls_ctx_setup(SSL_CTX *ctx);
 
 /*
- * After a successful handshake on @fd: see which directions OpenSSL already
+ * After a successful handshake on @fd (as server: the client leg; as
+ * client: the origin leg, whose TCP connection is established by then, so
+ * the ULP is never set on a socket still connecting): see which directions OpenSSL already
  * offloaded and install the others from the handshake secrets. Returns the
  * KG_KTLS_* directions now in the kernel. Once a direction is installed the
  * connection never goes back to userspace TLS for it (point of no return).

@@ -135,6 +135,14 @@ void kg_fmt_peer(const struct sockaddr_storage *ss, char *out, size_t outsz);
 void kg_hs_start(struct kg_worker *w, struct kg_conn *c);
 void kg_hs_event(struct kg_worker *w, struct kg_conn *c);
 void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c);
+/* The origin handshake (KG_ST_ORIGIN): readiness on the backend socket. */
+void kg_origin_event(struct kg_worker *w, struct kg_conn *c);
+/* End @c as backend_tls_failed, with c->detail saying why. */
+void kg_origin_failed(struct kg_worker *w, struct kg_conn *c);
+/* The origin leg failed before the origin sent any data: if that was an
+ * alert (TLS 1.3 judges our certificate after our handshake is over), end
+ * @c as backend_tls_failed and return true. */
+bool kg_origin_refused(struct kg_worker *w, struct kg_conn *c);
 
 /* mailbox.c: run what the main thread posted. */
 void kg_mbox_run(struct kg_worker *w);

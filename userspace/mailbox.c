@@ -20,7 +20,9 @@
  * rendered by json.c like every other JSON the program writes. */
 static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 {
-	static const char *const states[] = { "handshake", "connecting", "established", "closing" };
+	static const char *const states[] = {
+		"handshake", "connecting", "established", "closing", "origin_handshake",
+	};
 	char fp[KG_FP_HEX_LEN], obj[4096];
 	uint32_t i;
 	int n;

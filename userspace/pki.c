@@ -453,7 +453,8 @@ struct pki_client_job {
 	enum pki_signer signer;
 };
 
-/* The odd clients under the demo root / client CA, erin and the CRLs. */
+/* The odd clients under the demo root / client CA, an expired server
+ * certificate, erin and the CRLs. */
 static int pki_test_clients(const char *dir, const struct pki_ident *root,
 			    const struct pki_ident *ica)
 {
@@ -467,6 +468,9 @@ static int pki_test_clients(const char *dir, const struct pki_ident *root,
 		{ PKI_LEAF_SPEC("selfsigned", PKI_ROLE_CLIENT, false), PKI_BY_SELF },
 		{ PKI_LEAF_SPEC("carol", PKI_ROLE_CLIENT, false), PKI_BY_CLIENT_CA },
 		{ PKI_LEAF_SPEC("dave", PKI_ROLE_CLIENT, false), PKI_BY_CLIENT_CA },
+		/* an origin whose certificate has run out (backend_tls refusals) */
+		{ { "origin-expired", PKI_ROLE_SERVER, false, -30 * PKI_DAY, -1 * PKI_DAY, -1 },
+		  PKI_BY_ROOT },
 	};
 	static const struct pki_spec erin_spec = PKI_LEAF_SPEC("erin", PKI_ROLE_CLIENT, false);
 	struct pki_ident erin = { 0 };

@@ -46,7 +46,7 @@ int kg_pp2_build(uint8_t *out, size_t cap, const struct kg_pp2_info *in)
 {
 	struct kg_w w = { .p = out, .cap = cap };
 	size_t len_at, ssl_len_at, ssl_start;
-	uint8_t vc = 0x21, fam, client, zero4[4] = { 0 };
+	uint8_t vc = 0x21, fam, client, verify4[4] = { 0 };
 
 	if (in->src->ss_family != in->dst->ss_family)
 		return -EAFNOSUPPORT;
@@ -76,14 +76,21 @@ int kg_pp2_build(uint8_t *out, size_t cap, const struct kg_pp2_info *in)
 		kg_put(&w, &s->sin6_port, 2);
 		kg_put(&w, &d->sin6_port, 2);
 	}
-	/* PP2_TYPE_SSL: client flags, verify result (0 = verified), sub-TLVs */
-	client = KG_PP2_CLIENT_SSL | KG_PP2_CLIENT_CERT_CONN;
+	if (in->no_tls)
+		goto tail;
+	/* PP2_TYPE_SSL: client flags, verify result (0 = a certificate was
+	 * presented and verified, non-zero otherwise), sub-TLVs. Without a
+	 * certificate the backend sees CERT_CONN clear and may ask for a
+	 * password instead. */
+	client = KG_PP2_CLIENT_SSL | (in->no_cert ? 0 : KG_PP2_CLIENT_CERT_CONN);
+	if (in->no_cert)
+		verify4[3] = 1;
 	kg_put(&w, (uint8_t[]){ KG_PP2_TYPE_SSL }, 1);
 	ssl_len_at = w.len;
 	kg_put16(&w, 0);
 	ssl_start = w.len;
 	kg_put(&w, &client, 1);
-	kg_put(&w, zero4, 4);
+	kg_put(&w, verify4, 4);
 	if (in->version && *in->version)
 		kg_tlv(&w, KG_PP2_SUBTYPE_SSL_VERSION, in->version, strlen(in->version));
 	if (in->cn && *in->cn)
@@ -98,6 +105,7 @@ int kg_pp2_build(uint8_t *out, size_t cap, const struct kg_pp2_info *in)
 		return -ENOSPC;
 	out[ssl_len_at] = (uint8_t)((w.len - ssl_start) >> 8);
 	out[ssl_len_at + 1] = (uint8_t)(w.len - ssl_start);
+tail:
 	if (in->sha256)
 		kg_tlv(&w, KG_PP2_TYPE_KTLSGW_SHA256, in->sha256, 32);
 	if (w.err)

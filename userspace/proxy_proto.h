@@ -4,6 +4,7 @@
 #ifndef KG_PROXY_PROTO_H
 #define KG_PROXY_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -23,6 +24,8 @@ struct kg_pp2_info {
 	const uint8_t *sha256;			/* 32 bytes or NULL */
 	const uint8_t *cert_der;		/* NULL to leave out */
 	size_t cert_len;
+	bool no_cert;		/* TLS, but the client sent no certificate (client_auth = optional) */
+	bool no_tls;		/* the client spoke plain TCP (tls = off): no PP2_TYPE_SSL at all */
 };
 
 /* Write the header into @out. Returns its length, -ENOSPC if @cap is too

@@ -25,7 +25,39 @@ const struct kg_pump_sys kg_pump_sys_kernel = {
 	.splice = kg_sys_splice,
 	.recv_record = kg_ktls_recv_record,
 	.send_alert = kg_ktls_send_alert,
+	.recv = NULL,
 };
+
+/* ---- the legs ------------------------------------------------------------- */
+/* Each leg (the client's, the origin's) is TLS in userspace (an SSL), TLS
+ * in the kernel (per direction) or plain TCP (tls = off on the client leg,
+ * backend_tls = off on the origin leg). */
+
+static inline SSL *kg_leg_ssl(const struct kg_conn *c, bool client)
+{
+	return client ? c->ssl : c->bssl;
+}
+
+static inline int kg_leg_ktls(const struct kg_conn *c, bool client)
+{
+	return client ? c->ktls : c->bktls;
+}
+
+/* Does the kernel hand out (KG_KTLS_RX) or take in (KG_KTLS_TX) this leg's
+ * application bytes: kTLS in that direction, or no TLS at all? */
+static bool kg_leg_kernel(const struct kg_conn *c, bool client, int dir)
+{
+	int k = kg_leg_ktls(c, client);
+
+	return (k & dir) || (!kg_leg_ssl(c, client) && !k);
+}
+
+/* Splice a direction when the kernel does both its ends, one of them kTLS. */
+static bool kg_dir_splice(const struct kg_conn *c, bool c2b)
+{
+	return (c->ktls || c->bktls) && kg_leg_kernel(c, c2b, KG_KTLS_RX) &&
+	       kg_leg_kernel(c, !c2b, KG_KTLS_TX);
+}
 
 /* ---- the pool: buffers and pipes -------------------------------------- */
 
@@ -154,12 +186,15 @@ bool kg_pump_pending_to_backend(const struct kg_conn *c)
 
 /* ---- userspace TLS ------------------------------------------------------ */
 
-/* Classify a failed SSL_read/SSL_write/SSL_shutdown. Returns 0 to wait for
- * readiness, 1 on EOF from the client (KG_CF_TRUNCATED when it came without
- * close_notify), -1 on error (c->detail set). */
-static int kg_ssl_status(struct kg_conn *c, int ret)
+/* Classify a failed SSL_read/SSL_write/SSL_shutdown on @ssl, the client's
+ * leg or (!@client) the origin's. Returns 0 to wait for readiness, 1 on
+ * EOF (from the client: KG_CF_TRUNCATED when it came without close_notify;
+ * an origin that just closes is taken at its word, as HTTPS clients do),
+ * -1 on error (c->detail set). */
+static int kg_ssl_status(struct kg_conn *c, SSL *ssl, bool client, int ret)
 {
-	int e = SSL_get_error(c->ssl, ret);
+	int e = SSL_get_error(ssl, ret), err = errno;
+	unsigned trunc = client ? KG_CF_TRUNCATED : 0;
 	unsigned long ec;
 
 	switch (e) {
@@ -170,110 +205,177 @@ static int kg_ssl_status(struct kg_conn *c, int ret)
 		return 1;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
-		if (errno == 0 || errno == EPIPE) {
-			c->flags |= KG_CF_TRUNCATED;
+		if (err == 0 || err == EPIPE) {
+			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "client socket: %s", strerror(errno));
+		snprintf(c->detail, sizeof(c->detail), "%s socket: %s", client ? "client" : "backend",
+			 strerror(err));
 		return -1;
 	default:
 		ec = ERR_peek_last_error();
 		if (ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ERR_clear_error();
-			c->flags |= KG_CF_TRUNCATED;
+			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "tls: %s",
+		snprintf(c->detail, sizeof(c->detail), "%s: %s", client ? "tls" : "backend tls",
 			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
 		ERR_clear_error();
 		return -1;
 	}
 }
 
-int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
+/* close_notify on a leg: through the kernel when it sends for that leg
+ * (the record sequence is the kernel's then), else through OpenSSL.
+ * 0, or -EAGAIN when the socket is full. */
+static int kg_leg_close_notify(struct kg_pool *pool, struct kg_conn *c, bool client)
 {
+	SSL *ssl = kg_leg_ssl(c, client);
 	int r;
 
-	if (c->ssl) {
-		r = SSL_shutdown(c->ssl);
-		if (r < 0 && kg_ssl_status(c, r) == 0)
+	if (kg_leg_ktls(c, client) & KG_KTLS_TX) {
+		r = pool->sys->send_alert(client ? c->cfd : c->bfd, 1, 0);
+		return r == -EAGAIN ? -EAGAIN : 0;
+	}
+	if (ssl) {
+		r = SSL_shutdown(ssl);
+		if (r < 0 && kg_ssl_status(c, ssl, client, r) == 0)
 			return -EAGAIN;
 		ERR_clear_error();
-		return 0;
-	}
-	if (c->ktls & KG_KTLS_TX) {
-		r = pool->sys->send_alert(c->cfd, 1, 0);
-		return r == -EAGAIN ? -EAGAIN : 0;
 	}
 	return 0;
 }
 
-/* ---- the four ends of the copy path ------------------------------------- */
-/* Each returns bytes moved, 0 at EOF (reads only), -EAGAIN to wait, or
- * another -errno with c->detail set. A read sets *dry when the source
- * has nothing more, so the pump skips the read that would say EAGAIN. */
-
-static ssize_t kg_read_client(struct kg_conn *c, void *p, size_t len, bool *dry)
+int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 {
-	int r;
-
-	c->flags &= ~KG_CF_RBIO_SHORT;
-	r = SSL_read(c->ssl, p, (int)len);
-	if (r > 0) {
-		c->bytes_in += (uint64_t)r;
-		/* The socket ran dry under OpenSSL and nothing is buffered; the
-		 * poll is edge-triggered, so new data brings a new event. */
-		*dry = (c->flags & KG_CF_RBIO_SHORT) && !(c->flags & KG_CF_C_HUP) &&
-		       !SSL_has_pending(c->ssl);
-		return r;
-	}
-	r = kg_ssl_status(c, r);
-	return r == 0 ? -EAGAIN : r > 0 ? 0 : -EPROTO;
+	return kg_leg_close_notify(pool, c, true);
 }
 
-static ssize_t kg_read_backend(struct kg_conn *c, void *p, size_t len, bool *dry)
-{
-	ssize_t n = recv(c->bfd, p, len, MSG_DONTWAIT);
+static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client);
 
-	if (n > 0) {
+/* ---- the four ends of the copy path ------------------------------------- */
+/* Each leg is read and written through its SSL when it has one (the client
+ * leg unless tls = off, the origin leg with backend_tls = on), else through
+ * its plain socket. Each returns bytes moved, 0 at EOF (reads only),
+ * -EAGAIN to wait, or another -errno with c->detail set. A read sets *dry
+ * when the source has nothing more, so the pump skips the read that would
+ * say EAGAIN. Client bytes are counted here, where they meet the client. */
+
+static ssize_t kg_leg_read(struct kg_pool *pool, struct kg_conn *c, bool client, void *p,
+			   size_t len, bool *dry)
+{
+	SSL *ssl = kg_leg_ssl(c, client);
+	int k = kg_leg_ktls(c, client), fd = client ? c->cfd : c->bfd;
+	unsigned hup = client ? KG_CF_C_HUP : KG_CF_B_HUP;
+	unsigned rshort = client ? KG_CF_RBIO_SHORT : KG_CF_B_RBIO_SHORT;
+	ssize_t n;
+	int r;
+
+	if (ssl && !(k & KG_KTLS_RX)) {
+		c->flags &= ~rshort;
+		r = SSL_read(ssl, p, (int)len);
+		if (r <= 0) {
+			r = kg_ssl_status(c, ssl, client, r);
+			return r == 0 ? -EAGAIN : r > 0 ? 0 : -EPROTO;
+		}
+		/* The socket ran dry under OpenSSL and nothing is buffered; the
+		 * poll is edge-triggered, so new data brings a new event. */
+		*dry = (c->flags & rshort) && !(c->flags & hup) && !SSL_has_pending(ssl);
+		n = r;
+	} else {
+		for (;;) {
+			n = pool->sys->recv ? pool->sys->recv(fd, p, len) :
+					      recv(fd, p, len, MSG_DONTWAIT);
+			if (n >= 0)
+				break;
+			r = errno;
+			if (r == EAGAIN || r == EINTR)
+				return -EAGAIN;
+			if ((k & KG_KTLS_RX) && (r == EIO || r == EINVAL)) {
+				/* a control record is next: the named slow path */
+				r = kg_ktls_control(pool, c, client);
+				if (r > 0)
+					return 0;
+				if (r < 0)
+					return -EPROTO;
+				continue;
+			}
+			snprintf(c->detail, sizeof(c->detail), "%s recv: %s",
+				 client ? "client" : "backend", strerror(r));
+			return -r;
+		}
+		if (n == 0) {
+			/* kTLS reports a FIN that came without close_notify as
+			 * EOF: the client's stream may be cut short */
+			if (client && k)
+				c->flags |= KG_CF_TRUNCATED;
+			return 0;
+		}
 		/* a short read: the queue is empty, unless a FIN waits too */
-		*dry = (size_t)n < len && !(c->flags & KG_CF_B_HUP);
-		return n;
+		*dry = (size_t)n < len && !(c->flags & hup);
 	}
-	if (n == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EINTR)
-		return -EAGAIN;
-	snprintf(c->detail, sizeof(c->detail), "backend recv: %s", strerror(errno));
-	return -errno;
+	if (client)
+		c->bytes_in += (uint64_t)n;
+	else
+		c->flags |= KG_CF_B_DATA;
+	return n;
+}
+
+static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_t len)
+{
+	SSL *ssl = kg_leg_ssl(c, client);
+	ssize_t n;
+	int r;
+
+	if (ssl && !(kg_leg_ktls(c, client) & KG_KTLS_TX)) {
+		r = SSL_write(ssl, p, (int)len);
+		if (r <= 0) {
+			r = kg_ssl_status(c, ssl, client, r);
+			if (r == 0)
+				return -EAGAIN;
+			if (r > 0)
+				snprintf(c->detail, sizeof(c->detail), "%s stopped reading",
+					 client ? "client" : "backend");
+			return -EPIPE;
+		}
+		n = r;
+	} else {
+		n = send(client ? c->cfd : c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			r = errno;
+			if (r == EAGAIN || r == EINTR)
+				return -EAGAIN;
+			snprintf(c->detail, sizeof(c->detail), "%s send: %s",
+				 client ? "client" : "backend", strerror(r));
+			return -r;
+		}
+	}
+	if (client)
+		c->bytes_out += (uint64_t)n;
+	return n;
+}
+
+static ssize_t kg_read_client(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len,
+			      bool *dry)
+{
+	return kg_leg_read(pool, c, true, p, len, dry);
+}
+
+static ssize_t kg_read_backend(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len,
+			       bool *dry)
+{
+	return kg_leg_read(pool, c, false, p, len, dry);
 }
 
 static ssize_t kg_write_backend(struct kg_conn *c, const void *p, size_t len)
 {
-	ssize_t n = send(c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EINTR)
-		return -EAGAIN;
-	snprintf(c->detail, sizeof(c->detail), "backend send: %s", strerror(errno));
-	return -errno;
+	return kg_leg_write(c, false, p, len);
 }
 
 static ssize_t kg_write_client(struct kg_conn *c, const void *p, size_t len)
 {
-	int r = SSL_write(c->ssl, p, (int)len);
-
-	if (r > 0) {
-		c->bytes_out += (uint64_t)r;
-		return r;
-	}
-	r = kg_ssl_status(c, r);
-	if (r == 0)
-		return -EAGAIN;
-	if (r > 0)
-		snprintf(c->detail, sizeof(c->detail), "client stopped reading");
-	return -EPIPE;
+	return kg_leg_write(c, true, p, len);
 }
 
 enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
@@ -282,7 +384,7 @@ enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
 struct kg_half {
 	bool c2b;
 	unsigned rd_eof, rd_dry;	/* flag bits of the reading side */
-	ssize_t (*rd)(struct kg_conn *c, void *p, size_t len, bool *dry);
+	ssize_t (*rd)(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len, bool *dry);
 	ssize_t (*wr)(struct kg_conn *c, const void *p, size_t len);
 	int rd_err, wr_err;
 };
@@ -316,7 +418,7 @@ static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg
 		while (kg_buf_space(b)) {
 			bool dry = false;
 
-			n = h->rd(c, b->data + b->off + b->len, kg_buf_space(b), &dry);
+			n = h->rd(pool, c, b->data + b->off + b->len, kg_buf_space(b), &dry);
 			if (n > 0) {
 				b->len += (uint32_t)n;
 				*progress = true;
@@ -352,24 +454,30 @@ static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg
 /* ---- kernel TLS: splice through a pipe, control records by recvmsg ------ */
 
 /*
- * The slow path of a kTLS receive: splice stopped at a record that is not
- * application data. Returns 1 for close_notify or FIN, 0 to go on, -1 to end
- * the connection (c->detail set; KG_CF_KEYUPDATE for a KeyUpdate).
+ * The slow path of a kTLS receive on the client's leg (@client) or the
+ * origin's: the next record is not application data. Returns 1 for
+ * close_notify or FIN, 0 to go on, -1 to end the connection (c->detail
+ * set; KG_CF_KEYUPDATE for a KeyUpdate).
  */
-static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
+static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 {
-	uint8_t rec[64];
-	size_t got = 0;
-	int type = pool->sys->recv_record(c->cfd, rec, sizeof(rec), &got);
+	const char *who = client ? "client" : "origin";
+	int fd = client ? c->cfd : c->bfd;
+	/* a whole record: kTLS hands out what does not fit in the next read,
+	 * and an origin's NewSessionTicket is far longer than an alert */
+	uint8_t rec[16384 + 256];
+	size_t got = 0, off;
+	int type = pool->sys->recv_record(fd, rec, sizeof(rec), &got);
 
 	if (type == -EAGAIN)
 		return 0;
 	if (type < 0) {
-		snprintf(c->detail, sizeof(c->detail), "kTLS receive: %s", strerror(-type));
+		snprintf(c->detail, sizeof(c->detail), "%s kTLS receive: %s", who, strerror(-type));
 		return -1;
 	}
 	if (type == 0 && got == 0) {
-		c->flags |= KG_CF_TRUNCATED;	/* a FIN with no close_notify */
+		if (client)
+			c->flags |= KG_CF_TRUNCATED;	/* a FIN with no close_notify */
 		return 1;
 	}
 	switch (type) {
@@ -378,29 +486,36 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c)
 			return 1;
 		if (got >= 2 && rec[1] == 90)
 			return 0;	/* user_canceled: a close_notify follows */
-		snprintf(c->detail, sizeof(c->detail), "client alert %s",
+		if (!client && got >= 2)
+			c->bhs.alert_rcvd = rec[1];	/* the origin refusing us (conn.c) */
+		snprintf(c->detail, sizeof(c->detail), "%s alert %s", who,
 			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
 		return -1;
 	case 22:	/* handshake */
-		if (got >= 1 && rec[0] == 4)
-			return 0;	/* NewSessionTicket: nothing to do */
-		if (got >= 1 && rec[0] == 24) {
+		/* NewSessionTickets (an origin sends them after its handshake,
+		 * one or more per record): nothing to do */
+		for (off = 0; off + 4 <= got && rec[off] == 4;)
+			off += 4 + ((size_t)rec[off + 1] << 16 | (size_t)rec[off + 2] << 8 | rec[off + 3]);
+		if (got >= 1 && off >= got)
+			return 0;
+		if (off < got && rec[off] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
-			snprintf(c->detail, sizeof(c->detail), "client KeyUpdate");
+			snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate", who);
 			c->flags |= KG_CF_KEYUPDATE;
 			return -1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u",
-			 got ? rec[0] : 0);
+		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u from the %s",
+			 off < got ? rec[off] : 0, who);
 		break;
 	default:
-		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d", type);
+		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d from the %s",
+			 type, who);
 		break;
 	}
-	/* Tell the client why, as OpenSSL would: unexpected_message. */
-	if (c->ktls & KG_KTLS_TX)
-		(void)pool->sys->send_alert(c->cfd, 2, 10);
+	/* Tell the peer why, as OpenSSL would: unexpected_message. */
+	if (kg_leg_ktls(c, client) & KG_KTLS_TX)
+		(void)pool->sys->send_alert(fd, 2, 10);
 	return -1;
 }
 
@@ -413,6 +528,8 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 	uint32_t *plen = c2b ? &c->pc2b_len : &c->pb2c_len;
 	unsigned eof = c2b ? KG_CF_C_RD_EOF : KG_CF_B_RD_EOF;
 	const char *src = c2b ? "client" : "backend", *dst = c2b ? "backend" : "client";
+	int src_err = c2b ? KG_HALF_CLIENT_ERR : KG_HALF_BACKEND_ERR;
+	bool src_ktls = kg_leg_ktls(c, c2b) & KG_KTLS_RX;
 	int r, rd_err = KG_HALF_OK;
 	ssize_t n;
 
@@ -425,28 +542,30 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 				*plen += (uint32_t)n;
 				if (c2b)
 					c->bytes_in += (uint64_t)n;
+				else
+					c->flags |= KG_CF_B_DATA;
 				*progress = true;
 				continue;
 			}
 			if (n == 0) {
 				/* kTLS reports a FIN that came without close_notify
-				 * as EOF: the stream may be cut short */
-				c->flags |= eof | (c2b ? KG_CF_TRUNCATED : 0);
+				 * as EOF: the client's stream may be cut short */
+				c->flags |= eof | (c2b && src_ktls ? KG_CF_TRUNCATED : 0);
 				*progress = true;
 				break;
 			}
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			if (!c2b || (errno != EINVAL && errno != EIO)) {
+			if (!src_ktls || (errno != EINVAL && errno != EIO)) {
 				snprintf(c->detail, sizeof(c->detail), "%s splice: %s", src, strerror(errno));
-				rd_err = c2b ? KG_HALF_CLIENT_ERR : KG_HALF_BACKEND_ERR;
+				rd_err = src_err;
 				break;
 			}
 			/* a control record is next: the named slow path */
-			r = kg_ktls_control(pool, c);
+			r = kg_ktls_control(pool, c, c2b);
 			*progress = true;
 			if (r < 0) {
-				rd_err = KG_HALF_CLIENT_ERR;	/* after the bytes before it */
+				rd_err = src_err;	/* after the bytes before it */
 				break;
 			}
 			if (r > 0) {
@@ -506,7 +625,7 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 	c->flags &= ~(KG_CF_C_DRAINED | KG_CF_B_DRAINED);
 	do {
 		progress = false;
-		st = (c->ktls & KG_KTLS_RX) ? kg_half_splice(pool, c, true, &progress) :
+		st = kg_dir_splice(c, true) ? kg_half_splice(pool, c, true, &progress) :
 					      kg_half_copy(pool, c, &kg_half_c2b, &progress);
 		if (st != KG_HALF_OK)
 			goto fail;
@@ -521,11 +640,13 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 				*why = KG_CLOSE_TRUNCATED;
 				return KG_PUMP_FAILED;
 			}
-			(void)shutdown(c->bfd, SHUT_WR);
-			c->flags |= KG_CF_B_WR_SHUT;
+			if (kg_leg_close_notify(pool, c, false) == 0) {
+				(void)shutdown(c->bfd, SHUT_WR);
+				c->flags |= KG_CF_B_WR_SHUT;
+			}
 		}
 
-		st = (c->ktls & KG_KTLS_TX) ? kg_half_splice(pool, c, false, &progress) :
+		st = kg_dir_splice(c, false) ? kg_half_splice(pool, c, false, &progress) :
 					      kg_half_copy(pool, c, &kg_half_b2c, &progress);
 		if (st != KG_HALF_OK)
 			goto fail;
@@ -548,7 +669,7 @@ fail:
 		*why = KG_CLOSE_INTERNAL;
 		break;
 	case KG_HALF_BACKEND_ERR:
-		*why = KG_CLOSE_BACKEND_ERROR;
+		*why = c->flags & KG_CF_KEYUPDATE ? KG_CLOSE_KEYUPDATE : KG_CLOSE_BACKEND_ERROR;
 		break;
 	default:
 		*why = c->flags & KG_CF_KEYUPDATE ? KG_CLOSE_KEYUPDATE : KG_CLOSE_CLIENT_ERROR;

@@ -1,6 +1,9 @@
 /*
  * The data pump: moves one connection's bytes between the client and the
  * backend, by userspace TLS (OpenSSL) or by splice on kernel TLS sockets.
+ * Each leg (the client's, the origin's) is TLS in userspace, TLS in the
+ * kernel (per direction) or plain TCP; a direction is spliced when the
+ * kernel does both its ends, else copied through a buffer.
  * It knows nothing of io_uring or of workers: it is given two non-blocking
  * sockets, a pool of buffers and pipes, and a budget, and says what the
  * connection needs next. A unit test drives it over loopback sockets.
@@ -27,6 +30,9 @@ struct kg_pump_sys {
 	int (*recv_record)(int fd, uint8_t *buf, size_t len, size_t *got);
 	/* kg_ktls_send_alert() */
 	int (*send_alert)(int fd, uint8_t level, uint8_t desc);
+	/* recv(2) of decrypted bytes from a kTLS receive socket whose other
+	 * end is copied in userspace (MSG_DONTWAIT); NULL: recv(2) itself */
+	ssize_t (*recv)(int fd, void *buf, size_t len);
 };
 
 extern const struct kg_pump_sys kg_pump_sys_kernel;

@@ -20,6 +20,7 @@ static const char *const kg_rej_names[KG_REJ__COUNT] = {
 	[KG_REJ_PROTOCOL] = "protocol_error",
 	[KG_REJ_MAX_CONN] = "max_connections",
 	[KG_REJ_REVOCATION_UNAVAILABLE] = "revocation_unavailable",
+	[KG_REJ_NOT_PRIVATE] = "client_not_private",
 };
 
 enum kg_rej kg_rej_of(const char *reason)
@@ -98,6 +99,7 @@ const char *kg_close_reason_str(enum kg_close_reason r)
 	case KG_CLOSE_KTLS_REQUIRED: return "ktls_required";
 	case KG_CLOSE_MAX_LIFETIME: return "max_lifetime";
 	case KG_CLOSE_TRUNCATED: return "client_truncated";
+	case KG_CLOSE_BACKEND_TLS: return "backend_tls_failed";
 	case KG_CLOSE__COUNT: break;
 	}
 	return "?";

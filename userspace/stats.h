@@ -9,14 +9,14 @@ enum kg_rej {
 	KG_REJ_NO_CERT, KG_REJ_UNKNOWN_CA, KG_REJ_EXPIRED, KG_REJ_BAD_CERT, KG_REJ_UNSUPPORTED,
 	KG_REJ_REVOKED, KG_REJ_CRL, KG_REJ_TIMEOUT, KG_REJ_CLIENT_CLOSED, KG_REJ_CLIENT_ALERT,
 	KG_REJ_OTHER, KG_REJ_RATE, KG_REJ_NOT_TLS, KG_REJ_PROTOCOL, KG_REJ_MAX_CONN,
-	KG_REJ_REVOCATION_UNAVAILABLE, KG_REJ__COUNT
+	KG_REJ_REVOCATION_UNAVAILABLE, KG_REJ_NOT_PRIVATE, KG_REJ__COUNT
 };
 
 /* data path × TLS version × cipher, for the metrics */
 enum kg_path_kind { KG_PATH_KTLS, KG_PATH_KTLS_TX, KG_PATH_KTLS_RX, KG_PATH_USER, KG_PATH__COUNT };
 #define KG_STAT_CIPHERS 4	/* AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305, other */
 
-#define KG_CLOSES_MAX 16	/* >= KG_CLOSE__COUNT (checked in conn.c) */
+#define KG_CLOSES_MAX 24	/* >= KG_CLOSE__COUNT (checked in conn.c) */
 
 struct kg_stats {
 	uint64_t conns_total;
@@ -26,6 +26,7 @@ struct kg_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t backend_connect_fail;
 	uint64_t backend_errors;
+	uint64_t backend_tls_fail;	/* origin handshakes that failed or were refused */
 	uint64_t revoked_cuts;
 	uint64_t keyupdate_ends;
 	uint64_t accept_errors;

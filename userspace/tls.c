@@ -260,6 +260,7 @@ void kg_tls_ctx_put(struct kg_tls_ctx *t)
 		kg_tls_ctx_put(t->sni[i]);
 	free(t->sni);
 	free(t->sni_names);
+	SSL_CTX_free(t->origin);
 	SSL_CTX_free(t->ctx);
 	sk_X509_pop_free(t->issuers, X509_free);
 	free(t);
@@ -319,13 +320,183 @@ static int kg_sni_cb(SSL *ssl, int *alert, void *arg)
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
-	/* the verify depth lives in the SSL's own parameters, copied at SSL_new */
+	/* the verify mode (client_auth) and depth live in the SSL itself,
+	 * copied at SSL_new */
+	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(g->ctx), SSL_CTX_get_verify_callback(g->ctx));
 	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(g->ctx));
 	return SSL_TLSEXT_ERR_OK;
 }
 
 static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpath,
 			    struct kg_tls_ctx **out, char *err, size_t errlen);
+
+/* A private key others can read is as good as published. 0, or -EINVAL
+ * with @err set. */
+static int kg_key_private(const struct kg_listener_conf *l, enum kg_lkey key, const char *path,
+			  const char *cfgpath, char *err, size_t errlen)
+{
+	struct stat ks;
+
+	if (stat(path, &ks) || !(ks.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)))
+		return 0;
+	KG_CFGERR(l, key, "%s = %s is %s by other users (mode %04o); run `chmod 600 %s` (or 640 "
+		  "with a dedicated group)", key == KG_LK_KEY ? "key" : "backend_key", path,
+		  ks.st_mode & S_IROTH ? "readable" : "writable", (unsigned)(ks.st_mode & 07777), path);
+	return -EINVAL;
+}
+
+/* The origin's certificate: keep it and the first error, so a refusal can
+ * be logged with what was wrong and whose certificate it was. */
+static int kg_origin_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct kg_hs_info *hs = ssl ? SSL_get_app_data(ssl) : NULL;
+
+	if (hs && !hs->leaf) {
+		hs->leaf = X509_STORE_CTX_get0_cert(xs);
+		if (hs->leaf)
+			X509_up_ref(hs->leaf);
+	}
+	if (!ok && hs && hs->verify_err == X509_V_OK)
+		hs->verify_err = X509_STORE_CTX_get_error(xs);
+	return ok;
+}
+
+/*
+ * The client context toward the origin (backend_tls = on): verify the
+ * origin against backend_ca (or the system's store) and its name, present
+ * backend_cert if given. Returns 0 with *@out owned by the caller, or
+ * -EINVAL / -ENOMEM with "FILE:LINE: cause; next step" in @err.
+ */
+static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfgpath,
+			       SSL_CTX **out, char *err, size_t errlen)
+{
+	const struct kg_origin_conf *o = &l->origin;
+	X509_VERIFY_PARAM *vp;
+	SSL_CTX *ctx;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		snprintf(err, errlen, "cannot create a TLS client context");
+		kg_ssl_errstr(err, errlen, strlen(err));
+		return -ENOMEM;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, o->tls_min) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, o->tls_max) != 1) {
+		KG_CFGERR(l, KG_LK_BACKEND_TLS, "cannot set the backend TLS version range");
+		goto fail;
+	}
+	if (o->ca) {
+		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+			KG_CFGERR(l, KG_LK_BACKEND_CA, "backend_ca = %s: no PEM certificate found; give "
+				  "the CA certificate(s) that issue the origin's certificate", o->ca);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		KG_CFGERR(l, KG_LK_BACKEND_TLS, "no backend_ca and the system's trust store cannot "
+			  "be loaded; add backend_ca = FILE");
+		goto fail;
+	}
+	if (o->cert) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+			KG_CFGERR(l, KG_LK_BACKEND_CERT, "backend_cert = %s: not a PEM certificate chain; "
+				  "give our client certificate followed by its intermediates", o->cert);
+			goto fail;
+		}
+		if (kg_key_private(l, KG_LK_BACKEND_KEY, o->key, cfgpath, err, errlen))
+			goto fail;
+		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+				ERR_clear_error();
+				KG_CFGERR(l, KG_LK_BACKEND_KEY, "backend_key = %s does not match "
+					  "backend_cert = %s; pair each certificate with its own key",
+					  o->key, o->cert);
+			} else {
+				KG_CFGERR(l, KG_LK_BACKEND_KEY, "backend_key = %s: cannot load the private "
+					  "key (PEM, unencrypted) or it does not match backend_cert", o->key);
+			}
+			goto fail;
+		}
+	}
+	if (!o->ciphers && SSL_CTX_set_cipher_list(ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
+		KG_CFGERR(l, KG_LK_BACKEND_TLS, "the default TLS 1.2 cipher list is not usable here");
+		goto fail;
+	}
+	if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) {
+		KG_CFGERR(l, KG_LK_BACKEND_CIPHERS, "backend_ciphers = %s: no usable TLS 1.2 cipher; "
+			  "see `openssl ciphers -v`", o->ciphers);
+		goto fail;
+	}
+	if (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1) {
+		KG_CFGERR(l, KG_LK_BACKEND_CIPHERSUITES, "backend_ciphersuites = %s: no usable TLS 1.3 "
+			  "suite; e.g. TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", o->ciphersuites);
+		goto fail;
+	}
+	/* The origin must prove who it is: a chain to backend_ca, a server
+	 * certificate, dates, and the name (or address) we dialled. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, kg_origin_verify_cb);
+	SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+	vp = SSL_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if ((o->name[0] && X509_VERIFY_PARAM_set1_host(vp, o->name, 0) != 1) ||
+	    (!o->name[0] && o->ip[0] && X509_VERIFY_PARAM_set1_ip_asc(vp, o->ip) != 1)) {
+		KG_CFGERR(l, o->name[0] && l->line[KG_LK_BACKEND_NAME] ? KG_LK_BACKEND_NAME :
+			  KG_LK_BACKEND, "cannot check the origin's certificate for '%s'",
+			  o->name[0] ? o->name : o->ip);
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+	SSL_CTX_set_info_callback(ctx, kg_info_cb);
+	*out = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+SSL *kg_tls_origin_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
+{
+	const struct kg_origin_conf *o = t->origin_conf;
+	SSL *ssl = SSL_new(t->origin);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1 ||
+	    (o->name[0] && SSL_set_tlsext_host_name(ssl, o->name) != 1)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	hs->verify_err = X509_V_OK;
+	hs->alert_sent = -1;
+	hs->alert_rcvd = -1;
+	hs->ssl_reason = 0;
+	hs->leaf = NULL;
+	/* read-ahead only where no kTLS offload may follow (see kg_tls_new) */
+	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->origin) & SSL_OP_ENABLE_KTLS));
+	SSL_set_app_data(ssl, hs);
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+/* The listener's context with only the origin leg (tls = off). */
+static int kg_tls_ctx_plain(const struct kg_listener_conf *l, struct kg_tls_ctx **out)
+{
+	struct kg_tls_ctx *t = calloc(1, sizeof(*t));
+
+	*out = t;
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	return 0;
+}
 
 int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 		   struct kg_tls_ctx **out, char *err, size_t errlen)
@@ -334,7 +505,15 @@ int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 	size_t i;
 	int rc;
 
-	rc = kg_tls_ctx_build(l, cfgpath, &t, err, errlen);
+	rc = l->tls_off ? kg_tls_ctx_plain(l, &t) : kg_tls_ctx_build(l, cfgpath, &t, err, errlen);
+	if (!rc && l->origin.on) {
+		rc = kg_tls_origin_build(l, cfgpath, &t->origin, err, errlen);
+		t->origin_conf = &l->origin;
+		if (rc) {
+			kg_tls_ctx_put(t);
+			t = NULL;
+		}
+	}
 	if (rc || !l->n_sni) {
 		*out = t;
 		return rc;
@@ -396,18 +575,8 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 			  "certificate followed by its intermediates", l->cert);
 		goto fail;
 	}
-	{
-		struct stat ks;
-
-		/* A private key others can read is as good as published. */
-		if (!stat(l->key, &ks) && (ks.st_mode & (S_IROTH | S_IWOTH | S_IWGRP))) {
-			KG_CFGERR(l, KG_LK_KEY, "key = %s is %s by other users (mode %04o); run "
-				  "`chmod 600 %s` (or 640 with a dedicated group)", l->key,
-				  ks.st_mode & S_IROTH ? "readable" : "writable",
-				  (unsigned)(ks.st_mode & 07777), l->key);
-			goto fail;
-		}
-	}
+	if (kg_key_private(l, KG_LK_KEY, l->key, cfgpath, err, errlen))
+		goto fail;
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, l->key, SSL_FILETYPE_PEM) != 1) {
 		/* OpenSSL checks the pair while loading: say which mistake it is */
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
@@ -478,7 +647,10 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	 * an intermediate listed there is trusted without its root. */
 	X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
 	SSL_CTX_set_purpose(t->ctx, X509_PURPOSE_SSL_CLIENT);
-	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kg_verify_cb);
+	/* client_auth = optional: a client may send no certificate; one that
+	 * sends one is verified all the same (SSL_VERIFY_PEER) */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER |
+			   (l->client_auth_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT), kg_verify_cb);
 	SSL_CTX_set_cert_verify_callback(t->ctx, kg_cert_verify_cb, NULL);
 	SSL_CTX_set_verify_depth(t->ctx, l->verify_depth);
 

@@ -33,6 +33,10 @@ struct kg_tls_ctx {
 	struct kg_tls_ctx **sni;		/* owned references */
 	char (*sni_names)[256];
 	const char *server_name;		/* a group: its name (in the parent's sni_names) */
+	/* backend_tls = on: the client context toward the origin (listener
+	 * level only; NULL otherwise). ctx is NULL with tls = off. */
+	SSL_CTX *origin;
+	const struct kg_origin_conf *origin_conf;	/* in the listener's config */
 };
 
 /*
@@ -47,6 +51,11 @@ void kg_tls_ctx_put(struct kg_tls_ctx *t);
 
 /* A new server SSL for an accepted socket, with @hs as its app data. NULL on ENOMEM. */
 SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs);
+
+/* A new client SSL toward the origin on connected socket @fd, with @hs as
+ * its app data: SNI and the name to check are the listener's. NULL on
+ * ENOMEM. The caller owns it. */
+SSL *kg_tls_origin_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs);
 
 /* "TLSv1.3"/"TLSv1.2" → "1.3"/"1.2". */
 const char *kg_tls_version_short(const SSL *ssl);

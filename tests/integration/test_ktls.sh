@@ -1,6 +1,7 @@
 #!/bin/bash
 # The kTLS suite: the cells here (userspace mode on a kernel without kTLS),
-# then `ktlsgw features`, the cells and the data-path checks inside each of
+# client leg and origin leg, then `ktlsgw features`, the same cells and the
+# data-path checks inside each of
 # Debian's kernels named in KG_VM_KERNELS (default: bookworm, the 6.1 kernel;
 # `make test-kernels`: bookworm trixie backports), booted under qemu by
 # kernel-config/vm-run. A VM run that fails in any way fails the suite: it
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/../.."
 B=${B:-build}
 export B
 bash tests/ktls/cells.sh
+bash tests/ktls/origin.sh
 if [ "${KG_SKIP_VM:-0}" = 1 ]; then
 	echo "skip - kTLS VM suite (KG_SKIP_VM=1)"
 	exit 0
@@ -21,7 +23,8 @@ fail=0
 for k in ${KG_VM_KERNELS:-bookworm}; do
 	echo "# kTLS VM suite on the $k kernel ($(kernel-config/vm-run --kernel "$k" --version 2>&1 | tail -1))"
 	kernel-config/vm-run --kernel "$k" -t 1800 -- env B="$B" bash -c \
-		'"$B/ktlsgw" features | sed "s/^/# features: /"; bash tests/ktls/cells.sh; c=$?; bash tests/ktls/datapath.sh && exit $c' |
+		'"$B/ktlsgw" features | sed "s/^/# features: /"; bash tests/ktls/cells.sh; c=$?
+		bash tests/ktls/origin.sh || c=1; bash tests/ktls/datapath.sh && exit $c' |
 		tee "$out"
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" != 0 ]; then

@@ -183,6 +183,42 @@ static const struct bad_case bad_cases[] = {
 	{ GOOD_LISTENER "[listener edge]\nlisten = 127.0.0.1:1\n", 7, "defined twice" },
 	{ GOOD_LISTENER "[listener b]\nlisten = 127.0.0.1:8443\ncert = %P\nkey = %P\n"
 	  "client_ca = %P\nbackend = 127.0.0.1:1\n", 8, "give each its own address" },
+	/* the origin leg */
+	{ GOOD_LISTENER "backend_tls = yes\n", 7, "backend_tls = yes: must be on or off" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_ca = /nonexistent/ca.pem\n", 8, "No such file" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_ca =\n", 8, "backend_ca is empty" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_name = bad_name!\n", 8, "not a DNS name" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_name = *.example.com\n", 8, "not a DNS name" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_tls_min = 1.0\n", 8,
+	  "backend_tls_min = 1.0: must be 1.2 or 1.3" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_tls_max = tls9\n", 8, "must be 1.2 or 1.3" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_tls_min = 1.3\nbackend_tls_max = 1.2\n", 8,
+	  "backend_tls_min (1.3) is above backend_tls_max (1.2)" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_ciphers =\n", 8, "backend_ciphers is empty" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_ciphersuites =\n", 8,
+	  "backend_ciphersuites is empty" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_cert = %P\n", 8, "has backend_cert but no backend_key" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_key = %P\n", 8, "has backend_key but no backend_cert" },
+	{ GOOD_LISTENER "backend_ca = %P\n", 7, "'backend_ca' has no effect while backend_tls is off" },
+	{ GOOD_LISTENER "backend_tls = off\nbackend_name = origin.example\n", 8,
+	  "add backend_tls = on" },
+	{ GOOD_LISTENER "backend_tls = on\nbackend_tls = off\n", 8, "set twice" },
+	/* client mode and optional client certificates */
+	{ GOOD_LISTENER "tls = maybe\n", 7, "tls = maybe: must be on" },
+	{ GOOD_LISTENER "tls = off\nbackend_tls = on\n", 3, "'cert' has no effect with tls = off" },
+	{ "[listener c]\nlisten = 127.0.0.1:1\nbackend = 127.0.0.1:2\ntls = off\n", 4,
+	  "add backend_tls = on" },
+	{ "[listener c]\nlisten = 127.0.0.1:1\nbackend = 127.0.0.1:2\ntls = off\n"
+	  "backend_tls = on\nclient_auth = optional\n", 6, "'client_auth' has no effect with tls = off" },
+	{ "[listener c]\nlisten = 127.0.0.1:1\nbackend = 127.0.0.1:2\ntls = off\n"
+	  "backend_tls = on\n[sni c a.example]\ncert = %P\nkey = %P\nclient_ca = %P\n", 6,
+	  "has tls = off" },
+	{ "[listener c]\nlisten = 127.0.0.1:1\ntls = off\nbackend_tls = on\n", 1, "has no 'backend'" },
+	{ GOOD_LISTENER "client_auth = sometimes\n", 7, "must be required or optional" },
+	{ GOOD_LISTENER "[sni edge a.example]\ncert = %P\nkey = %P\nclient_ca = %P\n"
+	  "client_auth = never\n", 11, "must be required or optional" },
+	{ GOOD_LISTENER "[sni edge a.example]\nbackend_tls = on\n", 8,
+	  "cannot be set per server name" },
 };
 
 static void test_config_errors_name_file_and_line(void **state)
@@ -202,6 +238,84 @@ static void test_config_errors_name_file_and_line(void **state)
 		if (!strstr(err, bad_cases[i].needle))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err, bad_cases[i].needle);
 	}
+}
+
+/* The origin leg's keys, client mode and optional client certificates. */
+static void test_config_origin_tls(void **state)
+{
+	struct kg_config *cfg = NULL;
+	char err[512];
+	struct kg_listener_conf *l;
+
+	assert_int_equal(load(GOOD_LISTENER, &cfg, err, sizeof(err)), 0);
+	l = &cfg->listeners[0];
+	assert_false(l->origin.on);
+	assert_false(l->tls_off);
+	assert_false(l->client_auth_optional);
+	kg_config_free(cfg);
+
+	assert_int_equal(load(GOOD_LISTENER "backend_tls = on\nbackend_ca = %P\nbackend_cert = %P\n"
+			      "backend_key = %P\nbackend_tls_min = 1.3\nbackend_tls_max = 1.3\n"
+			      "backend_ciphers = ECDHE-ECDSA-AES256-GCM-SHA384\n"
+			      "backend_ciphersuites = TLS_CHACHA20_POLY1305_SHA256\n"
+			      "client_auth = optional\n"
+			      "[sni edge a.example]\ncert = %P\nkey = %P\nclient_ca = %P\n"
+			      "[sni edge b.example]\ncert = %P\nkey = %P\nclient_ca = %P\n"
+			      "client_auth = required\n", &cfg, err, sizeof(err)), 0);
+	l = &cfg->listeners[0];
+	assert_true(l->origin.on);
+	assert_string_equal(l->origin.ca, pem);
+	assert_string_equal(l->origin.cert, pem);
+	assert_string_equal(l->origin.key, pem);
+	assert_int_equal(l->origin.tls_min, TLS1_3_VERSION);
+	assert_int_equal(l->origin.tls_max, TLS1_3_VERSION);
+	assert_string_equal(l->origin.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+	assert_string_equal(l->origin.ciphersuites, "TLS_CHACHA20_POLY1305_SHA256");
+	/* backend is an address and no name is given: the address is checked */
+	assert_string_equal(l->origin.name, "");
+	assert_string_equal(l->origin.ip, "127.0.0.1");
+	assert_true(l->client_auth_optional);
+	assert_int_equal(l->n_sni, 2);
+	assert_true(l->sni[0].client_auth_optional);	/* inherited */
+	assert_false(l->sni[1].client_auth_optional);	/* its own */
+	kg_config_free(cfg);
+
+	/* backend_name wins over the address; defaults for the rest */
+	assert_int_equal(load(GOOD_LISTENER "backend_tls = on\nbackend_name = Origin.Example.com\n",
+			      &cfg, err, sizeof(err)), 0);
+	l = &cfg->listeners[0];
+	assert_string_equal(l->origin.name, "Origin.Example.com");
+	assert_null(l->origin.ca);
+	assert_null(l->origin.cert);
+	assert_int_equal(l->origin.tls_min, TLS1_2_VERSION);
+	assert_int_equal(l->origin.tls_max, TLS1_3_VERSION);
+	kg_config_free(cfg);
+
+	/* a backend given by name: that name is the default */
+	assert_int_equal(load("[listener edge]\nlisten = 127.0.0.1:8443\ncert = %P\nkey = %P\n"
+			      "client_ca = %P\nbackend = localhost:8080\nbackend_tls = on\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->listeners[0].origin.name, "localhost");
+	assert_string_equal(cfg->listeners[0].origin.ip, "");
+	kg_config_free(cfg);
+
+	/* IPv6 address */
+	assert_int_equal(load("[listener edge]\nlisten = 127.0.0.1:8443\ncert = %P\nkey = %P\n"
+			      "client_ca = %P\nbackend = [::1]:8080\nbackend_tls = on\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->listeners[0].origin.ip, "::1");
+	kg_config_free(cfg);
+
+	/* client mode: no certificate of our own needed */
+	assert_int_equal(load("[listener local]\nlisten = 127.0.0.1:8080\ntls = off\n"
+			      "backend = 127.0.0.1:9443\nbackend_tls = on\nbackend_cert = %P\n"
+			      "backend_key = %P\nbackend_ca = %P\n", &cfg, err, sizeof(err)), 0);
+	l = &cfg->listeners[0];
+	assert_true(l->tls_off);
+	assert_true(l->origin.on);
+	assert_null(l->cert);
+	assert_null(l->client_ca);
+	kg_config_free(cfg);
 }
 
 static void test_config_missing_file(void **state)
@@ -412,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_config_minimal_defaults),
 		cmocka_unit_test(test_config_full),
 		cmocka_unit_test(test_config_errors_name_file_and_line),
+		cmocka_unit_test(test_config_origin_tls),
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_unreadable_cert),
 		cmocka_unit_test(test_config_duration_parse),

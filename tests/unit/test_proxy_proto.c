@@ -22,6 +22,7 @@ struct parsed {
 	size_t cert_len;
 	uint8_t sha[32];
 	int have_sha;
+	int have_ssl;
 };
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -72,6 +73,7 @@ static int parse(const uint8_t *buf, size_t n, struct parsed *o)
 
 			if (tl < 5)
 				return -1;
+			o->have_ssl = 1;
 			o->client = buf[off + 3];
 			o->verify = (uint32_t)buf[off + 4] << 24 | (uint32_t)buf[off + 5] << 16 |
 				    (uint32_t)buf[off + 6] << 8 | buf[off + 7];
@@ -185,12 +187,46 @@ static void test_proxy_proto_errors(void **state)
 	assert_int_equal(kg_pp2_build(out, sizeof(out), &in), -EAFNOSUPPORT);
 }
 
+/* client_auth = optional without a certificate: the TLS facts, but
+ * CERT_CONN clear and a non-zero verify result, so the backend knows no
+ * certificate vouches for this client. tls = off: no SSL TLV at all. */
+static void test_proxy_proto_no_certificate(void **state)
+{
+	struct sockaddr_storage s = { 0 }, d = { 0 };
+	struct sockaddr_in *s4 = (void *)&s, *d4 = (void *)&d;
+	struct kg_pp2_info in = { .src = &s, .dst = &d, .version = "TLSv1.3",
+				  .cipher = "TLS_AES_128_GCM_SHA256", .no_cert = true };
+	uint8_t out[512];
+	struct parsed p;
+	int n;
+
+	s4->sin_family = d4->sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.1", &s4->sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &d4->sin_addr);
+	n = kg_pp2_build(out, sizeof(out), &in);
+	assert_true(n > 0);
+	assert_int_equal(parse(out, (size_t)n, &p), 0);
+	assert_true(p.have_ssl);
+	assert_int_equal(p.client, KG_PP2_CLIENT_SSL);		/* no CERT_CONN */
+	assert_int_not_equal(p.verify, 0);
+	assert_string_equal(p.version, "TLSv1.3");
+	assert_string_equal(p.cn, "");
+	assert_false(p.have_sha);
+
+	in = (struct kg_pp2_info){ .src = &s, .dst = &d, .no_tls = true };
+	n = kg_pp2_build(out, sizeof(out), &in);
+	assert_int_equal(n, 16 + 12);				/* addresses only */
+	assert_int_equal(parse(out, (size_t)n, &p), 0);
+	assert_false(p.have_ssl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proxy_proto_ipv4_full),
 		cmocka_unit_test(test_proxy_proto_ipv6_minimal),
 		cmocka_unit_test(test_proxy_proto_errors),
+		cmocka_unit_test(test_proxy_proto_no_certificate),
 	};
 
 	return cmocka_run_group_tests_name("proxy_proto", tests, NULL, NULL);

@@ -5,6 +5,9 @@
  * kernel TLS) that stops at a scripted control record, as the kernel does.
  *
  *   client (test, TLS) ── cfd │ pump │ bfd ── backend (test, plain)
+ *
+ * and, for the origin leg, with either end swapped: a TLS origin (the
+ * gateway is its TLS client), a plain client (tls = off).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +39,9 @@ static SSL_CTX *sctx, *cctx;
 struct rig {
 	int client;		/* the client's socket (TLS) */
 	int backend;		/* the backend's socket (plain) */
-	SSL *cssl;		/* the client's TLS session */
-	struct kg_conn c;	/* the gateway's side: cfd, bfd, SSL */
+	SSL *cssl;		/* the client's TLS session, NULL for a plain client */
+	SSL *osrv;		/* a TLS origin's session (the backend's side), or NULL */
+	struct kg_conn c;	/* the gateway's side: cfd, bfd, SSL, bssl */
 	struct kg_pool pool;
 };
 
@@ -106,10 +110,35 @@ static int group_teardown(void **state)
 	return kg_test_rmdir(dir);
 }
 
-/* Connect both legs and finish the TLS handshake (both sides non-blocking). */
-static void rig_up(struct rig *r, const struct kg_pump_sys *sys)
+/* A TLS handshake between two non-blocking sessions on connected sockets:
+ * @cl connects, @sv accepts. */
+static void tls_pair(SSL **cl, int cfd, SSL **sv, int sfd)
 {
-	int cfd, bfd, done_c = 0, done_s = 0, n;
+	int done_c = 0, done_s = 0, n;
+
+	*cl = SSL_new(cctx);
+	*sv = SSL_new(sctx);
+	assert_non_null(*cl);
+	assert_non_null(*sv);
+	SSL_set_fd(*cl, cfd);
+	SSL_set_fd(*sv, sfd);
+	for (n = 0; n < 10000 && !(done_c && done_s); n++) {
+		if (!done_c)
+			done_c = SSL_connect(*cl) == 1;
+		if (!done_s)
+			done_s = SSL_accept(*sv) == 1;
+		if (!(done_c && done_s))
+			usleep(100);	/* polling a loopback handshake: progress, not timing */
+	}
+	assert_true(done_c && done_s);
+}
+
+/* Connect both legs and finish their TLS handshakes: the client's unless
+ * @plain_client (tls = off), the origin's when @tls_origin (backend_tls). */
+static void rig_up_legs(struct rig *r, const struct kg_pump_sys *sys, bool plain_client,
+			bool tls_origin)
+{
+	int cfd, bfd;
 
 	memset(r, 0, sizeof(*r));
 	tcp_pair(&r->client, &cfd);
@@ -119,27 +148,23 @@ static void rig_up(struct rig *r, const struct kg_pump_sys *sys)
 	r->c.pc2b[0] = r->c.pc2b[1] = r->c.pb2c[0] = r->c.pb2c[1] = -1;
 	r->c.state = KG_ST_PROXY;
 	kg_pool_init(&r->pool, sys);
-	r->cssl = SSL_new(cctx);
-	r->c.ssl = SSL_new(sctx);
-	assert_non_null(r->cssl);
-	assert_non_null(r->c.ssl);
-	SSL_set_fd(r->cssl, r->client);
-	SSL_set_fd(r->c.ssl, cfd);
-	for (n = 0; n < 10000 && !(done_c && done_s); n++) {
-		if (!done_c)
-			done_c = SSL_connect(r->cssl) == 1;
-		if (!done_s)
-			done_s = SSL_accept(r->c.ssl) == 1;
-		if (!(done_c && done_s))
-			usleep(100);	/* polling a loopback handshake: progress, not timing */
-	}
-	assert_true(done_c && done_s);
+	if (!plain_client)
+		tls_pair(&r->cssl, r->client, &r->c.ssl, cfd);
+	if (tls_origin)
+		tls_pair(&r->c.bssl, bfd, &r->osrv, r->backend);
+}
+
+static void rig_up(struct rig *r, const struct kg_pump_sys *sys)
+{
+	rig_up_legs(r, sys, false, false);
 }
 
 static void rig_down(struct rig *r)
 {
 	SSL_free(r->cssl);
 	SSL_free(r->c.ssl);
+	SSL_free(r->osrv);
+	SSL_free(r->c.bssl);
 	kg_pool_put_conn(&r->pool, &r->c);
 	kg_pool_release(&r->pool);
 	close(r->client);
@@ -169,20 +194,24 @@ static void fill_pattern(unsigned char *p, size_t len, unsigned seed)
 		p[i] = (unsigned char)((i * 131 + seed) >> 3);
 }
 
-/* The two ends of a direction: the client writes and reads through TLS,
- * the backend through its plain socket. */
+/* The two ends of a direction: each writes and reads through its TLS
+ * session when it has one, else through its plain socket. */
 static ssize_t end_write(struct rig *r, bool client, const unsigned char *p, size_t len)
 {
-	if (client)
-		return SSL_write(r->cssl, p, (int)(len > 16384 ? 16384 : len));
-	return send(r->backend, p, len, MSG_NOSIGNAL);
+	SSL *ssl = client ? r->cssl : r->osrv;
+
+	if (ssl)
+		return SSL_write(ssl, p, (int)(len > 16384 ? 16384 : len));
+	return send(client ? r->client : r->backend, p, len, MSG_NOSIGNAL);
 }
 
 static ssize_t end_read(struct rig *r, bool client, unsigned char *p, size_t len)
 {
-	if (client)
-		return SSL_read(r->cssl, p, (int)len);
-	return recv(r->backend, p, len, 0);
+	SSL *ssl = client ? r->cssl : r->osrv;
+
+	if (ssl)
+		return SSL_read(ssl, p, (int)len);
+	return recv(client ? r->client : r->backend, p, len, 0);
 }
 
 /* Stream through the pump, client → backend when @c2b, else backward: the
@@ -326,11 +355,24 @@ static ssize_t backend_read(struct rig *r, unsigned char *buf, size_t len)
 	enum kg_close_reason why;
 
 	for (int i = 0; i < 5000; i++) {
-		ssize_t n = recv(r->backend, buf, len, 0);
+		ssize_t n;
 
-		if (n >= 0)
-			return n;
-		assert_int_equal(errno, EAGAIN);
+		if (r->osrv) {
+			int e;
+
+			n = SSL_read(r->osrv, buf, (int)len);
+			e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(r->osrv, (int)n);
+			if (n > 0)
+				return n;
+			if (e == SSL_ERROR_ZERO_RETURN)
+				return 0;	/* close_notify: the origin leg's clean end */
+			assert_int_equal(e, SSL_ERROR_WANT_READ);
+		} else {
+			n = recv(r->backend, buf, len, 0);
+			if (n >= 0)
+				return n;
+			assert_int_equal(errno, EAGAIN);
+		}
 		(void)pump(r, &why);
 		usleep(200);
 	}
@@ -477,15 +519,166 @@ static void test_pump_backend_reset_mid_stream(void **state)
 	free(a);
 }
 
+/* ---- the origin leg: TLS toward the backend, plain clients ------------- */
+
+static void send_plain(int fd, const unsigned char *p, size_t len);
+
+/* TLS on both legs: 1 MiB each way, intact, counted on the client leg. */
+static void test_pump_tls_origin_copies_both_ways(void **state)
+{
+	enum { LEN = 1 << 20 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	struct rig r;
+
+	rig_up_legs(&r, NULL, false, true);
+	fill_pattern(a, LEN, 11);
+	assert_int_equal(stream(&r, true, a, LEN, b, LEN, true), LEN);
+	assert_memory_equal(a, b, LEN);
+	fill_pattern(a, LEN, 12);
+	memset(b, 0, LEN);
+	assert_int_equal(stream(&r, false, a, LEN, b, LEN, true), LEN);
+	assert_memory_equal(a, b, LEN);
+	assert_int_equal(r.c.bytes_in, LEN);
+	assert_int_equal(r.c.bytes_out, LEN);
+	assert_true(r.c.flags & KG_CF_B_DATA);
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
+/* An origin that stops reading: the pump holds what it could not encrypt
+ * and send, loses nothing, and resumes. */
+static void test_pump_tls_origin_backpressure(void **state)
+{
+	enum { LEN = 2 << 20 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	enum kg_close_reason why;
+	size_t sent, got;
+	struct rig r;
+
+	rig_up_legs(&r, NULL, false, true);
+	fill_pattern(a, LEN, 13);
+	sent = stream(&r, true, a, LEN, b, 0, false);
+	assert_true(sent < LEN);
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	assert_true(kg_pump_pending_to_backend(&r.c));
+	got = stream(&r, true, a + sent, LEN - sent, b, LEN, true);
+	assert_int_equal(got, LEN);
+	assert_memory_equal(a, b, LEN);
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
+/* Half-closes cross the legs as close_notify both ways: the client's
+ * close_notify reaches the origin as close_notify (and a FIN), the origin
+ * can still answer, and its close_notify reaches the client as one. */
+static void test_pump_tls_origin_half_close(void **state)
+{
+	unsigned char buf[64];
+	enum kg_close_reason why;
+	struct rig r;
+	int err;
+
+	rig_up_legs(&r, NULL, false, true);
+	assert_int_equal(SSL_write(r.cssl, "ping", 4), 4);
+	assert_int_equal(backend_read(&r, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "ping", 4);
+	(void)SSL_shutdown(r.cssl);
+	assert_int_equal(backend_read(&r, buf, sizeof(buf)), 0);	/* close_notify */
+	assert_true(r.c.flags & KG_CF_B_WR_SHUT);
+	assert_int_equal(SSL_write(r.osrv, "pong", 4), 4);
+	assert_int_equal(client_read(&r, buf, sizeof(buf), &err), 4);
+	assert_memory_equal(buf, "pong", 4);
+	(void)SSL_shutdown(r.osrv);
+	assert_int_equal(shutdown(r.backend, SHUT_WR), 0);
+	assert_int_equal(client_read(&r, buf, sizeof(buf), &err), 0);
+	assert_int_equal(err, SSL_ERROR_ZERO_RETURN);
+	assert_int_equal(pump(&r, &why), KG_PUMP_FINISHED);
+	rig_down(&r);
+}
+
+/* An origin that closes without close_notify (many HTTPS servers do) is
+ * taken at its word: the client gets a clean close_notify, no error. */
+static void test_pump_tls_origin_fin_without_close_notify(void **state)
+{
+	unsigned char buf[64];
+	struct rig r;
+	int err;
+
+	rig_up_legs(&r, NULL, false, true);
+	assert_int_equal(SSL_write(r.osrv, "bye", 3), 3);
+	assert_int_equal(shutdown(r.backend, SHUT_WR), 0);
+	assert_int_equal(client_read(&r, buf, sizeof(buf), &err), 3);
+	assert_memory_equal(buf, "bye", 3);
+	assert_int_equal(client_read(&r, buf, sizeof(buf), &err), 0);
+	assert_int_equal(err, SSL_ERROR_ZERO_RETURN);
+	assert_true(r.c.flags & KG_CF_B_RD_EOF);
+	assert_true(r.c.flags & KG_CF_C_WR_SHUT);
+	rig_down(&r);
+}
+
+/* A broken origin record (bytes that are not TLS) is a backend error named
+ * as a TLS one, after what came before it was delivered. */
+static void test_pump_tls_origin_garbage(void **state)
+{
+	unsigned char buf[64];
+	enum kg_close_reason why;
+	struct rig r;
+	int err;
+
+	rig_up_legs(&r, NULL, false, true);
+	assert_int_equal(SSL_write(r.osrv, "ok", 2), 2);
+	assert_int_equal(client_read(&r, buf, sizeof(buf), &err), 2);
+	send_plain(r.backend, (const unsigned char *)"\x17\x03\x03\x00\x05hello", 10);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
+	assert_non_null(strstr(r.c.detail, "backend tls"));
+	rig_down(&r);
+}
+
+/* Client mode (tls = off): a plain client, a TLS origin. The client's FIN
+ * is a clean end on plain TCP: it becomes close_notify to the origin. */
+static void test_pump_plain_client_tls_origin(void **state)
+{
+	enum { LEN = 512 * 1024 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	enum kg_close_reason why;
+	struct rig r;
+
+	rig_up_legs(&r, NULL, true, true);
+	assert_null(r.c.ssl);
+	fill_pattern(a, LEN, 14);
+	assert_int_equal(stream(&r, true, a, LEN, b, LEN, true), LEN);
+	assert_memory_equal(a, b, LEN);
+	fill_pattern(a, LEN, 15);
+	assert_int_equal(stream(&r, false, a, LEN, b, LEN, true), LEN);
+	assert_memory_equal(a, b, LEN);
+	assert_int_equal(r.c.bytes_in, LEN);
+	assert_int_equal(r.c.bytes_out, LEN);
+	assert_int_equal(shutdown(r.client, SHUT_WR), 0);
+	assert_int_equal(backend_read(&r, b, 16), 0);		/* close_notify, no truncation */
+	assert_false(r.c.flags & KG_CF_TRUNCATED);
+	(void)SSL_shutdown(r.osrv);
+	assert_int_equal(shutdown(r.backend, SHUT_WR), 0);
+	for (int i = 0; i < 5000 && pump(&r, &why) != KG_PUMP_FINISHED; i++)
+		usleep(200);
+	assert_int_equal(pump(&r, &why), KG_PUMP_FINISHED);
+	assert_int_equal(recv(r.client, b, 16, 0), 0);		/* our FIN to the client */
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
 /* ---- the splice path, with the kernel's control records scripted -------- */
 
 static struct {
 	int cfd;
 	size_t data_left;	/* bytes the "kernel" hands out before the record */
 	int type;		/* the control record's type, 0 for none */
-	uint8_t body[8];
+	uint8_t body[512];
 	size_t body_len;
-	int alerts_sent[4][2];
+	int alerts_sent[4][3];	/* level, description, fd */
 	int n_alerts;
 } k;
 
@@ -524,13 +717,33 @@ static int fake_send_alert(int fd, uint8_t level, uint8_t desc)
 	if (k.n_alerts < 4) {
 		k.alerts_sent[k.n_alerts][0] = level;
 		k.alerts_sent[k.n_alerts][1] = desc;
+		k.alerts_sent[k.n_alerts][2] = fd;
 	}
 	k.n_alerts++;
 	return 0;
 }
 
+/* recv(2) of decrypted bytes, stopping at the scripted record with EIO as
+ * kTLS does when no control-message buffer is given */
+static ssize_t fake_recv(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (fd == k.cfd && k.type && !k.data_left) {
+		errno = EIO;
+		return -1;
+	}
+	if (fd == k.cfd && k.type && len > k.data_left)
+		len = k.data_left;
+	n = recv(fd, buf, len, MSG_DONTWAIT);
+	if (n > 0 && fd == k.cfd && k.type)
+		k.data_left -= (size_t)n;
+	return n;
+}
+
 static const struct kg_pump_sys fake_kernel = {
 	.splice = fake_splice, .recv_record = fake_recv_record, .send_alert = fake_send_alert,
+	.recv = fake_recv,
 };
 
 /* The rig with "kernel TLS" on the client leg: the client writes plain
@@ -654,6 +867,184 @@ static void test_pump_splice_backend_fin(void **state)
 	rig_down(&r);
 }
 
+/* ---- kernel TLS on the origin leg ------------------------------------- */
+
+/* Both legs offloaded: each side writes plain bytes standing for what its
+ * kernel decrypts; the scripted control record sits on @rec_fd. */
+static void rig_ktls_both(struct rig *r, bool record_on_origin, int type, const uint8_t *body,
+			  size_t body_len, size_t data_before)
+{
+	rig_ktls(r, type, body, body_len, data_before);
+	r->c.bktls = KG_KTLS_TX | KG_KTLS_RX;
+	if (record_on_origin)
+		k.cfd = r->c.bfd;
+}
+
+/* An origin's NewSessionTickets on the offloaded leg (two in one record,
+ * longer than any alert: the whole record must be read) are skipped; its
+ * data then flows to the client through the pipe. */
+static void test_pump_ktls_origin_ticket_skipped(void **state)
+{
+	uint8_t tickets[2 * 200];
+	unsigned char a[5000], b[5000];
+	enum kg_close_reason why;
+	size_t got = 0;
+	struct rig r;
+
+	memset(tickets, 0xab, sizeof(tickets));
+	for (int i = 0; i < 2; i++) {
+		tickets[i * 200] = 4;			/* NewSessionTicket */
+		tickets[i * 200 + 1] = 0;
+		tickets[i * 200 + 2] = 0;
+		tickets[i * 200 + 3] = 196;		/* body length */
+	}
+	fill_pattern(a, sizeof(a), 21);
+	rig_ktls_both(&r, true, 22, tickets, sizeof(tickets), 0);
+	send_plain(r.backend, a, sizeof(a));
+	for (int i = 0; i < 5000 && got < sizeof(a); i++) {
+		ssize_t n;
+
+		(void)pump(&r, &why);
+		n = recv(r.client, b + got, sizeof(b) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			usleep(200);
+	}
+	assert_int_equal(got, sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(k.type, 0);			/* the record was read */
+	assert_true(r.c.flags & KG_CF_B_DATA);
+	assert_int_equal(k.n_alerts, 0);
+	rig_down(&r);
+}
+
+/* close_notify from the origin on its kTLS leg, after data: the client gets
+ * the data, then close_notify through its own kernel TLS, then a FIN. */
+static void test_pump_ktls_origin_close_notify(void **state)
+{
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char a[3000], b[3000];
+	enum kg_close_reason why;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 22);
+	rig_ktls_both(&r, true, 21, close_notify, sizeof(close_notify), 2000);
+	send_plain(r.backend, a, sizeof(a));
+	for (int i = 0; i < 5000 && !(r.c.flags & KG_CF_C_WR_SHUT); i++) {
+		(void)pump(&r, &why);
+		usleep(200);
+	}
+	assert_true(r.c.flags & KG_CF_B_RD_EOF);
+	assert_true(r.c.flags & KG_CF_C_WR_SHUT);
+	assert_int_equal(drain_plain(r.client, b, sizeof(b)), 2000);	/* nothing after it */
+	assert_memory_equal(a, b, 2000);
+	assert_int_equal(k.n_alerts, 1);
+	assert_int_equal(k.alerts_sent[0][1], 0);			/* close_notify */
+	assert_int_equal(k.alerts_sent[0][2], r.c.cfd);			/* to the client */
+	rig_down(&r);
+}
+
+/* close_notify from the client: the origin gets close_notify through its
+ * leg's kernel TLS (not a bare FIN), then the FIN. */
+static void test_pump_ktls_client_close_notify_to_origin(void **state)
+{
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char a[1000], b[1000];
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 23);
+	rig_ktls_both(&r, false, 21, close_notify, sizeof(close_notify), sizeof(a));
+	send_plain(r.client, a, sizeof(a));
+	assert_int_equal(backend_read(&r, b, sizeof(b)), sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(backend_read(&r, b, sizeof(b)), 0);	/* the FIN */
+	assert_true(r.c.flags & KG_CF_B_WR_SHUT);
+	assert_int_equal(k.n_alerts, 1);
+	assert_int_equal(k.alerts_sent[0][0], 1);
+	assert_int_equal(k.alerts_sent[0][1], 0);
+	assert_int_equal(k.alerts_sent[0][2], r.c.bfd);		/* to the origin */
+	rig_down(&r);
+}
+
+/* An origin KeyUpdate this kernel cannot follow ends the connection as
+ * keyupdate_unsupported, after the data before it. */
+static void test_pump_ktls_origin_keyupdate(void **state)
+{
+	const uint8_t keyupdate[] = { 24, 0, 0, 1, 0 };
+	unsigned char a[2000], b[2000];
+	enum kg_close_reason why;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 24);
+	rig_ktls_both(&r, true, 22, keyupdate, sizeof(keyupdate), 500);
+	send_plain(r.backend, a, sizeof(a));
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_KEYUPDATE);
+	assert_non_null(strstr(r.c.detail, "origin KeyUpdate"));
+	assert_int_equal(drain_plain(r.client, b, sizeof(b)), 500);
+	rig_down(&r);
+}
+
+/* An origin alert on its kTLS leg is a backend error, remembered for the
+ * refusal check (TLS 1.3 origins judge our certificate after our Finished). */
+static void test_pump_ktls_origin_alert(void **state)
+{
+	const uint8_t required[] = { 2, 116 };
+	enum kg_close_reason why;
+	struct rig r;
+
+	rig_ktls_both(&r, true, 21, required, sizeof(required), 0);
+	send_plain(r.backend, (const unsigned char *)"x", 1);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
+	assert_int_equal(r.c.bhs.alert_rcvd, 116);
+	assert_false(r.c.flags & KG_CF_B_DATA);
+	rig_down(&r);
+}
+
+/* One leg offloaded, the other not (the kernel refused its cipher): each
+ * direction is copied through userspace, reading the offloaded leg with
+ * recv(2) and its control records by the slow path. */
+static void test_pump_mixed_legs(void **state)
+{
+	enum { LEN = 256 * 1024 };
+	const uint8_t close_notify[] = { 1, 0 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	enum kg_close_reason why;
+	size_t got = 0;
+	struct rig r;
+
+	rig_up_legs(&r, &fake_kernel, false, true);
+	SSL_free(r.c.ssl);		/* the client leg: kTLS both ways */
+	SSL_free(r.cssl);
+	r.c.ssl = r.cssl = NULL;
+	r.c.ktls = KG_KTLS_TX | KG_KTLS_RX;
+	memset(&k, 0, sizeof(k));
+	k.cfd = r.c.cfd;
+	k.type = 21;
+	memcpy(k.body, close_notify, sizeof(close_notify));
+	k.body_len = sizeof(close_notify);
+	k.data_left = LEN;
+	fill_pattern(a, LEN, 25);
+	/* origin → client: SSL_read on the origin leg, send(2) into kTLS */
+	got = stream(&r, false, a, LEN, b, LEN, true);
+	assert_int_equal(got, LEN);
+	assert_memory_equal(a, b, LEN);
+	/* client → origin, then the client's close_notify as a control record */
+	fill_pattern(a, LEN, 26);
+	got = stream(&r, true, a, LEN, b, LEN, true);
+	assert_int_equal(got, LEN);
+	assert_memory_equal(a, b, LEN);
+	assert_int_equal(backend_read(&r, b, 16), 0);		/* close_notify at the origin */
+	assert_true(r.c.flags & KG_CF_C_RD_EOF);
+	assert_false(r.c.flags & KG_CF_TRUNCATED);
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,10 +1056,22 @@ int main(void)
 		cmocka_unit_test(test_pump_fin_without_close_notify),
 		cmocka_unit_test(test_pump_client_reset_mid_stream),
 		cmocka_unit_test(test_pump_backend_reset_mid_stream),
+		cmocka_unit_test(test_pump_tls_origin_copies_both_ways),
+		cmocka_unit_test(test_pump_tls_origin_backpressure),
+		cmocka_unit_test(test_pump_tls_origin_half_close),
+		cmocka_unit_test(test_pump_tls_origin_fin_without_close_notify),
+		cmocka_unit_test(test_pump_tls_origin_garbage),
+		cmocka_unit_test(test_pump_plain_client_tls_origin),
 		cmocka_unit_test(test_pump_splice_close_notify_mid_stream),
 		cmocka_unit_test(test_pump_splice_keyupdate),
 		cmocka_unit_test(test_pump_splice_unexpected_record),
 		cmocka_unit_test(test_pump_splice_backend_fin),
+		cmocka_unit_test(test_pump_ktls_origin_ticket_skipped),
+		cmocka_unit_test(test_pump_ktls_origin_close_notify),
+		cmocka_unit_test(test_pump_ktls_client_close_notify_to_origin),
+		cmocka_unit_test(test_pump_ktls_origin_keyupdate),
+		cmocka_unit_test(test_pump_ktls_origin_alert),
+		cmocka_unit_test(test_pump_mixed_legs),
 	};
 
 	return cmocka_run_group_tests_name("pump", tests, group_setup, group_teardown);
