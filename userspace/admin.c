@@ -168,6 +168,8 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "backend_errors", st.backend_errors);
 	rc |= kg_json_add_u64(o, "revocation_cuts", st.revoked_cuts);
 	rc |= kg_json_add_u64(o, "keyupdate_ends", st.keyupdate_ends);
+	rc |= kg_json_add_u64(o, "ktls_rekeys_rx", st.rekeys_rx);
+	rc |= kg_json_add_u64(o, "ktls_rekeys_tx", st.rekeys_tx);
 	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
 	if (rc) {
 		json_object_put(o);
@@ -319,8 +321,20 @@ static char *kg_metrics_text(struct kg_gw *gw)
 		   "(its certificate, its name, its dates) or that it refused.", backend_tls_fail);
 	KG_COUNTER("ktlsgw_revocation_cuts_total", "Live connections cut because their certificate was revoked.",
 		   revoked_cuts);
-	KG_COUNTER("ktlsgw_keyupdate_ends_total", "Connections ended by a client KeyUpdate (no kernel rekey).",
+	KG_COUNTER("ktlsgw_keyupdate_ends_total", "Connections ended by a KeyUpdate the kernel cannot follow "
+		   "(before 6.14).",
 		   keyupdate_ends);
+	kg_metric_head(&b, "ktlsgw_ktls_rekeys_total", "counter",
+		       "TLS 1.3 KeyUpdates followed on the kernel path (rekey, kernel 6.14+): rx, a peer's "
+		       "new key installed; tx, our own KeyUpdate sent and our key changed.");
+	for (w = 0; w < gw->n_workers; w++) {
+		const struct kg_stats *ws = kg_worker_stats(gw->workers[w]);
+
+		kg_out(&b, "ktlsgw_ktls_rekeys_total{worker=\"%u\",direction=\"rx\"} %llu\n", w,
+		       (unsigned long long)__atomic_load_n(&ws->rekeys_rx, __ATOMIC_RELAXED));
+		kg_out(&b, "ktlsgw_ktls_rekeys_total{worker=\"%u\",direction=\"tx\"} %llu\n", w,
+		       (unsigned long long)__atomic_load_n(&ws->rekeys_tx, __ATOMIC_RELAXED));
+	}
 	KG_COUNTER("ktlsgw_accept_errors_total", "accept(2) failures for lack of descriptors or memory "
 		   "(accepting pauses 100 ms each time).", accept_errors);
 	kg_metric_head(&b, "ktlsgw_connections_closed_total", "counter",

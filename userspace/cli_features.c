@@ -24,16 +24,6 @@ struct kg_feat {
 	char detail[160];
 };
 
-static bool kg_kernel_at_least(int maj, int min)
-{
-	struct utsname u;
-	int a = 0, b = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
-		return false;
-	return a > maj || (a == maj && b >= min);
-}
-
 static size_t kg_feat_uring(struct kg_feat *f)
 {
 	static const struct { int op; const char *name; } ops[] = {
@@ -138,8 +128,11 @@ static struct json_object *kg_cells_json(const struct kg_ktls_cell *c, size_t n)
 	return a;
 }
 
-#define KG_REKEY_YES "kernel can rekey TLS 1.3 (6.14+); ktlsgw still ends the connection on a KeyUpdate"
-#define KG_REKEY_NO "kernel < 6.14: a client KeyUpdate ends the connection cleanly"
+#define KG_REKEY_YES "the kernel takes the next TLS 1.3 key (6.14+): ktlsgw follows KeyUpdates " \
+	"both ways on the kernel path (ktlsgw_ktls_rekeys_total)"
+#define KG_REKEY_NO "the kernel cannot rekey (before 6.14): a KeyUpdate on the kernel path ends " \
+	"the connection cleanly (ktlsgw_keyupdate_ends_total)"
+#define KG_REKEY_NONE "no kernel TLS here: OpenSSL answers KeyUpdates on the userspace path"
 
 int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 {
@@ -147,11 +140,15 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 	struct kg_feat ur[8], bf[8];
 	size_t nc, nu, nb, i;
 	char why[200];
-	bool ulp, can_rekey = kg_kernel_at_least(6, 14);
+	char rekey_why[160];
+	const char *rekey;
+	bool ulp, can_rekey;
 	struct utsname u;
 
 	uname(&u);
 	ulp = kg_ktls_available(why, sizeof(why));
+	can_rekey = ulp && kg_ktls_can_rekey(rekey_why, sizeof(rekey_why));
+	rekey = can_rekey ? KG_REKEY_YES : ulp ? KG_REKEY_NO : KG_REKEY_NONE;
 	nc = kg_ktls_matrix(cells, 12);
 	nu = kg_feat_uring(ur);
 	nb = kg_feat_bpf(bf);
@@ -160,8 +157,7 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 			"ssbsoooo", "kernel", u.release, "openssl", OpenSSL_version(OPENSSL_VERSION),
 			"tls_ulp", ulp, "tls_ulp_detail", ulp ? "loaded" : why,
 			"ktls", kg_cells_json(cells, nc),
-			"rekey", kg_json_obj("bs", "kernel", can_rekey, "detail",
-					     can_rekey ? KG_REKEY_YES : KG_REKEY_NO),
+			"rekey", kg_json_obj("bs", "kernel", can_rekey, "detail", rekey),
 			"io_uring", kg_feat_json(ur, nu), "bpf", kg_feat_json(bf, nb)));
 	printf("kernel %s, %s\n\n", u.release, OpenSSL_version(OPENSSL_VERSION));
 	printf("kernel TLS (tls ULP): %s\n", ulp ? "available" : why);
@@ -170,9 +166,7 @@ int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 		printf("  %-4s %-18s %-3s %-17s %s\n", cells[i].version == TLS1_3_VERSION ? "1.3" : "1.2",
 		       cells[i].cipher, cells[i].dir == KG_KTLS_TX ? "tx" : "rx", kg_cell_mode(&cells[i]),
 		       cells[i].why);
-	printf("  rekey (TLS 1.3 KeyUpdate): %s\n\n", can_rekey ?
-	       "kernel 6.14+ can rekey; ktlsgw ends the connection cleanly (counted)" :
-	       "not in this kernel (< 6.14): a KeyUpdate ends the connection cleanly (counted)");
+	printf("  rekey (TLS 1.3 KeyUpdate): %s\n\n", rekey);
 	printf("io_uring:\n");
 	for (i = 0; i < nu; i++)
 		printf("  %-3s %-32s %s\n", ur[i].ok ? "ok" : "NO", ur[i].name, ur[i].detail);

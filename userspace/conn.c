@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "ktls.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -227,6 +228,10 @@ static void kg_conn_count_bytes(struct kg_worker *w, struct kg_conn *c)
 	KG_STAT_ADD(&w->stats, bytes_out, c->bytes_out - c->bytes_out_counted);
 	c->bytes_in_counted = c->bytes_in;
 	c->bytes_out_counted = c->bytes_out;
+	KG_STAT_ADD(&w->stats, rekeys_rx, c->rekeys[0] - c->rekeys_counted[0]);
+	KG_STAT_ADD(&w->stats, rekeys_tx, c->rekeys[1] - c->rekeys_counted[1]);
+	c->rekeys_counted[0] = c->rekeys[0];
+	c->rekeys_counted[1] = c->rekeys[1];
 }
 
 /* ---- ending ------------------------------------------------------------- */
@@ -242,6 +247,11 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 		close(c->bfd);
 	SSL_free(c->ssl);
 	SSL_free(c->bssl);
+	for (int i = 0; i < 2; i++)
+		if (c->kk[i]) {
+			kg_ktls_keys_wipe(c->kk[i]);
+			free(c->kk[i]);
+		}
 	X509_free(c->hs.leaf);
 	X509_free(c->bhs.leaf);
 	free(c->pp);

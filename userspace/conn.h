@@ -65,6 +65,8 @@ enum kg_close_reason {
 #define KG_CF_KEYUPDATE	0x1000	/* a KeyUpdate this kernel cannot follow ended the stream */
 #define KG_CF_B_RBIO_SHORT 0x2000 /* as KG_CF_RBIO_SHORT, for the origin's SSL */
 #define KG_CF_B_DATA	0x4000	/* the origin has sent application data */
+#define KG_CF_KU_OWED_C	0x8000	/* the client asked for our KeyUpdate: it goes before our next data */
+#define KG_CF_KU_OWED_B	0x10000	/* the same, asked by the origin */
 
 struct kg_conn {
 	uint64_t id;
@@ -85,6 +87,10 @@ struct kg_conn {
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel: the client leg */
 	int bktls;			/* the same for the origin leg (backend_tls = on) */
+	struct kg_ktls_keys *kk[2];	/* TLS 1.3 rekey state of each offloaded leg ([0] client,
+					 * [1] origin; kernel 6.14+), NULL when not kept */
+	uint32_t rekeys[2];		/* KeyUpdates followed in the kernel: [0] receive, [1] send */
+	uint32_t rekeys_counted[2];	/* already in the worker's counters */
 	int pc2b[2], pb2c[2];		/* splice pipes, -1 while not held */
 	uint32_t pc2b_len, pb2c_len;	/* bytes sitting in each pipe */
 	uint8_t *pp;			/* PROXY v2 header still to send (owned) */

@@ -149,11 +149,25 @@ void kg_hs_start(struct kg_worker *w, struct kg_conn *c)
  * memory). Returns non-zero if the connection was ended (ktls = on and the
  * session could not be offloaded).
  */
+/* Offload @ssl on @fd; on a kernel that can rekey, keep what TLS 1.3
+ * KeyUpdates on this leg will need in *@kk. */
+static int kg_offload_leg(SSL *ssl, int fd, struct kg_ktls_keys **kk, char *why, size_t whylen)
+{
+	struct kg_ktls_keys *keep = kg_ktls_rekey_supported() ? calloc(1, sizeof(*keep)) : NULL;
+	int done = kg_ktls_offload_keep(ssl, fd, why, whylen, keep);
+
+	if (keep && keep->len)
+		*kk = keep;
+	else
+		free(keep);
+	return done;
+}
+
 static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
-	c->ktls = kg_ktls_offload(c->ssl, c->cfd, why, sizeof(why));
+	c->ktls = kg_offload_leg(c->ssl, c->cfd, &c->kk[0], why, sizeof(why));
 	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
 		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s offloaded: %s",
 			 c->ktls ? "only one direction" : "nothing", why[0] ? why : "?");
@@ -481,7 +495,7 @@ static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
-	c->bktls = kg_ktls_offload(c->bssl, c->bfd, why, sizeof(why));
+	c->bktls = kg_offload_leg(c->bssl, c->bfd, &c->kk[1], why, sizeof(why));
 	if (!c->bktls && c->conf->ktls == KG_KTLS_ON) {
 		/* An origin that refuses our certificate after a TLS 1.3
 		 * handshake may have closed already (the ULP then fails with

@@ -446,6 +446,22 @@ bool kg_ktls_can_rekey(char *why, size_t whylen)
 	return ok;
 }
 
+static bool kg_rekey_ok;
+static pthread_once_t kg_rekey_once = PTHREAD_ONCE_INIT;
+
+static void kg_rekey_probe(void)
+{
+	char why[160];
+
+	kg_rekey_ok = kg_ktls_can_rekey(why, sizeof(why));
+}
+
+bool kg_ktls_rekey_supported(void)
+{
+	pthread_once(&kg_rekey_once, kg_rekey_probe);
+	return kg_rekey_ok;
+}
+
 /* ---- records ---------------------------------------------------------------- */
 
 int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc)

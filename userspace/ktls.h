@@ -89,6 +89,8 @@ void kg_ktls_keys_wipe(struct kg_ktls_keys *k);
 /* Does this kernel accept a second TLS_TX key on a TLS 1.3 socket (rekey,
  * 6.14+)? Probed on a loopback pair; @why says what it saw. */
 bool kg_ktls_can_rekey(char *why, size_t whylen);
+/* kg_ktls_can_rekey(), probed once per process. */
+bool kg_ktls_rekey_supported(void);
 
 /* Send a TLS alert (close_notify: level 1, desc 0) on a kTLS TX socket. */
 int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc);

@@ -26,6 +26,8 @@ const struct kg_pump_sys kg_pump_sys_kernel = {
 	.recv_record = kg_ktls_recv_record,
 	.send_alert = kg_ktls_send_alert,
 	.recv = NULL,
+	.rekey = kg_ktls_rekey,
+	.send_keyupdate = kg_ktls_send_keyupdate,
 };
 
 /* ---- the legs ------------------------------------------------------------- */
@@ -254,6 +256,37 @@ int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 
 static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client);
 
+/*
+ * The KeyUpdate a peer asked of us (update_requested), owed on its leg
+ * until it is out: sent as a handshake record on the kernel socket, then
+ * our transmit key moves on. Called before anything else is written to
+ * that leg, so no data of ours follows the request under the old key.
+ * 0 (nothing owed any more), -EAGAIN (the socket is full: later), or
+ * another -errno with c->detail set.
+ */
+static int kg_ku_flush(struct kg_pool *pool, struct kg_conn *c, bool client)
+{
+	unsigned bit = client ? KG_CF_KU_OWED_C : KG_CF_KU_OWED_B;
+	int fd = client ? c->cfd : c->bfd, r;
+
+	if (!(c->flags & bit))
+		return 0;
+	r = pool->sys->send_keyupdate(fd, false);
+	if (r == -EAGAIN)
+		return r;
+	if (!r) {
+		r = pool->sys->rekey(fd, c->kk[client ? 0 : 1], KG_KTLS_TX);
+		if (!r) {
+			c->flags &= ~bit;
+			c->rekeys[1]++;
+			return 0;
+		}
+	}
+	snprintf(c->detail, sizeof(c->detail), "our KeyUpdate to the %s: %s",
+		 client ? "client" : "origin", strerror(-r));
+	return r;
+}
+
 /* ---- the four ends of the copy path ------------------------------------- */
 /* Each leg is read and written through its SSL when it has one (the client
  * leg unless tls = off, the origin leg with backend_tls = on), else through
@@ -322,7 +355,8 @@ static ssize_t kg_leg_read(struct kg_pool *pool, struct kg_conn *c, bool client,
 	return n;
 }
 
-static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_t len)
+static ssize_t kg_leg_write(struct kg_pool *pool, struct kg_conn *c, bool client, const void *p,
+			    size_t len)
 {
 	SSL *ssl = kg_leg_ssl(c, client);
 	ssize_t n;
@@ -341,6 +375,9 @@ static ssize_t kg_leg_write(struct kg_conn *c, bool client, const void *p, size_
 		}
 		n = r;
 	} else {
+		r = c->flags & (KG_CF_KU_OWED_C | KG_CF_KU_OWED_B) ? kg_ku_flush(pool, c, client) : 0;
+		if (r)
+			return r == -EAGAIN ? -EAGAIN : -EPROTO;
 		n = send(client ? c->cfd : c->bfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			r = errno;
@@ -368,14 +405,14 @@ static ssize_t kg_read_backend(struct kg_pool *pool, struct kg_conn *c, void *p,
 	return kg_leg_read(pool, c, false, p, len, dry);
 }
 
-static ssize_t kg_write_backend(struct kg_conn *c, const void *p, size_t len)
+static ssize_t kg_write_backend(struct kg_pool *pool, struct kg_conn *c, const void *p, size_t len)
 {
-	return kg_leg_write(c, false, p, len);
+	return kg_leg_write(pool, c, false, p, len);
 }
 
-static ssize_t kg_write_client(struct kg_conn *c, const void *p, size_t len)
+static ssize_t kg_write_client(struct kg_pool *pool, struct kg_conn *c, const void *p, size_t len)
 {
-	return kg_leg_write(c, true, p, len);
+	return kg_leg_write(pool, c, true, p, len);
 }
 
 enum { KG_HALF_OK, KG_HALF_CLIENT_ERR, KG_HALF_BACKEND_ERR, KG_HALF_NOMEM };
@@ -385,7 +422,7 @@ struct kg_half {
 	bool c2b;
 	unsigned rd_eof, rd_dry;	/* flag bits of the reading side */
 	ssize_t (*rd)(struct kg_pool *pool, struct kg_conn *c, void *p, size_t len, bool *dry);
-	ssize_t (*wr)(struct kg_conn *c, const void *p, size_t len);
+	ssize_t (*wr)(struct kg_pool *pool, struct kg_conn *c, const void *p, size_t len);
 	int rd_err, wr_err;
 };
 
@@ -437,7 +474,7 @@ static int kg_half_copy(struct kg_pool *pool, struct kg_conn *c, const struct kg
 	}
 	b = *slot;
 	while (b && b->len) {
-		n = h->wr(c, b->data + b->off, b->len);
+		n = h->wr(pool, c, b->data + b->off, b->len);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0)
@@ -467,6 +504,7 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 	 * and an origin's NewSessionTicket is far longer than an alert */
 	uint8_t rec[16384 + 256];
 	size_t got = 0, off;
+	bool request;
 	int type = pool->sys->recv_record(fd, rec, sizeof(rec), &got);
 
 	if (type == -EAGAIN)
@@ -498,6 +536,28 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			off += 4 + ((size_t)rec[off + 1] << 16 | (size_t)rec[off + 2] << 8 | rec[off + 3]);
 		if (got >= 1 && off >= got)
 			return 0;
+		if (off < got && rec[off] == 24 && c->kk[client ? 0 : 1] && pool->sys->rekey &&
+		    kg_ktls_parse_keyupdate(rec + off, got - off, &request)) {
+			/* The peer's next key, before anything else is read
+			 * (the kernel holds its records until then); ours goes
+			 * out before our next data when it asks for it. */
+			int r = pool->sys->rekey(fd, c->kk[client ? 0 : 1], KG_KTLS_RX);
+
+			if (r) {
+				snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate: the kernel refused the "
+					 "next key: %s", who, strerror(-r));
+				c->flags |= KG_CF_KEYUPDATE;
+				return -1;
+			}
+			c->rekeys[0]++;
+			if (request) {
+				c->flags |= client ? KG_CF_KU_OWED_C : KG_CF_KU_OWED_B;
+				r = kg_ku_flush(pool, c, client);
+				if (r && r != -EAGAIN)
+					return -1;
+			}
+			return 0;
+		}
 		if (off < got && rec[off] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
@@ -573,6 +633,13 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 				break;
 			}
 		}
+	}
+	if (*plen) {
+		r = kg_ku_flush(pool, c, !c2b);
+		if (r == -EAGAIN)
+			return rd_err;
+		if (r)
+			return c2b ? KG_HALF_BACKEND_ERR : KG_HALF_CLIENT_ERR;
 	}
 	while (*plen) {
 		n = pool->sys->splice(p[0], to, *plen);

@@ -33,6 +33,10 @@ struct kg_pump_sys {
 	/* recv(2) of decrypted bytes from a kTLS receive socket whose other
 	 * end is copied in userspace (MSG_DONTWAIT); NULL: recv(2) itself */
 	ssize_t (*recv)(int fd, void *buf, size_t len);
+	/* kg_ktls_rekey() and kg_ktls_send_keyupdate(): TLS 1.3 KeyUpdates
+	 * followed in the kernel; NULL: a KeyUpdate ends the connection */
+	int (*rekey)(int fd, struct kg_ktls_keys *k, int dir);
+	int (*send_keyupdate)(int fd, bool request);
 };
 
 extern const struct kg_pump_sys kg_pump_sys_kernel;

@@ -29,6 +29,7 @@ struct kg_stats {
 	uint64_t backend_tls_fail;	/* origin handshakes that failed or were refused */
 	uint64_t revoked_cuts;
 	uint64_t keyupdate_ends;
+	uint64_t rekeys_rx, rekeys_tx;	/* KeyUpdates followed in the kernel (rekey) */
 	uint64_t accept_errors;
 	uint64_t tag_errors;		/* sockets that could not be tagged for revocation */
 	uint64_t paths[KG_PATH__COUNT][2][KG_STAT_CIPHERS];

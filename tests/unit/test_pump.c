@@ -680,14 +680,27 @@ static struct {
 	size_t body_len;
 	int alerts_sent[4][3];	/* level, description, fd */
 	int n_alerts;
+	char calls[16];		/* rekey script: R (rx key), T (tx key), K (our KeyUpdate sent),
+				 * k (it met a full socket), > (a splice into the client) */
+	int n_calls;
+	int ku_eagain;		/* KeyUpdates that meet a full socket first */
 } k;
+
+static void note(char what)
+{
+	if (k.n_calls < (int)sizeof(k.calls) - 1 && (k.n_calls == 0 || k.calls[k.n_calls - 1] != what))
+		k.calls[k.n_calls++] = what;
+}
 
 static ssize_t fake_splice(int fd_in, int fd_out, size_t len)
 {
 	ssize_t n;
 
-	if (fd_in != k.cfd)
+	if (fd_in != k.cfd) {
+		if (fd_out == k.cfd)
+			note('>');
 		return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK);
+	}
 	if (k.type && !k.data_left) {
 		errno = EINVAL;	/* what kTLS says when a non-data record is next */
 		return -1;
@@ -698,6 +711,27 @@ static ssize_t fake_splice(int fd_in, int fd_out, size_t len)
 	if (n > 0 && k.type)
 		k.data_left -= (size_t)n;
 	return n;
+}
+
+static int fake_rekey(int fd, struct kg_ktls_keys *keys, int which)
+{
+	assert_int_equal(fd, k.cfd);
+	assert_non_null(keys);
+	note(which == KG_KTLS_RX ? 'R' : 'T');
+	return 0;
+}
+
+static int fake_send_keyupdate(int fd, bool request)
+{
+	assert_int_equal(fd, k.cfd);
+	assert_false(request);		/* our answer never asks for another */
+	if (k.ku_eagain) {
+		k.ku_eagain--;
+		note('k');
+		return -EAGAIN;
+	}
+	note('K');
+	return 0;
 }
 
 static int fake_recv_record(int fd, uint8_t *buf, size_t len, size_t *got)
@@ -744,6 +778,12 @@ static ssize_t fake_recv(int fd, void *buf, size_t len)
 static const struct kg_pump_sys fake_kernel = {
 	.splice = fake_splice, .recv_record = fake_recv_record, .send_alert = fake_send_alert,
 	.recv = fake_recv,
+};
+
+/* The same "kernel", able to rekey (6.14+) */
+static const struct kg_pump_sys fake_kernel_rekey = {
+	.splice = fake_splice, .recv_record = fake_recv_record, .send_alert = fake_send_alert,
+	.recv = fake_recv, .rekey = fake_rekey, .send_keyupdate = fake_send_keyupdate,
 };
 
 /* The rig with "kernel TLS" on the client leg: the client writes plain
@@ -821,6 +861,74 @@ static void test_pump_splice_keyupdate(void **state)
 	assert_int_equal(got, 1000);	/* what came before the KeyUpdate, nothing after */
 	assert_memory_equal(a, b, 1000);
 	assert_int_equal(k.n_alerts, 0);	/* a clean end is the caller's to send */
+	rig_down(&r);
+}
+
+/* On a kernel that can rekey, a client KeyUpdate with update_requested is
+ * followed: the client's next key, then ours (our KeyUpdate out first), and
+ * the stream goes on intact on the kernel path. */
+static void test_pump_splice_rekey(void **state)
+{
+	const uint8_t keyupdate[] = { 24, 0, 0, 1, 1 };
+	struct kg_ktls_keys keys = { .len = 32 };
+	unsigned char a[3000], b[3000];
+	enum kg_close_reason why;
+	size_t got = 0;
+	ssize_t n;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 8);
+	rig_ktls(&r, 22, keyupdate, sizeof(keyupdate), 1000);
+	r.pool.sys = &fake_kernel_rekey;
+	r.c.kk[0] = &keys;
+	send_plain(r.client, a, sizeof(a));
+	while (got < sizeof(a) && (n = backend_read(&r, b + got, sizeof(b) - got)) > 0)
+		got += (size_t)n;
+	assert_int_equal(got, sizeof(a));	/* before and after the KeyUpdate */
+	assert_memory_equal(a, b, sizeof(a));
+	k.calls[k.n_calls] = '\0';
+	assert_string_equal(k.calls, "RKT");
+	assert_int_equal(r.c.rekeys[0], 1);
+	assert_int_equal(r.c.rekeys[1], 1);
+	assert_false(r.c.flags & (KG_CF_KU_OWED_C | KG_CF_KEYUPDATE));
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	r.c.kk[0] = NULL;
+	rig_down(&r);
+}
+
+/* Our KeyUpdate meets a full socket: it stays owed, and the next bytes for
+ * the client wait behind it (none goes out under the old key). */
+static void test_pump_splice_rekey_owed(void **state)
+{
+	const uint8_t keyupdate[] = { 24, 0, 0, 1, 1 };
+	struct kg_ktls_keys keys = { .len = 32 };
+	unsigned char a[500], b[600];
+	enum kg_close_reason why;
+	size_t got = 0;
+	ssize_t n;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 9);
+	rig_ktls(&r, 22, keyupdate, sizeof(keyupdate), 0);
+	r.pool.sys = &fake_kernel_rekey;
+	r.c.kk[0] = &keys;
+	k.ku_eagain = 1;
+	send_plain(r.client, a, 1);	/* wakes the pump: the record comes first */
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	assert_true(r.c.flags & KG_CF_KU_OWED_C);
+	send_plain(r.backend, a, sizeof(a));
+	for (int i = 0; i < 1000 && got < sizeof(a); i++) {
+		(void)pump(&r, &why);
+		n = recv(r.client, b + got, sizeof(b) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	k.calls[k.n_calls] = '\0';
+	assert_string_equal(k.calls, "RkKT>");
+	assert_false(r.c.flags & KG_CF_KU_OWED_C);
+	r.c.kk[0] = NULL;
 	rig_down(&r);
 }
 
@@ -1064,6 +1172,8 @@ int main(void)
 		cmocka_unit_test(test_pump_plain_client_tls_origin),
 		cmocka_unit_test(test_pump_splice_close_notify_mid_stream),
 		cmocka_unit_test(test_pump_splice_keyupdate),
+		cmocka_unit_test(test_pump_splice_rekey),
+		cmocka_unit_test(test_pump_splice_rekey_owed),
 		cmocka_unit_test(test_pump_splice_unexpected_record),
 		cmocka_unit_test(test_pump_splice_backend_fin),
 		cmocka_unit_test(test_pump_ktls_origin_ticket_skipped),
