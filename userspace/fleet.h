@@ -1,0 +1,85 @@
+/*
+ * Fleet-wide revocation: the revocation list of many gateways shared in a
+ * NATS JetStream key-value bucket. `revoke add|del` writes the bucket (or,
+ * with NATS unreachable, a durable pending file the gateway publishes
+ * later); every gateway watches the bucket and applies each change through
+ * the same revoker as a local revocation, so the live cut runs. Format of
+ * the bucket and of the pending file: docs/fleet.md.
+ */
+#ifndef KG_FLEET_H
+#define KG_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verify.h"
+
+struct json_object;
+struct kg_config;
+
+#define KG_FLEET_BUCKET_DEFAULT "ktlsgw-revoked"
+#define KG_FLEET_PATH_MAX 256
+
+/* [fleet]; .enabled is false without the section, and then nothing of
+ * this file runs. */
+struct kg_fleet_conf {
+	bool enabled;
+	unsigned line;				/* of [fleet], for messages */
+	char servers[1024];			/* "nats://h:p,tls://h:p" */
+	char bucket[64];
+	int replicas;				/* when the bucket is created */
+	char node[64];				/* default: the hostname */
+	char tls_ca[KG_FLEET_PATH_MAX], tls_cert[KG_FLEET_PATH_MAX], tls_key[KG_FLEET_PATH_MAX];
+	char creds[KG_FLEET_PATH_MAX];		/* .creds file, or "user:password" file */
+};
+
+/* fleet_conf.c (no NATS here: config.c and the fuzzers use it). One key of
+ * [fleet]: 0, or -EINVAL with what is wrong in @err. */
+int kg_fleet_conf_key(struct kg_fleet_conf *f, const char *name, const char *value,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Defaults and required keys once the file is read: 0 or -EINVAL. */
+int kg_fleet_conf_check(struct kg_fleet_conf *f, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* ---- CLI side ------------------------------------------------------------ */
+
+enum kg_fleet_pub {
+	KG_FLEET_PUB_OK,		/* in the bucket */
+	KG_FLEET_PUB_PENDING,		/* NATS unreachable: in the pending file */
+};
+
+/*
+ * After a local revoke (@del false) or un-revoke (@del true) of @fp, write
+ * the bucket of @cfg's [fleet]. NATS unreachable: the change goes to the
+ * pending file (fsync'd) and KG_FLEET_PUB_PENDING is returned. -EACCES: NATS
+ * refused the write (no writer permission); other -errno: not even the
+ * pending file could be written. @msg gets one line for the operator.
+ */
+int kg_fleet_publish_one(const struct kg_config *cfg, const uint8_t fp[KG_FP_LEN], bool del,
+			 uint32_t reason, const char *text, char *msg, size_t msglen)
+	__attribute__((warn_unused_result));
+
+/* ---- gateway side -------------------------------------------------------- */
+
+struct kg_fleet;
+
+/*
+ * Connect, publish what is pending, read the whole bucket and apply it to
+ * the map and state file under @cfg's paths (kg_fleet_spawn then watches it).
+ * Returns before the gateway accepts its first client. NATS
+ * unreachable: 0, the gateway starts from its state file (logged), and the
+ * thread catches up once NATS answers. -errno only for local failures.
+ */
+int kg_fleet_start(const struct kg_config *cfg, struct kg_fleet **out)
+	__attribute__((warn_unused_result));
+/* Start watching from a thread of its own; after any privilege drop, so
+ * that the thread has only what the gateway kept. 0 or -errno. */
+int kg_fleet_spawn(struct kg_fleet *f) __attribute__((warn_unused_result));
+void kg_fleet_stop(struct kg_fleet *f);
+/* `fleet status` as the admin socket's "stats" carries it (caller owns). */
+struct json_object *kg_fleet_status_json(struct kg_fleet *f);
+/* The fleet's Prometheus lines (malloc'd text, caller frees; NULL if none). */
+char *kg_fleet_metrics_text(struct kg_fleet *f);
+
+#endif
