@@ -3,7 +3,7 @@
 # Idempotent: installs only the packages that are missing.
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
-libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
+libbpf-dev libjson-c-dev libnats-dev nats-server bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux"
 missing=""
 for p in $PKGS; do

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "conn.h"
+#include "fleet.h"
 #include "json.h"
 #include "log.h"
 #include "stats.h"
@@ -168,6 +169,8 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "revocation_cuts", st.revoked_cuts);
 	rc |= kg_json_add_u64(o, "keyupdate_ends", st.keyupdate_ends);
 	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
+	if (gw->fleet)
+		rc |= kg_json_object_add(o, "fleet", kg_fleet_status_json(gw->fleet));
 	if (rc) {
 		json_object_put(o);
 		return NULL;
@@ -351,6 +354,13 @@ static char *kg_metrics_text(struct kg_gw *gw)
 				}
 	kg_metric_head(&b, "ktlsgw_ktls_available", "gauge", "1 if the kernel offers the tls ULP.");
 	kg_out(&b, "ktlsgw_ktls_available %d\n", gw->ktls ? 1 : 0);
+	if (gw->fleet) {
+		char *fleet = kg_fleet_metrics_text(gw->fleet);
+
+		if (fleet)
+			kg_out(&b, "%s", fleet);
+		free(fleet);
+	}
 	return b.p;
 }
 

@@ -119,9 +119,9 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	const char *reason = cli->opt[KG_OPT_REASON];
 	struct kg_revoker *r = NULL;
 	struct kg_rev_args a;
-	char hex[KG_FP_HEX_LEN], err[1024];
+	char hex[KG_FP_HEX_LEN], err[1024], fmsg[1024];
 	bool kernel;
-	int rc, cut = 0;
+	int rc, cut = 0, fleet;
 
 	rc = kg_rev_start(cli, argc, argv, &a, kg_rev_add_args, &r);
 	if (rc)
@@ -132,23 +132,28 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	kg_revoker_close(r);
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s", hex, err);
+	/* applied here first (the cut does not wait for the network), then the fleet */
+	fleet = kg_fleet_cli_publish(cli, a.fp, false, (uint32_t)a.code, reason, fmsg, sizeof(fmsg));
 	if (cli->json)
-		return kg_cli_print_json(cli, kg_json_obj("sbsis", "sha256", hex, "revoked", true,
-							  "reason", kg_reason_name((uint32_t)a.code),
-							  "live_cut", (int64_t)cut,
-							  "cut_by", kernel ? "kernel" : "gateway"));
-	printf("revoked %s (%s); %d live socket%s %s\n", hex, kg_reason_name((uint32_t)a.code),
-	       cut, cut == 1 ? "" : "s", kernel ? "aborted by the kernel" :
-	       "found; the gateway closes them at its next scan");
-	return KG_EXIT_OK;
+		rc = kg_cli_print_json(cli, kg_json_obj("sbsiss", "sha256", hex, "revoked", true,
+							"reason", kg_reason_name((uint32_t)a.code),
+							"live_cut", (int64_t)cut,
+							"cut_by", kernel ? "kernel" : "gateway",
+							"fleet", fmsg));
+	else
+		printf("revoked %s (%s); %d live socket%s %s\n%s%s", hex,
+		       kg_reason_name((uint32_t)a.code), cut, cut == 1 ? "" : "s",
+		       kernel ? "aborted by the kernel" : "found; the gateway closes them at its next scan",
+		       fmsg, fmsg[0] ? "\n" : "");
+	return fleet < 0 ? KG_EXIT_RUNTIME : rc;
 }
 
 static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_revoker *r = NULL;
 	struct kg_rev_args a;
-	char hex[KG_FP_HEX_LEN], err[1024];
-	int rc;
+	char hex[KG_FP_HEX_LEN], err[1024], fmsg[1024];
+	int rc, fleet;
 
 	rc = kg_rev_start(cli, argc, argv, &a, kg_rev_del_args, &r);
 	if (rc)
@@ -158,10 +163,15 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	kg_revoker_close(r);
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", hex, err);
+	/* an un-revoke goes to the fleet like a revoke, with the same authority */
+	fleet = kg_fleet_cli_publish(cli, a.fp, true, 0, NULL, fmsg, sizeof(fmsg));
 	if (cli->json)
-		return kg_cli_print_json(cli, kg_json_obj("sb", "sha256", hex, "revoked", false));
-	printf("%s is no longer revoked (new handshakes are accepted)\n", hex);
-	return KG_EXIT_OK;
+		rc = kg_cli_print_json(cli, kg_json_obj("sbs", "sha256", hex, "revoked", false,
+							"fleet", fmsg));
+	else
+		printf("%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fmsg,
+		       fmsg[0] ? "\n" : "");
+	return fleet < 0 ? KG_EXIT_RUNTIME : rc;
 }
 
 static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)
