@@ -8,7 +8,7 @@ B        ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := openssl liburing inih libbpf json-c libnats
+PKGS     := openssl liburing libbpf json-c libnats
 CFLAGS   ?= -O2 -g
 KG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -D_GNU_SOURCE -Iuserspace -Ibpf -I$(B) $(shell pkg-config --cflags $(PKGS))
@@ -69,16 +69,16 @@ $(B)/kg-backend: tests/tools/kg_backend.c bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< -lcrypto -lpthread
 
-$(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/stream.h | $(B)
+$(B)/kg-loadgen: bench/loadgen/loadgen.c bench/loadgen/modes.c bench/loadgen/loadgen.h bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 # the kTLS data-path A/B (splice, recv+send, IORING_OP_SPLICE), for bench/device
 $(B)/ktls_ab: bench/device/ktls_ab.c | $(B)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) -o $@ $< $(shell pkg-config --libs liburing) -lpthread
 
-$(B)/unit/%: tests/unit/%.c $(B)/libkg.a | $(B)/unit
+$(B)/unit/%: tests/unit/%.c tests/unit/kg_test.h $(B)/libkg.a | $(B)/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libkg.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 

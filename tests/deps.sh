@@ -2,25 +2,35 @@
 # Install what ktlsgw needs to build, run and test on Debian 12.
 # Idempotent: installs only the packages that are missing.
 set -eu
-PKGS="make gcc clang pkg-config libssl-dev liburing-dev libinih-dev libcmocka-dev \
+PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev libnats-dev nats-server bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
-liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux"
+liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
+qemu-system-x86 busybox-static kmod"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	SUDO=sudo
 else
 	SUDO=
+fi
+# the kernel package the kTLS VM boots (make test): downloaded here, so that
+# nothing has to be installed while the tests run
+fetch_vm_kernel() {
+	$SUDO bash "$(dirname "$0")/../kernel-config/vm-run" --fetch
+}
+if [ -z "$missing" ]; then
+	fetch_vm_kernel
+	exit 0
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fetch_vm_kernel
 # prometheus is installed for promtool (the metrics test) and haproxy as a
 # PROXY v2 peer (the tests run their own instances): their services are not
 # wanted on a build machine

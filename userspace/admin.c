@@ -17,6 +17,7 @@
 #include "fleet.h"
 #include "json.h"
 #include "log.h"
+#include "worker.h"
 #include "stats.h"
 
 static int kg_write_all(int fd, const char *p, size_t len)
@@ -492,15 +493,14 @@ void kg_srv_run(struct kg_srv *s, struct kg_gw *gw, const struct pollfd *pfd, si
 		uint64_t now)
 {
 	unsigned i, nold = s->n;
-	int *ready = nold ? calloc(nold, sizeof(*ready)) : NULL;
-	int *fds = nold ? calloc(nold, sizeof(*fds)) : NULL;
+	int ready[KG_SRV_CLIENTS], fds[KG_SRV_CLIENTS];
 
 	/* Note who was ready before any slot moves (drops reorder the table). */
-	for (i = 0; i < nold && ready && fds && 2 + i < npfd; i++) {
-		ready[i] = pfd[2 + i].revents;
-		fds[i] = pfd[2 + i].fd;
+	for (i = 0; i < nold; i++) {
+		ready[i] = 2 + i < npfd ? pfd[2 + i].revents : 0;
+		fds[i] = s->cl[i].fd;
 	}
-	for (i = 0; i < nold && ready && fds; i++) {
+	for (i = 0; i < nold; i++) {
 		unsigned j;
 
 		if (!ready[i])
@@ -514,8 +514,6 @@ void kg_srv_run(struct kg_srv *s, struct kg_gw *gw, const struct pollfd *pfd, si
 		if (s->cl[j].out)
 			(void)kg_client_write(s, j);
 	}
-	free(ready);
-	free(fds);
 	/* A slow client gets its deadline, never the main thread. */
 	for (i = 0; i < s->n;) {
 		if (s->cl[i].deadline_ms <= now) {

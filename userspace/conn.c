@@ -22,32 +22,6 @@
 #include "stats.h"
 #include "verify.h"
 
-const char *kg_close_reason_str(enum kg_close_reason r)
-{
-	switch (r) {
-	case KG_CLOSE_NONE: return "none";
-	case KG_CLOSE_DONE: return "done";
-	case KG_CLOSE_REJECTED: return "rejected";
-	case KG_CLOSE_HANDSHAKE_TIMEOUT: return "handshake_timeout";
-	case KG_CLOSE_BACKEND_CONNECT: return "backend_connect_failed";
-	case KG_CLOSE_BACKEND_ERROR: return "backend_error";
-	case KG_CLOSE_CLIENT_ERROR: return "client_error";
-	case KG_CLOSE_IDLE_TIMEOUT: return "idle_timeout";
-	case KG_CLOSE_SHUTDOWN: return "shutdown";
-	case KG_CLOSE_INTERNAL: return "internal_error";
-	case KG_CLOSE_REVOKED: return "revoked";
-	case KG_CLOSE_KILLED: return "killed";
-	case KG_CLOSE_KEYUPDATE: return "keyupdate_unsupported";
-	case KG_CLOSE_KTLS_REQUIRED: return "ktls_required";
-	case KG_CLOSE_MAX_LIFETIME: return "max_lifetime";
-	case KG_CLOSE_TRUNCATED: return "client_truncated";
-	case KG_CLOSE__COUNT: break;
-	}
-	return "?";
-}
-
-_Static_assert(KG_CLOSE__COUNT <= KG_CLOSES_MAX, "struct kg_stats.closes is too small");
-
 /* ---- the table ---------------------------------------------------------- */
 
 int kg_conn_table_grow(struct kg_worker *w)
@@ -281,6 +255,15 @@ static enum kg_close_reason kg_conn_real_reason(struct kg_worker *w, struct kg_c
 	return r;
 }
 
+/* Bytes for the backend dropped, or the client's stream not ended by
+ * close_notify: the backend must not see a clean end. */
+static bool kg_conn_client_unfinished(const struct kg_conn *c)
+{
+	return c->state == KG_ST_PROXY &&
+	       (kg_pump_pending_to_backend(c) || !(c->flags & KG_CF_C_RD_EOF) ||
+		(c->flags & KG_CF_TRUNCATED));
+}
+
 static void kg_set_rst(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -292,6 +275,9 @@ static void kg_set_rst(int fd)
 void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 {
 	r = kg_conn_real_reason(w, c, r);
+	/* idle timeout, shutdown: an unfinished client stream is no whole one */
+	if (c->bfd >= 0 && r != KG_CLOSE_DONE && kg_conn_client_unfinished(c))
+		kg_set_rst(c->bfd);
 	if (c->reason == KG_CLOSE_NONE)
 		c->reason = r;
 	if (!c->logged_reject)
@@ -304,6 +290,8 @@ void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason 
 		KG_STAT_ADD(&w->stats, backend_errors, 1);
 	kg_conn_free(w, c);
 }
+
+static void kg_linger_event(struct kg_worker *w, struct kg_conn *c);
 
 void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 {
@@ -327,7 +315,7 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 		 r == KG_CLOSE_TRUNCATED || r == KG_CLOSE_INTERNAL;
 	if (c->bfd >= 0) {
 		/* The backend must not take a cut-short stream for a whole one. */
-		if (broken || kg_pump_pending_to_backend(c))
+		if (broken || kg_conn_client_unfinished(c))
 			kg_set_rst(c->bfd);
 		kg_loop_poll_cancel(w, c, false);
 		close(c->bfd);
@@ -342,6 +330,9 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 	(void)shutdown(c->cfd, SHUT_WR);
 	c->state = KG_ST_LINGER;
 	c->deadline_ms = w->now_ms + KG_LINGER_MS;
+	/* The client may have finished already (its FIN was read): then no
+	 * event would come, so look now. @c may be freed here. */
+	kg_linger_event(w, c);
 }
 
 /* Waiting for the client to read our last words: drain what it still

@@ -112,7 +112,7 @@ void kg_conn_close(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason 
  * the point (revoked, killed); otherwise the client gets close_notify if no
  * byte meant for it was dropped, then a FIN, and we wait a moment for it to
  * read what we sent. The backend gets an RST whenever the client's stream
- * is incomplete.
+ * is incomplete. @c may be freed on return.
  */
 void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r);
 /* Readiness on the client (@client) or backend socket: run the state. */

@@ -19,17 +19,21 @@ struct kg_ebpf_hit {
 };
 
 /*
- * Load the programs and open (or create and pin) the maps under @pin_root
- * (with @prefer_pinned, first try the maps and iterator already pinned there),
+ * Load the programs and open (or create and pin) the maps under @pin_root,
  * mounting bpffs on /sys/fs/bpf if needed. -EPERM/-ENOSYS/… with @err
  * naming the missing capability or kernel option.
+ * With @prefer_pinned (short-lived commands), a pinned `revoked` map is
+ * opened as it is and nothing is loaded: kg_ebpf_scan then opens the pinned
+ * iterator, loading the programs only if there is none for that map. When
+ * nothing is pinned yet, the load also pins the iterator for the next call.
  */
 int kg_ebpf_open(const char *pin_root, bool prefer_pinned, struct kg_ebpf **out, char *err,
 		 size_t errlen) __attribute__((warn_unused_result));
 /* Pin the iterator link under the pin root (the gateway does, for the CLI). */
 int kg_ebpf_pin_iter(struct kg_ebpf *b) __attribute__((warn_unused_result));
 void kg_ebpf_close(struct kg_ebpf *b);
-/* True when the kernel aborts revoked sockets itself (bpf_sock_destroy). */
+/* True when the kernel aborts revoked sockets itself (bpf_sock_destroy);
+ * on the pins, known once kg_ebpf_scan has run. */
 bool kg_ebpf_can_destroy(const struct kg_ebpf *b);
 
 /* Tag socket @fd with the certificate and connection it carries. */
@@ -46,7 +50,8 @@ int kg_ebpf_foreach(struct kg_ebpf *b,
 		    void *arg);
 /* Run the iterator over every TCP socket. Hits (sockets of revoked
  * certificates, aborted already where kg_ebpf_can_destroy) go to @hits.
- * Returns the number of hits (≤ @max), or -errno. */
+ * Returns the number of hits (≤ @max), or -errno (the iterator could not be
+ * opened or loaded: logged). */
 int kg_ebpf_scan(struct kg_ebpf *b, struct kg_ebpf_hit *hits, size_t max);
 
 #endif

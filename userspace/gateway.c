@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "ktls.h"
 #include "log.h"
+#include "worker.h"
 #include "privs.h"
 #include "revoke.h"
 
@@ -292,11 +293,12 @@ static void kg_gw_reload(struct kg_gw *gw)
 			goto structure;
 	ns = calloc(gw->n_lst, sizeof(*ns));
 	ngen = kg_cfg_gen_new(ncfg);
+	if (ngen)
+		ncfg = NULL;	/* ngen owns it */
 	if (!ns || !ngen) {
 		kg_err("SIGHUP: out of memory; the running configuration stays in force");
 		goto fail;
 	}
-	ncfg = NULL;	/* ngen owns it */
 	for (i = 0; i < gw->n_lst; i++) {
 		const struct kg_listener_conf *lc = &ngen->cfg->listeners[i];
 		struct kg_tls_ctx *t;
@@ -438,6 +440,8 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	gw.n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+	if (gw.n_workers > KG_WORKERS_MAX)
+		gw.n_workers = KG_WORKERS_MAX;	/* the width of a connection ID's worker field */
 	gw.workers = calloc(gw.n_workers, sizeof(*gw.workers));
 	if (!gw.workers) {
 		rc = -ENOMEM;

@@ -10,7 +10,6 @@
 #include "revoke.h"
 #include "revstate.h"
 #include "tls.h"
-#include "worker.h"
 
 struct kg_revoker;
 struct kg_fleet;

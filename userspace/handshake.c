@@ -174,7 +174,7 @@ static bool kg_hs_client_left(struct kg_conn *c, int e)
 		return true;
 	return e == SSL_ERROR_SSL && c->hs.ssl_reason == SSL_R_UNEXPECTED_EOF_WHILE_READING &&
 	       c->hs.alert_rcvd < 0 && c->hs.verify_err == X509_V_OK &&
-	       (BIO_number_read(SSL_get_rbio(c->ssl)) == 0 || !SSL_in_before(c->ssl));
+	       (BIO_number_read(SSL_get_rbio(c->ssl)) == 0 || SSL_get_state(c->ssl) != TLS_ST_BEFORE);
 }
 
 void kg_hs_event(struct kg_worker *w, struct kg_conn *c)

@@ -105,12 +105,33 @@ void kg_loop_poll_cancel(struct kg_worker *w, struct kg_conn *c, bool client)
 		c->bpoll_armed = false;
 }
 
+/* Squeeze out the holes that closed connections left. */
+static void kg_ready_compact(struct kg_worker *w)
+{
+	uint32_t i, j = 0;
+
+	for (i = 0; i < w->n_ready; i++)
+		if (w->ready[i])
+			w->ready[j++] = w->ready[i];
+	w->n_ready = j;
+}
+
+/*
+ * The list has room for twice the table (kg_conn_table_grow). Outside a run
+ * of the list, compacting leaves at most one entry per live connection;
+ * a run starts compacted and each connection re-queues itself at most once,
+ * so it never needs more than that either.
+ */
 void kg_loop_ready_push(struct kg_worker *w, struct kg_conn *c)
 {
 	if (c->on_ready)
 		return;
+	if (w->n_ready == 2 * w->cap && !w->running_ready)
+		kg_ready_compact(w);
+	if (w->n_ready == 2 * w->cap)
+		return;		/* cannot happen (see above); its next event pumps it */
 	c->on_ready = true;
-	w->ready[w->n_ready++] = c;	/* room for every slot: see kg_conn_table_grow */
+	w->ready[w->n_ready++] = c;
 }
 
 void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
@@ -139,14 +160,13 @@ static void kg_event_arm(struct kg_worker *w)
 	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_EVENT, 0, 0));
 }
 
-static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
+static void kg_dispatch(struct kg_worker *w, uint64_t ck, int res, unsigned flags)
 {
-	uint64_t ck = io_uring_cqe_get_data64(cqe);
 	struct kg_conn *c;
 
 	switch (kg_cookie_op(ck)) {
 	case KG_OP_ACCEPT:
-		kg_accept_event(w, kg_cookie_idx(ck), cqe->res, cqe->flags);
+		kg_accept_event(w, kg_cookie_idx(ck), res, flags);
 		break;
 	case KG_OP_ACCEPT_RETRY:
 		kg_accept_retry_event(w, kg_cookie_idx(ck));
@@ -155,7 +175,7 @@ static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
 	case KG_OP_BPOLL:
 		c = kg_conn_lookup(w, ck);
 		if (c)
-			kg_conn_event(w, c, kg_cookie_op(ck) == KG_OP_CPOLL, cqe->res, cqe->flags);
+			kg_conn_event(w, c, kg_cookie_op(ck) == KG_OP_CPOLL, res, flags);
 		break;
 	case KG_OP_TICK:
 		kg_conn_tick(w);
@@ -174,8 +194,11 @@ static void kg_dispatch(struct kg_worker *w, struct io_uring_cqe *cqe)
  * (appended past cnt) or close connections (their entries become NULL). */
 static void kg_run_ready(struct kg_worker *w)
 {
-	uint32_t cnt = w->n_ready, j;
+	uint32_t cnt, j;
 
+	kg_ready_compact(w);
+	cnt = w->n_ready;
+	w->running_ready = true;
 	for (j = 0; j < cnt; j++) {
 		struct kg_conn *c = w->ready[j];
 
@@ -188,6 +211,7 @@ static void kg_run_ready(struct kg_worker *w)
 	}
 	memmove(w->ready, w->ready + cnt, (w->n_ready - cnt) * sizeof(*w->ready));
 	w->n_ready -= cnt;
+	w->running_ready = false;
 }
 
 static int kg_wait(struct kg_worker *w)
@@ -214,7 +238,7 @@ static void *kg_worker_main(void *arg)
 {
 	struct kg_worker *w = arg;
 	struct io_uring_cqe *cqe;
-	unsigned head, n, fault = kg_fault_ring_after(), submits = 0;
+	unsigned fault = kg_fault_ring_after(), submits = 0;
 	int stop_seen = 0, rc;
 
 	w->now_ms = kg_now_ms();
@@ -229,12 +253,20 @@ static void *kg_worker_main(void *arg)
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			kg_loop_fatal(w, "io_uring_enter", rc);
 		w->now_ms = kg_now_ms();
-		n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			kg_dispatch(w, cqe);
-			n++;
+		/* Each completion leaves the CQ ring before it is handled: a
+		 * handler that fills the SQ ring can then always submit (a full
+		 * CQ ring would make io_uring_enter answer EBUSY). Only those
+		 * ready now: a busy stream posts new ones as fast as they are
+		 * handled, and the stop and mailbox checks below must not starve. */
+		for (unsigned batch = io_uring_cq_ready(&w->ring);
+		     batch && io_uring_peek_cqe(&w->ring, &cqe) == 0; batch--) {
+			uint64_t ck = io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+			unsigned flags = cqe->flags;
+
+			io_uring_cqe_seen(&w->ring, cqe);
+			kg_dispatch(w, ck, res, flags);
 		}
-		io_uring_cq_advance(&w->ring, n);
 		if (w->n_ready)
 			kg_run_ready(w);
 
@@ -254,6 +286,12 @@ static void *kg_worker_main(void *arg)
 		if (stop_seen && w->n_live == 0)
 			break;
 	}
+	/* From now on requests are answered by their poster (mailbox.c):
+	 * this worker has no connection left. */
+	pthread_mutex_lock(&w->mbox_lock);
+	w->loop_done = true;
+	pthread_mutex_unlock(&w->mbox_lock);
+	kg_mbox_run(w);
 	{
 		uint64_t one = 1;
 

@@ -18,7 +18,7 @@
 
 #define KG_TICK_MS 100
 #define KG_PUMP_BUDGET 16		/* buffer-fulls per direction per pump */
-#define KG_LINGER_MS 1000		/* wait for the peer to read our alert */
+#define KG_LINGER_MS 3000		/* wait for the peer to read our alert (a loaded client is slow) */
 
 /* io_uring user_data: op, index (listener or table slot), generation. */
 enum kg_op {
@@ -85,6 +85,8 @@ struct kg_worker {
 	 * never needs memory. */
 	struct kg_conn **ready;
 	uint32_t n_ready;
+	bool running_ready;		/* kg_run_ready is walking the list */
+	bool loop_done;			/* the loop has ended (under mbox_lock) */
 
 	struct kg_pool pool;
 

@@ -121,6 +121,12 @@ int kg_worker_kill_wait(struct kg_worker *w, uint64_t conn_id, int reason, unsig
 	r->reason = reason;
 	r->found = -1;
 	pthread_mutex_lock(&w->mbox_lock);
+	if (w->loop_done) {
+		/* an ended worker has no connections */
+		pthread_mutex_unlock(&w->mbox_lock);
+		kg_kill_req_free(r);
+		return 0;
+	}
 	if (w->n_kill_reqs == sizeof(w->kill_reqs) / sizeof(w->kill_reqs[0])) {
 		pthread_mutex_unlock(&w->mbox_lock);
 		kg_kill_req_free(r);
@@ -189,10 +195,12 @@ void kg_mbox_run(struct kg_worker *w)
 void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 {
 	pthread_mutex_lock(&w->mbox_lock);
-	if (w->n_snaps < 8) {
+	if (w->n_snaps < 8 && !w->loop_done) {
 		w->snaps[w->n_snaps++] = r;
 	} else {
-		pthread_mutex_lock(&r->mu);	/* too many at once: answer empty */
+		/* too many at once, or the worker has ended (it has no
+		 * connections): answer empty */
+		pthread_mutex_lock(&r->mu);
 		r->pending--;
 		pthread_cond_signal(&r->cv);
 		pthread_mutex_unlock(&r->mu);
@@ -204,6 +212,10 @@ void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, int reason)
 {
 	pthread_mutex_lock(&w->mbox_lock);
+	if (w->loop_done) {
+		pthread_mutex_unlock(&w->mbox_lock);
+		return;		/* it has no connections left */
+	}
 	if (w->mbox_n == w->mbox_cap) {
 		size_t ncap = w->mbox_cap ? w->mbox_cap * 2 : 16;
 		struct kg_kill *nk = realloc(w->mbox, ncap * sizeof(*nk));

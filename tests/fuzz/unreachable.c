@@ -16,10 +16,11 @@
 #include "pki.h"
 #include "revoke.h"
 #include "tls.h"
+#include "worker.h"
 
 #define KG_UNREACHABLE __attribute__((weak, noreturn))
 
-/* worker.c, gateway.c */
+/* loop.c, mailbox.c, gateway.c */
 KG_UNREACHABLE int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 {
 	abort();
@@ -31,6 +32,12 @@ KG_UNREACHABLE void kg_worker_post_kill(struct kg_worker *w, uint64_t conn_id, i
 }
 
 KG_UNREACHABLE void kg_worker_post_snapshot(struct kg_worker *w, struct kg_snap_req *r)
+{
+	abort();
+}
+
+KG_UNREACHABLE int kg_worker_kill_wait(struct kg_worker *w, uint64_t conn_id, int reason,
+					unsigned timeout_ms)
 {
 	abort();
 }

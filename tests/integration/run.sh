@@ -9,7 +9,9 @@ pass=0 fail=0 skipped=0
 for t in tests/integration/test_*.sh; do
 	echo "# $t"
 	out=$(mktemp)
-	timeout 900 bash "$t" 2>&1 | tee "$out"
+	# no test reads the terminal; one that tried would be stopped (SIGTTIN)
+	# in the background process group `timeout` makes
+	timeout 900 bash "$t" </dev/null 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -c '^ok - ' "$out")
 	f=$(grep -c '^not ok - ' "$out")

@@ -5,48 +5,21 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 start_backend echo echo
 MPORT=$((30000 + $$ % 20000))
-cat > "$T/gw.conf" <<CONF
-[global]
-workers = 2
-state_dir = $T/state
+{
+	global_conf "workers = 2
 bpf_pin_root = /sys/fs/bpf/ktlsgw-test-admin-$$
 revocation = best-effort
 admin_socket = $T/admin.sock
 metrics = 127.0.0.1:$MPORT
-drain_timeout = 20s
-
-[listener edge]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-handshake_timeout = 1s
-
-[listener limited]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-max_connections = 2
-max_lifetime = 2s
-
-[listener rated]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-handshake_rate = 2
-CONF
+drain_timeout = 20s"
+	listener_conf edge "$echo_PORT" "handshake_timeout = 1s"
+	listener_conf limited "$echo_PORT" "max_connections = 2
+max_lifetime = 2s"
+	listener_conf rated "$echo_PORT" "handshake_rate = 2"
+} > "$T/gw.conf"
 trap 'cleanup; rm -rf /sys/fs/bpf/ktlsgw-test-admin-$$' EXIT
 start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
 A="-s $T/admin.sock"
@@ -54,10 +27,10 @@ A="-s $T/admin.sock"
 [ "$(stat -c %a "$T/admin.sock")" = 600 ] && ok "admin socket is mode 0600" || nok "admin socket mode $(stat -c %a "$T/admin.sock")"
 
 # a live openssl session (stdin held open)
-( printf 'hello\n'; sleep 30 ) | openssl s_client -quiet -connect "127.0.0.1:$GW_edge" -cert "$P/alice.pem" \
-	-cert_chain "$P/alice.pem" -key "$P/alice.key" -CAfile "$P/ca.pem" >"$T/s.out" 2>&1 &
+( printf 'hello\n'; sleep 30 ) | openssl s_client -quiet -connect "127.0.0.1:$GW_edge" $(cert_args alice) \
+	-CAfile "$P/ca.pem" >"$T/s.out" 2>&1 &
 S=$!
-sleep 1
+wait_log "^hello$" 100 "$T/s.out"
 out=$("$KTLSGW" conn list $A)
 if echo "$out" | grep -qE "alice +$(fp "$P/alice.pem") +1\.3 +TLS_AES_256_GCM_SHA384 +(userspace|ktls)"; then
 	ok "conn list shows the live openssl session with its fingerprint and data path"
@@ -67,8 +40,7 @@ fi
 id=$("$KTLSGW" -j conn list $A | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
 "$KTLSGW" -j conn list $A | grep -q "\"state\":\"established\"" && ok "conn list -j: $("$KTLSGW" -j conn list $A | cut -c1-160)..." || nok "conn list -j"
 "$KTLSGW" conn kill "$id" $A >/dev/null
-n=30
-while kill -0 $S 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+wait_gone "$S" 30
 if ! kill -0 $S 2>/dev/null && grep -q "conn=$id .*reason=killed" "$T/gw.log"; then
 	ok "conn kill $id ended it (client gone, access log reason=killed)"
 else
@@ -78,11 +50,10 @@ fi
 [ $rc = 1 ] && grep -q "no connection 999999" "$T/e" && ok "conn kill of an unknown ID: exit 1, says so" || nok "conn kill unknown: rc=$rc"
 
 # --- each rejection reason moves its own counter --------------------------
-try() { # CERT (empty = none) [s_client args]
+try() { # CERT (empty = none) [s_client args]: true when the echo came back
 	local c=$1
 	shift
-	(printf 'x\n'; sleep 0.3) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
-		${c:+-cert "$P/$c.pem" -cert_chain "$P/$c.pem" -key "$P/$c.key"} "$@" >/dev/null 2>&1
+	sclient "$GW_edge" "$c" "$@" | grep -q "^ping$"
 }
 for case in "no_certificate:" "unknown_ca:stranger" "certificate_expired:expired" \
 	    "bad_certificate:notyet" "unsupported_certificate:serverauth"; do
@@ -114,21 +85,18 @@ grep -q '^ktlsgw_data_path_total{worker="[01]",path="\(userspace\|ktls\)",tls="1
 "$KTLSGW" stats $A | grep -Eq "^handshakes_ok +[1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
 
 # --- limits: max_connections (all workers together) and max_lifetime --------
-"$B/kg-loadgen" idle --connect "127.0.0.1:$GW_limited" --cert "$P/alice.pem" --key "$P/alice.key" \
-	--cacert "$P/ca.pem" -c 2 --duration 1.5 >/dev/null 2>"$T/idle.err" &
+loadgen idle "$GW_limited" alice -c 2 --duration 1.5 >/dev/null 2>"$T/idle.err" &
 I=$!
-n=50
-while ! grep -q "connections open" "$T/idle.err" && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-out=$( (printf 'x\n'; sleep 0.5) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$GW_limited" \
-	-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+wait_log "connections open" 50 "$T/idle.err"
+out=$(sclient "$GW_limited" bob)
 wait $I
-if ! echo "$out" | grep -q "^x$" && grep -q "listener limited: max_connections (2) reached" "$T/gw.log"; then
+if ! echo "$out" | grep -q "^ping$" && grep -q "listener limited: max_connections (2) reached" "$T/gw.log"; then
 	ok "max_connections = 2: the third connection is closed at once and logged"
 else
 	nok "max_connections: $(echo "$out" | tail -1)"
 fi
 ( printf 'x\n'; sleep 4 ) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$GW_limited" \
-	-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" >/dev/null 2>&1
+	-CAfile "$P/ca.pem" $(cert_args bob) >/dev/null 2>&1
 line=$(grep 'subject="bob".*reason=max_lifetime' "$T/gw.log" | tail -1)
 el=$(echo "$line" | grep -o 'duration_ms=[0-9]*' | cut -d= -f2)
 if [ -n "$el" ] && [ "$el" -ge 2000 ] && [ "$el" -lt 3500 ]; then
@@ -139,8 +107,7 @@ fi
 
 # --- handshake_rate -----------------------------------------------------------
 before=$(metric ktlsgw_handshake_rejects_total 'reason="rate_limited"')
-res=$("$B/kg-loadgen" handshake --connect "127.0.0.1:$GW_rated" --cert "$P/alice.pem" --key "$P/alice.key" \
-	--cacert "$P/ca.pem" -c 1 -n 20 2>/dev/null)
+res=$(loadgen handshake "$GW_rated" alice -c 1 -n 20 2>/dev/null)
 after=$(metric ktlsgw_handshake_rejects_total 'reason="rate_limited"')
 done_hs=$(echo "$res" | grep -o '"handshakes":[0-9]*' | cut -d: -f2)
 if [ "${done_hs:-0}" -ge 1 ] && [ "${done_hs:-0}" -le 6 ] && [ $((after - before)) -ge 14 ] &&
@@ -151,12 +118,19 @@ else
 fi
 
 # --- SIGTERM drains ----------------------------------------------------------
-"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \
-	--cacert "$P/ca.pem" --bytes 300000000 >"$T/drain.out" 2>&1 &
+# the probe of a late client must be able to see an accepted connection
+if try alice; then early=accepted; else early=refused; fi
+[ $early = accepted ] && ok "before SIGTERM the late-client probe is accepted (the probe can tell)" ||
+	nok "the late-client probe is $early on a running gateway: it cannot tell accepted from refused"
+loadgen echo "$GW_edge" alice --bytes 300000000 >"$T/drain.out" 2>&1 &
 L=$!
-sleep 0.3
+# SIGTERM once the transfer is established, the probe once the drain began
+n=100
+until "$KTLSGW" -j conn list $A 2>/dev/null | grep -q '"state":"established"' || [ $n -le 0 ]; do
+	sleep 0.1; n=$((n - 1))
+done
 kill -TERM "$GW_PID"
-sleep 0.3
+wait_log "draining"
 if try alice; then late=accepted; else late=refused; fi
 wait $L
 wait "$GW_PID" 2>/dev/null

@@ -5,8 +5,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 cat "$P/client-ca.pem" "$P/rsa-client-ca.pem" > "$P/both-client-ca.pem"
 cat "$P/ca.pem" "$P/rsa-ca.pem" > "$P/both-roots.pem"
 
@@ -14,94 +13,33 @@ start_backend echo echo
 start_backend strict echo
 start_backend http http
 
-cat > "$T/gw.conf" <<CONF
-[global]
-workers = 2
-state_dir = $T/state
+{
+	global_conf "workers = 2
 bpf_pin_root = /sys/fs/bpf/ktlsgw-test-core-$$
-revocation = best-effort
-
-[listener ec]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/both-client-ca.pem
-trust = $P/both-roots.pem
-backend = 127.0.0.1:$echo_PORT
-
-[listener rsa]
-listen = 127.0.0.1:0
-cert = $P/rsa-server.pem
-key = $P/rsa-server.key
-client_ca = $P/both-client-ca.pem
-trust = $P/both-roots.pem
-backend = 127.0.0.1:$echo_PORT
-
-[listener http]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$http_PORT
-
-; only the demo intermediate may issue clients; its root is the anchor
-[listener strict]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$strict_PORT
-handshake_timeout = 1s
-
-[listener deep3]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/deep-client-ca.pem
-trust = $P/deep-root.pem
-verify_depth = 3
-backend = 127.0.0.1:$strict_PORT
-
-[listener deep4]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/deep-client-ca.pem
-trust = $P/deep-root.pem
-verify_depth = 4
-backend = 127.0.0.1:$echo_PORT
-
-[listener down]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:1
-CONF
+revocation = best-effort"
+	LC_CLIENT_CA=$P/both-client-ca.pem LC_TRUST=$P/both-roots.pem listener_conf ec "$echo_PORT"
+	LC_CERT=$P/rsa-server.pem LC_KEY=$P/rsa-server.key LC_CLIENT_CA=$P/both-client-ca.pem \
+		LC_TRUST=$P/both-roots.pem listener_conf rsa "$echo_PORT"
+	listener_conf http "$http_PORT"
+	echo "; only the demo intermediate may issue clients; its root is the anchor"
+	listener_conf strict "$strict_PORT" "handshake_timeout = 1s"
+	LC_CLIENT_CA=$P/deep-client-ca.pem LC_TRUST=$P/deep-root.pem listener_conf deep3 "$strict_PORT" "verify_depth = 3"
+	LC_CLIENT_CA=$P/deep-client-ca.pem LC_TRUST=$P/deep-root.pem listener_conf deep4 "$echo_PORT" "verify_depth = 4"
+	listener_conf down 1
+} > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway starts"; exit 1; }
 ok "gateway starts with 7 listeners"
 
 # --- good clients: echo through the gateway ------------------------------
-# s_client: send a line, keep stdin open long enough for the echo, then EOF
-# makes s_client send close_notify.
-sclient() { # PORT CAFILE CERT KEY TLSFLAG [extra]
-	local port=$1 ca=$2 cert=$3 key=$4 ver=$5
-	shift 5
-	(printf 'ping-%s\n' "$port"; sleep 0.7) |
-		timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$port" \
-			-servername localhost -verify_return_error -CAfile "$ca" \
-			${cert:+-cert "$cert" -cert_chain "$cert" -key "$key"} "$ver" "$@" 2>&1
-}
+# strict: the server certificate must verify for "localhost"
+V="-servername localhost -verify_return_error"
 
 for ver in -tls1_2 -tls1_3; do
 	for who in alice bob rsa-client; do
 		for srv in ec rsa; do
 			port=$(eval echo "\$GW_$srv")
-			out=$(sclient "$port" "$P/both-roots.pem" "$P/$who.pem" "$P/$who.key" $ver)
-			if echo "$out" | grep -q "^ping-$port\$"; then
+			out=$(CA=$P/both-roots.pem sclient "$port" "$who" $V $ver)
+			if echo "$out" | grep -q "^ping\$"; then
 				ok "s_client $ver client=$who server=$srv: echo through the gateway"
 			else
 				nok "s_client $ver client=$who server=$srv: $(echo "$out" | tail -3 | tr '\n' ' ')"
@@ -144,11 +82,10 @@ fi
 
 # --- rejections: the alert the client sees, a log line, no backend --------
 reject_case() { # NAME PORT CERT TLSFLAG EXPECTED_ALERT_REGEX LOG_REASON
-	local name=$1 port=$2 cert=$3 ver=$4 want=$5 reason=$6 out key=
-	[ -n "$cert" ] && key=${cert%.pem}.key
+	local name=$1 port=$2 cert=$3 ver=$4 want=$5 reason=$6 out
 	local before
 	before=$(wc -l < "$T/gw.log")
-	out=$(sclient "$port" "$P/ca.pem" "$cert" "$key" "$ver")
+	out=$(sclient "$port" "$cert" $V "$ver")
 	if echo "$out" | grep -qiE "$want"; then
 		# only the log lines this attempt produced
 		if tail -n +$((before + 1)) "$T/gw.log" | grep -q "reject .*reason=$reason"; then
@@ -181,8 +118,8 @@ if grep "reject .*reason=unknown_ca" "$T/gw.log" | grep -q "sha256=$fp_stranger"
 else
 	nok "rejection log line lacks the certificate details"
 fi
-out=$(sclient "$GW_deep4" "$P/ca.pem" "$P/deep.pem" "$P/deep.key" -tls1_3)
-echo "$out" | grep -q "^ping-$GW_deep4\$" && ok "4 intermediates pass with verify_depth = 4" ||
+out=$(sclient "$GW_deep4" deep $V -tls1_3)
+echo "$out" | grep -q "^ping\$" && ok "4 intermediates pass with verify_depth = 4" ||
 	nok "deep chain with verify_depth = 4: $(echo "$out" | tail -2 | tr '\n' ' ')"
 
 # Handshake timeout: a client that never speaks is cut after handshake_timeout.
@@ -200,7 +137,7 @@ n=$(backend_count strict)
 	nok "backend of the strict listener saw $n connections"
 
 # --- backend down: the client gets a clean close, the log says why --------
-out=$(sclient "$GW_down" "$P/ca.pem" "$P/alice.pem" "$P/alice.key" -tls1_3)
+out=$(sclient "$GW_down" alice $V -tls1_3)
 if grep -q "listener=down .*connect failed: Connection refused" "$T/gw.log" &&
    grep -q "listener=down .*reason=backend_connect_failed" "$T/gw.log"; then
 	ok "backend refusing: client closed cleanly, logged with the backend address"
@@ -217,16 +154,13 @@ else
 fi
 
 # --- bulk: 1 GiB each way over many connections, checksummed --------------
-LG="$B/kg-loadgen"
-res=$(timeout 600 "$LG" echo --connect "127.0.0.1:$GW_ec" --cert "$P/alice.pem" --key "$P/alice.key" \
-	--cacert "$P/ca.pem" -c 16 --bytes $((64 * 1024 * 1024)) 2>"$T/lg.err")
+res=$(loadgen echo "$GW_ec" alice -c 16 --bytes $((64 * 1024 * 1024)) 2>"$T/lg.err")
 if echo "$res" | grep -q '"ok":true' && echo "$res" | grep -q "\"bytes_received\":$((1024 * 1024 * 1024))"; then
 	ok "1 GiB each way over 16 connections arrives intact (SHA-256 compared): $res"
 else
 	nok "bulk echo: $res $(head -5 "$T/lg.err")"
 fi
-res=$(timeout 300 "$LG" echo --connect "127.0.0.1:$GW_rsa" --cert "$P/bob.pem" --key "$P/bob.key" \
-	--cacert "$P/both-roots.pem" -c 64 --bytes $((1024 * 1024)) --tls 1.2 2>"$T/lg.err")
+res=$(CA=$P/both-roots.pem LG_TIMEOUT=300 loadgen echo "$GW_rsa" bob -c 64 --bytes $((1024 * 1024)) --tls 1.2 2>"$T/lg.err")
 echo "$res" | grep -q '"ok":true' && ok "64 concurrent TLS 1.2 RSA connections, 1 MiB each, intact" ||
 	nok "64 connections: $res $(head -3 "$T/lg.err")"
 

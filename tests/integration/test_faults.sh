@@ -8,8 +8,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 start_backend echo echo
 "$B/kg-backend" --listen 127.0.0.1:0 --mode reset --bytes 1M --port-file "$T/rst.port" 2>/dev/null &
 PIDS="$PIDS $!"
@@ -18,23 +17,19 @@ PIDS="$PIDS $!"
 wait_file "$T/rst.port" && wait_file "$T/stall.port" || { nok "test backends"; exit 1; }
 MPORT=$((20000 + ($$ * 17) % 20000))
 {
-	printf '[global]\nworkers = 2\nstate_dir = %s\nrevocation = off\nadmin_socket = %s\nmetrics = 127.0.0.1:%s\n' \
-		"$T/state" "$T/admin.sock" "$MPORT"
+	global_conf "workers = 2
+revocation = off
+admin_socket = $T/admin.sock
+metrics = 127.0.0.1:$MPORT"
 	listener_conf edge "$echo_PORT"
 	listener_conf rst "$(cat "$T/rst.port")"
 	listener_conf stall "$(cat "$T/stall.port")" "idle_timeout = 30s"
 } > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
-LG() { # MODE PORT [args]: kg-loadgen as bob
-	local mode=$1 port=$2
-	shift 2
-	"$B/kg-loadgen" "$mode" --connect "127.0.0.1:$port" --cert "$P/bob.pem" --key "$P/bob.key" \
-		--cacert "$P/ca.pem" "$@"
-}
 
 # --- backend resets mid-stream ----------------------------------------------------
 c=$(metric ktlsgw_backend_errors_total ""); m=$(wc -l < "$T/gw.log")
-out=$(LG echo "$GW_rst" --bytes 8M 2>&1)
+out=$(loadgen echo "$GW_rst" bob --bytes 8M 2>&1)
 sleep 0.3
 c1=$(metric ktlsgw_backend_errors_total "")
 if grep -q '"ok":false' <<<"$out" && [ "$c1" -gt "$c" ] &&
@@ -47,7 +42,7 @@ fi
 # --- backend stops reading: memory stays bounded ---------------------------------------
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
 r0=$(rss)
-LG upload "$GW_stall" --bytes 4G >"$T/stall.out" 2>&1 &
+loadgen upload "$GW_stall" bob --bytes 4G >"$T/stall.out" 2>&1 &
 up=$!
 sleep 4
 r1=$(rss)
@@ -63,7 +58,7 @@ fi
 # a client that resets while its backend is not reading is still noticed
 sleep 0.5
 fd0=$(ls "/proc/$GW_PID/fd" | wc -l); m=$(wc -l < "$T/gw.log")
-LG echo "$GW_stall" --bytes 64M --abort-after 1M >"$T/stall2.out" 2>&1 &
+loadgen echo "$GW_stall" bob --bytes 64M --abort-after 1M >"$T/stall2.out" 2>&1 &
 ab=$!
 sleep 1
 fd1=$(ls "/proc/$GW_PID/fd" | wc -l)
@@ -79,28 +74,26 @@ fi
 stop_gw
 
 # --- descriptor exhaustion ------------------------------------------------------------
-cat > "$T/fd.conf" <<CONF
-[global]
-workers = 1
-state_dir = $T/state
+{
+	global_conf "workers = 1
 revocation = off
 admin_socket =
-metrics = 127.0.0.1:$MPORT
-$(listener_conf edge "$echo_PORT")
-CONF
+metrics = 127.0.0.1:$MPORT"
+	listener_conf edge "$echo_PORT"
+} > "$T/fd.conf"
 rm -f "$T/gw.ready"
 prlimit --nofile=40:40 "$KTLSGW" run -c "$T/fd.conf" --ready-file "$T/gw.ready" >"$T/fd.log" 2>&1 &
 FDPID=$!
 PIDS="$PIDS $FDPID"
 wait_file "$T/gw.ready" || { nok "gateway under a 40-descriptor limit did not start: $(tail -3 "$T/fd.log")"; exit 1; }
 FDPORT=$(awk '{print $2}' "$T/gw.ready" | sed 's/.*://')
+fdbase=$(ls "/proc/$FDPID/fd" | wc -l)
 holders=""
 for i in $(seq 30); do
-	(sleep 6) | timeout 12 openssl s_client -quiet -connect "127.0.0.1:$FDPORT" -CAfile "$P/ca.pem" \
-		-cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" >/dev/null 2>&1 &
+	s_hold "$FDPORT" bob "$T/fd.stop" &
 	holders="$holders $!"
 done
-sleep 2
+wait_log "accept: Too many open files" 200 "$T/fd.log"
 ticks() { awk '{print $14 + $15}' "/proc/$FDPID/stat"; }
 t0=$(ticks); sleep 2; t1=$(ticks)
 errs=$(metric ktlsgw_accept_errors_total "")
@@ -110,11 +103,12 @@ if grep -q "accept: Too many open files; raise the open-file limit" "$T/fd.log" 
 else
 	nok "EMFILE: accept_errors=$errs, $((t1 - t0)) ticks in 2 s; $(grep -m1 accept "$T/fd.log")"
 fi
+touch "$T/fd.stop"
 wait $holders 2>/dev/null
-sleep 0.5
-out=$( (printf 'again\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$FDPORT" \
-	-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
-if grep -q "^again$" <<<"$out"; then
+n=100
+while [ "$(ls "/proc/$FDPID/fd" | wc -l)" -gt "$fdbase" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+out=$(sclient "$FDPORT" alice)
+if grep -q "^ping$" <<<"$out"; then
 	ok "descriptors back: a new client is served again"
 else
 	nok "after EMFILE: $(tail -2 <<<"$out")"
@@ -133,21 +127,11 @@ if [ "$(id -u)" = 0 ]; then
 	echo "$(fp "$P/bob.pem") 1700000000 1 0 keyCompromise: test" > "$D/state/revoked"
 	chown -R "$U" "$D/state"
 	nobpf_conf() { # MODE
-		cat <<CONF
-[global]
-workers = 1
-state_dir = $D/state
+		GC_STATE=$D/state global_conf "workers = 1
 bpf_pin_root = /sys/fs/bpf/ktlsgw-nobpf-$$
 revocation = $1
-admin_socket =
-[listener edge]
-listen = 127.0.0.1:0
-cert = $D/pki/server.pem
-key = $D/pki/server.key
-client_ca = $D/pki/client-ca.pem
-trust = $D/pki/ca.pem
-backend = 127.0.0.1:$echo_PORT
-CONF
+admin_socket ="
+		P=$D/pki listener_conf edge "$echo_PORT"
 	}
 	asuser() { timeout 20 setpriv --reuid="$U" --regid="$(id -g "$U")" --clear-groups --inh-caps=-all --bounding-set=-all "$@"; }
 	nobpf_conf required > "$D/req.conf"
@@ -165,11 +149,9 @@ CONF
 	PIDS="$PIDS $BEPID"
 	if wait_file "$D/ready"; then
 		BEPORT=$(awk '{print $2}' "$D/ready" | sed 's/.*://')
-		a=$( (printf 'hi\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$BEPORT" \
-			-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" 2>&1)
-		b=$( (printf 'hi\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$BEPORT" \
-			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
-		if grep -q "BPF unavailable .*best-effort" "$D/be.log" && grep -q "^hi$" <<<"$a" &&
+		a=$(sclient "$BEPORT" alice)
+		b=$(sclient "$BEPORT" bob)
+		if grep -q "BPF unavailable .*best-effort" "$D/be.log" && grep -q "^ping$" <<<"$a" &&
 		   grep -q "certificate revoked" <<<"$b"; then
 			ok "BPF unavailable, best-effort: starts with a warning, serves, and still refuses a revoked certificate from the state file"
 		else
@@ -194,18 +176,16 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=256k tmpfs
 		dd if=/dev/zero of="$T/full/fill" bs=4k 2>/dev/null
 		o=$("$KTLSGW" revoke add -c "$T/full.conf" --cert "$P/bob.pem" 2>&1); rc=$?
 		l=$("$KTLSGW" revoke list -c "$T/full.conf" 2>&1)
-		b=$( (printf 'still\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
-			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+		b=$(sclient "$GW_edge" bob)
 		if [ $rc -ne 0 ] && grep -qi "no space left on device" <<<"$o" && ! grep -q "$(fp "$P/bob.pem")" <<<"$l" &&
-		   grep -q "^still$" <<<"$b"; then
+		   grep -q "^ping$" <<<"$b"; then
 			ok "disk full: revoke add fails (exit $rc: $(head -1 <<<"$o" | cut -c1-90)), nothing in the map, nothing acknowledged"
 		else
 			nok "disk full: rc=$rc $o; list: $l; bob: $(tail -1 <<<"$b")"
 		fi
 		rm -f "$T/full/fill"
 		o=$("$KTLSGW" revoke add -c "$T/full.conf" --cert "$P/bob.pem" 2>&1); rc=$?
-		b=$( (printf 'still\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
-			-CAfile "$P/ca.pem" -cert "$P/bob.pem" -cert_chain "$P/bob.pem" -key "$P/bob.key" 2>&1)
+		b=$(sclient "$GW_edge" bob)
 		if [ $rc -eq 0 ] && grep -q "certificate revoked" <<<"$b" && grep -q "$(fp "$P/bob.pem")" "$T/full/state/revoked"; then
 			ok "space freed: the same revoke add succeeds, is on disk and enforced"
 		else

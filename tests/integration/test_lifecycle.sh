@@ -42,18 +42,6 @@ probe() { # MODE [CERT-NAME]
 	timeout 40 python3 tests/tools/tlsprobe.py "$1" "$GW_edge" "$P/ca.pem" "$P/${2:-alice}.pem" \
 		"$P/${2:-alice}.key" 2>&1
 }
-logmark() { wc -l < "$T/gw.log"; }
-logsince() { tail -n +$(($1 + 1)) "$T/gw.log"; }
-# wait_log MARK REGEX: wait (20 s at most) for a log line after MARK
-wait_log() {
-	local n=200
-	while [ $n -gt 0 ]; do
-		logsince "$1" | grep -qE "$2" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 # ends N: wait for the backend's Nth connection end, print it
 ends() {
 	local n=200
@@ -67,7 +55,7 @@ rejects() { metric ktlsgw_handshake_rejects_total "reason=\"$1\""; }
 m=$(logmark)
 out=$(probe clean)
 if [[ "$out" == *"echo=ping"* && "$out" == *"close_notify"* && "$out" == *"end=fin"* ]] &&
-	[ "$(ends 1)" = "fin 5" ] && wait_log "$m" "access .*reason=done"; then
+	[ "$(ends 1)" = "fin 5" ] && wait_since "$m" "access .*reason=done" 200; then
 	ok "close_notify from the client: backend sees a FIN, client gets close_notify then FIN ($out)"
 else
 	nok "clean end: client '$out', backend '$(ends 1)', log: $(logsince "$m" | grep access)"
@@ -77,7 +65,7 @@ fi
 m=$(logmark); c=$(closed client_truncated)
 out=$(probe truncate)
 if [[ "$out" == *"echo=ping"* ]] && [ "$(ends 2)" = "rst 5" ] &&
-	wait_log "$m" "access .*reason=client_truncated" && [ "$(closed client_truncated)" -gt "$c" ]; then
+	wait_since "$m" "access .*reason=client_truncated" 200 && [ "$(closed client_truncated)" -gt "$c" ]; then
 	ok "FIN without close_notify: backend sees a reset, not a clean end; logged and counted as client_truncated"
 else
 	nok "truncation: client '$out', backend '$(ends 2)', counter $c -> $(closed client_truncated), log: $(logsince "$m" | grep access)"
@@ -90,7 +78,7 @@ fi
 m=$(logmark)
 out=$(probe badrecord)
 if [[ "$out" == *"echo=ping"* && "$out" == *"BAD_RECORD_MAC"* && "$out" == *"end=fin"* ]] &&
-	[ "$(ends 3)" = "rst 5" ] && wait_log "$m" "access .*reason=client_error"; then
+	[ "$(ends 3)" = "rst 5" ] && wait_since "$m" "access .*reason=client_error" 200; then
 	ok "a forged record after the handshake: the client reads bad_record_mac, then a FIN ($out); the backend is reset"
 else
 	nok "protocol error: client '$out', backend '$(ends 3)', log: $(logsince "$m" | grep access)"
@@ -99,7 +87,7 @@ fi
 # --- a client that leaves during the handshake --------------------------------
 m=$(logmark); c=$(rejects client_closed); pe=$(rejects protocol_error)
 exec 3<>"/dev/tcp/127.0.0.1/$GW_edge" && exec 3>&-
-if wait_log "$m" 'reject .*reason=client_closed alert="none"' && [ "$(rejects client_closed)" -gt "$c" ] &&
+if wait_since "$m" 'reject .*reason=client_closed alert="none"' 200 && [ "$(rejects client_closed)" -gt "$c" ] &&
 	[ "$(rejects protocol_error)" = "$pe" ]; then
 	ok "connect and close (a health check): reject reason=client_closed, no alert, not a protocol_error"
 else
@@ -115,13 +103,19 @@ openssl x509 -req -in "$T/evil.csr" -CA "$P/client-ca.pem" -CAkey "$P/client-ca.
 cat "$T/evil-leaf.pem" "$P/client-ca.pem" > "$P/evil.pem"
 m=$(logmark)
 out=$(probe clean evil)
-if wait_log "$m" "access .*subject=" && ! logsince "$m" | grep -q '^forged=1' &&
+if wait_since "$m" "access .*subject=" 200 && ! logsince "$m" | grep -q '^forged=1' &&
 	[ "$(logsince "$m" | grep -c 'reason=done')" = 1 ] &&
 	logsince "$m" | grep 'access' | grep -qF 'subject="evil\" reason=done \\ \nforged=1"'; then
 	ok "a subject with a quote, a backslash, a newline and 'reason=done' is escaped: one access line"
 else
 	nok "log escaping: client '$out'; log: $(logsince "$m")"
 fi
+
+# --- a client that sends only its leaf (what curl --cert leaf.pem does) -------
+out=$( (printf 'leaf\n'; sleep 1) | timeout 10 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
+	-CAfile "$P/ca.pem" -cert "$P/alice-leaf.pem" -key "$P/alice.key" 2>&1)
+grep -q '^leaf$' <<<"$out" && ok "a client sending only its leaf is served: the chain is completed from client_ca" ||
+	nok "leaf-only client: $(tail -2 <<<"$out")"
 
 # --- byte counters move while a stream runs ---------------------------------
 b0=$(metric ktlsgw_bytes_in_total worker)
@@ -168,7 +162,7 @@ printf 'carol stays\n' >&5
 n=100
 while [ "$(metric ktlsgw_connections_active worker)" -lt 2 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 kill -TERM "$GW_PID"
-wait_log 0 "SIGTERM: no new connections" || nok "SIGTERM not logged"
+wait_since 0 "SIGTERM: no new connections" 200 || nok "SIGTERM not logged"
 if "$KTLSGW" stats -s "$T/admin.sock" >"$T/stats.out" 2>&1; then
 	ok "during a drain the admin socket answers: $(head -c 80 "$T/stats.out")"
 else
@@ -177,7 +171,7 @@ fi
 if [ "$rev_mode" = required ]; then
 	m=$(logmark)
 	"$KTLSGW" revoke add --cert "$P/bob.pem" -c "$T/gw.conf" >"$T/rev.out" 2>&1
-	if wait_log "$m" "access .*subject=\"bob\".*reason=revoked"; then
+	if wait_since "$m" "access .*subject=\"bob\".*reason=revoked" 200; then
 		ok "during a drain a revocation still cuts the live connection"
 	else
 		nok "revocation during a drain: $(cat "$T/rev.out"); log: $(logsince "$m")"
@@ -231,6 +225,28 @@ else
 	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
 		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
 		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
+fi
+
+# --- counters add up over every worker, beyond 256 ---------------------------
+cat > "$T/many.conf" <<CONF
+[global]
+workers = 260
+state_dir = $T/state-many
+revocation = off
+admin_socket = $T/many.sock
+
+$(listener_conf edge "$EW")
+CONF
+: > "$T/gw.log"
+if start_gw "$T/many.conf"; then
+	"$B/kg-loadgen" handshake --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \
+		--cacert "$P/ca.pem" -n 400 -c 4 >"$T/many.out" 2>&1
+	got=$("$KTLSGW" -j stats -s "$T/many.sock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections_total"])')
+	[ "$got" = 400 ] && ok "260 workers: stats counts all 400 connections" ||
+		nok "260 workers: stats counts $got of 400 connections ($(tail -c 200 "$T/many.out"))"
+	stop_gw
+else
+	nok "260 workers: the gateway did not start"
 fi
 
 echo "# lifecycle: $PASS passed, $FAIL failed"

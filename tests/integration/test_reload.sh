@@ -6,47 +6,30 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 start_backend echo echo
 cp "$P/server.pem" "$T/srv.pem"; cp "$P/server.key" "$T/srv.key"
 cp "$P/client-ca.crl.pem" "$T/crl.pem"
 conf() { # CRL_STALE
-	cat > "$T/gw.conf" <<CONF
-[global]
-workers = 2
-state_dir = $T/state
-revocation = off
-[listener edge]
-listen = 127.0.0.1:0
-cert = $T/srv.pem
-key = $T/srv.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-crl = $T/crl.pem
-crl_stale = ${1:-reject}
-backend = 127.0.0.1:$echo_PORT
-CONF
-}
-sclient() { # CERT [args]
-	local c=$1
-	shift
-	(printf 'ping\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof -connect \
-		"127.0.0.1:$GW_edge" -CAfile "$P/both.pem" -cert "$P/$c.pem" -cert_chain "$P/$c.pem" \
-		-key "$P/$c.key" "$@" 2>&1
+	{
+		global_conf "workers = 2
+revocation = off"
+		LC_CERT=$T/srv.pem LC_KEY=$T/srv.key listener_conf edge "$echo_PORT" "crl = $T/crl.pem
+crl_stale = ${1:-reject}"
+	} > "$T/gw.conf"
 }
 cat "$P/ca.pem" "$P/rsa-ca.pem" > "$P/both.pem"
+CA=$P/both.pem	# the server certificate changes from the EC to the RSA root
 conf
 start_gw "$T/gw.conf" || { nok "gateway with a CRL starts"; exit 1; }
 
-sclient alice | grep -q "^ping$" && ok "CRL: a client not on the CRL passes" || nok "CRL: alice refused"
-out=$(sclient erin)
+sclient "$GW_edge" alice | grep -q "^ping$" && ok "CRL: a client not on the CRL passes" || nok "CRL: alice refused"
+out=$(sclient "$GW_edge" erin)
 echo "$out" | grep -q "alert certificate revoked" && grep -q "reject .*subject=\"CN=erin.*\|reject .*reason=certificate_revoked" "$T/gw.log" &&
 	ok "CRL: a client on the CRL gets certificate_revoked" || nok "CRL: erin: $(echo "$out" | tail -1)"
 
 # --- SIGHUP during a long transfer: new server cert + empty CRL --------------
-"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/alice.pem" --key "$P/alice.key" \
-	--cacert "$P/both.pem" --bytes 400000000 >"$T/long.out" 2>"$T/long.err" &
+loadgen echo "$GW_edge" alice --bytes 400000000 >"$T/long.out" 2>"$T/long.err" &
 L=$!
 sleep 0.5
 cp "$P/rsa-server.pem" "$T/srv.pem"; cp "$P/rsa-server.key" "$T/srv.key"
@@ -55,12 +38,12 @@ kill -HUP "$GW_PID"
 sleep 0.5
 grep -q "SIGHUP: configuration reloaded" "$T/gw.log" && ok "SIGHUP reloads the configuration" ||
 	nok "SIGHUP: $(grep SIGHUP "$T/gw.log")"
-subj=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$GW_edge" -cert "$P/alice.pem" \
-	-cert_chain "$P/alice.pem" -key "$P/alice.key" -CAfile "$P/both.pem" 2>/dev/null |
+subj=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$GW_edge" $(cert_args alice) \
+	-CAfile "$P/both.pem" 2>/dev/null |
 	openssl x509 -noout -issuer 2>/dev/null)
 echo "$subj" | grep -q "RSA root" && ok "new connections get the new server certificate ($subj)" ||
 	nok "server certificate after SIGHUP: $subj"
-sclient erin | grep -q "^ping$" && ok "the reloaded (empty) CRL lets erin in" || nok "CRL reload"
+sclient "$GW_edge" erin | grep -q "^ping$" && ok "the reloaded (empty) CRL lets erin in" || nok "CRL reload"
 wait $L
 grep -q '"ok":true' "$T/long.out" && ok "a 400 MB transfer running across the reload arrived intact" ||
 	nok "transfer across reload: $(cat "$T/long.out" "$T/long.err")"
@@ -70,7 +53,7 @@ echo "not a certificate" > "$T/srv.pem"
 kill -HUP "$GW_PID"
 sleep 0.5
 if grep -q "SIGHUP: .*srv.pem.*the running configuration stays in force" "$T/gw.log" &&
-   sclient alice | grep -q "^ping$"; then
+   sclient "$GW_edge" alice | grep -q "^ping$"; then
 	ok "broken certificate on SIGHUP: error logged with FILE:LINE, old configuration still serving"
 else
 	nok "broken reload: $(grep SIGHUP "$T/gw.log" | tail -1)"
@@ -83,7 +66,7 @@ cp "$P/client-ca-stale.crl.pem" "$T/crl.pem"
 conf reject
 : > "$T/gw.log"
 start_gw "$T/gw.conf" || nok "start with a stale CRL"
-out=$(sclient alice)
+out=$(sclient "$GW_edge" alice)
 if ! echo "$out" | grep -q "^ping$" && grep -q "reason=crl_unusable" "$T/gw.log"; then
 	ok "stale CRL with crl_stale = reject: clients refused (reason=crl_unusable)"
 else
@@ -93,8 +76,8 @@ stop_gw
 conf warn
 : > "$T/gw.log"
 start_gw "$T/gw.conf" || nok "start with crl_stale = warn"
-if sclient alice | grep -q "^ping$" && grep -q "past its nextUpdate; accepting" "$T/gw.log" &&
-   sclient erin | grep -q "alert certificate revoked"; then
+if sclient "$GW_edge" alice | grep -q "^ping$" && grep -q "past its nextUpdate; accepting" "$T/gw.log" &&
+   sclient "$GW_edge" erin | grep -q "alert certificate revoked"; then
 	ok "stale CRL with crl_stale = warn: accepted with a warning, its entries still enforced"
 else
 	nok "stale CRL warn: $(grep -i crl "$T/gw.log" | tail -2)"

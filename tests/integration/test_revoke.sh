@@ -14,24 +14,16 @@ fi
 P=$T/pki
 PINS=/sys/fs/bpf/ktlsgw-test-$$
 STATE=$T/state
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 start_backend echo echo
 
-cat > "$T/gw.conf" <<CONF
-[global]
-workers = 2
-state_dir = $STATE
+{
+	GC_STATE=$STATE global_conf "workers = 2
 bpf_pin_root = $PINS
 revocation_scan_interval = 100ms
-
-[listener edge]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
-CONF
+admin_socket = $T/admin.sock"
+	listener_conf edge "$echo_PORT"
+} > "$T/gw.conf"
 cleanup_pins() { rm -rf "$PINS"; }
 trap 'cleanup; cleanup_pins' EXIT
 
@@ -45,15 +37,7 @@ fi
 ok "gateway starts with BPF revocation ($(grep -o 'cut by [^,]*' "$T/gw.log" | head -1))"
 
 LG() { # NAME CERT BYTES
-	"$B/kg-loadgen" echo --connect "127.0.0.1:$GW_edge" --cert "$P/$2.pem" --key "$P/$2.key" \
-		--cacert "$P/ca.pem" --bytes "$3" >"$T/$1.out" 2>"$T/$1.err"
-}
-sclient() { # CERT [extra s_client args]
-	local cert=$1
-	shift
-	(printf 'ping\n'; sleep 0.5) | timeout 10 openssl s_client -quiet -no_ign_eof \
-		-connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" -cert "$P/$cert.pem" \
-		-cert_chain "$P/$cert.pem" -key "$P/$cert.key" "$@" 2>&1
+	loadgen echo "$GW_edge" "$2" --bytes "$3" >"$T/$1.out" 2>"$T/$1.err"
 }
 REV="$KTLSGW revoke"
 RC="-c $T/gw.conf"
@@ -65,19 +49,17 @@ openssl s_server -quiet -accept "127.0.0.1:$SPORT" -cert "$P/server.pem" -key "$
 	-CAfile "$P/client-ca-chain.pem" -Verify 3 -naccept 1 -rev >/dev/null 2>&1 &
 sleep 0.5
 (printf 'ping\n'; sleep 0.5) | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$SPORT" \
-	-CAfile "$P/ca.pem" -cert "$P/alice.pem" -cert_chain "$P/alice.pem" -key "$P/alice.key" \
-	-tls1_3 -sess_out "$T/alice.sess" >/dev/null 2>&1
+	-CAfile "$P/ca.pem" $(cert_args alice) -tls1_3 -sess_out "$T/alice.sess" >/dev/null 2>&1
 
 # --- live cut through the CLI ---------------------------------------------
 LG alice alice 100000000000 &
 A=$!
 LG carol carol 400000000 &
 C=$!
-sleep 0.5
+wait_conn alice
 out=$($REV add --cert "$P/alice.pem" --reason "keyCompromise: test" $RC)
 echo "$out" | grep -q "^revoked $(fp "$P/alice.pem")" && ok "revoke add --cert: $out" || nok "revoke add: $out"
-n=50
-while kill -0 $A 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+wait_gone "$A" 50
 if ! kill -0 $A 2>/dev/null && grep -qiE "reset|abort" "$T/alice.err"; then
 	ok "revoked client's live stream was cut with an RST ($(head -1 "$T/alice.err" | cut -c1-80))"
 else
@@ -95,12 +77,12 @@ grep -q "subject=\"alice\".*reason=revoked" "$T/gw.log" && ok "access log says r
 
 # --- new handshakes ---------------------------------------------------------
 for ver in -tls1_2 -tls1_3; do
-	out=$(sclient alice $ver)
+	out=$(sclient "$GW_edge" alice $ver)
 	echo "$out" | grep -q "alert certificate revoked" &&
 		ok "revoked certificate's new $ver handshake gets certificate_revoked" ||
 		nok "revoked $ver handshake: $(echo "$out" | tail -2)"
 done
-out=$(sclient alice -tls1_3 -sess_in "$T/alice.sess")
+out=$(sclient "$GW_edge" alice -tls1_3 -sess_in "$T/alice.sess")
 if [ -s "$T/alice.sess" ] && echo "$out" | grep -q "alert certificate revoked" &&
    ! echo "$out" | grep -q "^Reused"; then
 	ok "an offered TLS 1.3 session ticket does not bypass revocation"
@@ -114,11 +96,10 @@ grep -q "reject .*reason=certificate_revoked .*sha256=$(fp "$P/alice.pem")" "$T/
 # --- raw bpftool edit ------------------------------------------------------
 LG dave dave 100000000000 &
 D=$!
-sleep 0.5
+wait_conn dave
 hexkey=$(fp "$P/dave.pem" | sed 's/../& /g')
 bpftool map update pinned "$PINS/revoked" key hex $hexkey value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
-n=50
-while kill -0 $D 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+wait_gone "$D" 50
 if ! kill -0 $D 2>/dev/null && grep -qiE "reset|abort" "$T/dave.err"; then
 	ok "raw 'bpftool map update pinned .../revoked' cut the live connection"
 else
@@ -135,23 +116,23 @@ bpftool map dump pinned "$PINS/revoked" | grep -q '"revoked_at"' &&
 # --- durability ------------------------------------------------------------
 kill -9 "$GW_PID"; wait "$GW_PID" 2>/dev/null; GW_PID=
 start_gw "$T/gw.conf" || nok "restart after kill -9"
-sclient alice -tls1_3 | grep -q "alert certificate revoked" &&
+sclient "$GW_edge" alice -tls1_3 | grep -q "alert certificate revoked" &&
 	ok "revoke, kill -9, restart: still revoked" || nok "revocation lost after kill -9"
 stop_gw
 rm -rf "$PINS"
 start_gw "$T/gw.conf" || nok "restart without pins"
-if sclient alice -tls1_3 | grep -q "alert certificate revoked" &&
+if sclient "$GW_edge" alice -tls1_3 | grep -q "alert certificate revoked" &&
    bpftool map dump pinned "$PINS/revoked" | grep -q '"revoked_at"'; then
 	ok "revoke, remove the pins, restart: still revoked (map rebuilt from the state file)"
 else
 	nok "revocation lost with the pins"
 fi
-sclient dave -tls1_3 | grep -q "alert certificate revoked" &&
+sclient "$GW_edge" dave -tls1_3 | grep -q "alert certificate revoked" &&
 	ok "the adopted bpftool revocation survived too" || nok "adopted revocation lost"
 
 # --- del, list, errors -------------------------------------------------------
 $REV del "$(fp "$P/alice.pem" | sed 's/../&:/g; s/:$//' | tr a-f A-F)" $RC >/dev/null &&
-	sclient alice -tls1_3 | grep -q "^ping$" &&
+	sclient "$GW_edge" alice -tls1_3 | grep -q "^ping$" &&
 	ok "revoke del (colons, upper case) lets the certificate in again" || nok "revoke del"
 out=$("$KTLSGW" -j revoke list $RC)
 echo "$out" | grep -q "^\[{\"sha256\":\"$(fp "$P/dave.pem")\",\"revoked_at\":\"[0-9T:-]*Z\",\"reason\":\"unspecified\",\"live_cut\":true" &&
@@ -177,6 +158,71 @@ if mountpoint -q "$RO"; then
 else
 	skip "cannot mount a tmpfs for the read-only state test"
 fi
+
+# --- the CLI on a running gateway's pins -----------------------------------------
+# A command opens the pinned map (add also the pinned iterator) and loads
+# nothing: reading the kernel's BTF to load the programs is what made every
+# command slow. strace shows what it opens.
+if ! command -v strace >/dev/null 2>&1; then
+	skip "strace is not installed (tests/deps.sh installs it): cannot check what the CLI opens"
+else
+	CAROL=$(fp "$P/carol.pem")
+	for c in "add --cert $P/carol.pem" "list" "del $CAROL"; do
+		# shellcheck disable=SC2086
+		strace -f -qq -e trace=openat,bpf -o "$T/strace" $REV $c $RC >/dev/null 2>"$T/e"; rc=$?
+		if [ $rc = 0 ] && grep -q "BPF_OBJ_GET.*$PINS/revoked\"" "$T/strace" &&
+		   ! grep -q /sys/kernel/btf/vmlinux "$T/strace" && ! grep -q BPF_PROG_LOAD "$T/strace"; then
+			ok "revoke ${c%% *} on the gateway's pins: no open of /sys/kernel/btf/vmlinux, no program load"
+		else
+			nok "revoke ${c%% *} on the pins: rc=$rc $(cat "$T/e"); vmlinux opened" \
+				"$(grep -c /sys/kernel/btf/vmlinux "$T/strace") times," \
+				"$(grep -c BPF_PROG_LOAD "$T/strace") program loads"
+		fi
+	done
+
+	# Durable first: the new state file is fsynced, renamed into place and
+	# its directory fsynced before the map is touched.
+	strace -qq -e trace=fsync,fdatasync,rename,bpf -o "$T/strace" $REV add --cert "$P/carol.pem" $RC \
+		>/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && awk '
+		/^f(data)?sync\(/ { if (!r) f = NR; else if (!u) d = NR }
+		/^rename\(/ { if (!r) r = NR }
+		/BPF_MAP_UPDATE_ELEM/ { if (!u) u = NR }
+		END { exit !(f && r && d && u && f < r && r < d && d < u) }' "$T/strace"; then
+		ok "revoke add: state file fsynced, renamed, directory fsynced, then the map updated"
+	else
+		nok "revoke add order: rc=$rc $(cat "$T/e") $(tr '\n' ';' <"$T/strace")"
+	fi
+	$REV del "$CAROL" $RC >/dev/null || nok "revoke del carol"
+fi
+
+# --- no gateway has ever run on these pins -----------------------------------------
+# The CLI loads the programs itself, pins the maps and the iterator, and the
+# command after it takes the pins.
+PINS2=$PINS-cold
+trap 'cleanup; cleanup_pins; rm -rf "$PINS2"' EXIT
+COLD="--state-dir $T/state-cold --pin-root $PINS2"
+# shellcheck disable=SC2086
+if $REV add --cert "$P/carol.pem" $COLD >"$T/out" 2>"$T/e" && [ -e "$PINS2/revoked" ] &&
+   { [ -e "$PINS2/iter_cut" ] || [ -e "$PINS2/iter_scan" ]; } &&
+   grep -q "^$(fp "$P/carol.pem") " "$T/state-cold/revoked"; then
+	ok "no pins: revoke add loads, pins the map and the iterator, records: $(cat "$T/out")"
+else
+	nok "no pins: revoke add: $(cat "$T/out" "$T/e"); pins: $(ls "$PINS2" 2>&1)"
+fi
+if command -v strace >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	strace -f -qq -e trace=openat,bpf -o "$T/strace" $REV add --cert "$P/carol.pem" $COLD \
+		>/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && ! grep -q /sys/kernel/btf/vmlinux "$T/strace" &&
+	   ! grep -q BPF_PROG_LOAD "$T/strace" && grep -q BPF_ITER_CREATE "$T/strace"; then
+		ok "the next command on those pins loads nothing and cuts through the pinned iterator"
+	else
+		nok "second command on the CLI's pins: rc=$rc $(cat "$T/e");" \
+			"$(grep -c /sys/kernel/btf/vmlinux "$T/strace") opens of vmlinux"
+	fi
+fi
+rm -rf "$PINS2"
 
 stop_gw
 rm -rf "$T"

@@ -7,8 +7,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-P=$T/pki
-"$KTLSGW" pki init --test "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki
 start_backend echo echo
 
 # A server certificate for the api domain (and the wildcard group), issued
@@ -20,20 +19,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 chmod 600 "$T/api.key"
 cat "$P/ca.pem" "$P/rsa-ca.pem" > "$T/roots.pem"
 
-cat > "$T/gw.conf" <<CONF
-[global]
-workers = 2
-state_dir = $T/state
+{
+	global_conf "workers = 2
 revocation = off
-admin_socket = $T/admin.sock
-
-[listener edge]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$echo_PORT
+admin_socket = $T/admin.sock"
+	listener_conf edge "$echo_PORT"
+	cat <<CONF
 
 ; the api domain takes clients of the RSA client CA only
 [sni edge api.example.test]
@@ -48,6 +39,7 @@ key = $T/api.key
 client_ca = $P/rsa-client-ca.pem
 trust = $P/rsa-ca.pem
 CONF
+} > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway with SNI groups starts"; exit 1; }
 
 # sclient CLIENT [SNI]: one round trip; prints s_client's output
@@ -55,9 +47,8 @@ sclient() {
 	local c=$1 sni=${2:-}
 	local args=(-noservername)
 	[ -n "$sni" ] && args=(-servername "$sni")
-	(printf 'ping-%s\n' "$c"; sleep 0.6) | timeout 10 openssl s_client -no_ign_eof \
-		-connect "127.0.0.1:$GW_edge" -CAfile "$T/roots.pem" "${args[@]}" \
-		-cert "$P/$c.pem" -cert_chain "$P/$c.pem" -key "$P/$c.key" 2>&1
+	# shellcheck disable=SC2046
+	s_talk "ping-$c" -connect "127.0.0.1:$GW_edge" -CAfile "$T/roots.pem" "${args[@]}" $(cert_args "$c")
 }
 served_cn() { sed -n 's/^subject=.*CN *= *\([^,]*\).*/\1/p' | head -1; }
 
@@ -114,10 +105,9 @@ fi
 
 # conn list shows the group of a live connection
 (printf 'hold\n'; sleep 3) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$GW_edge" \
-	-servername api.example.test -CAfile "$T/roots.pem" -cert "$P/rsa-client.pem" \
-	-cert_chain "$P/rsa-client.pem" -key "$P/rsa-client.key" >/dev/null 2>&1 &
+	-servername api.example.test -CAfile "$T/roots.pem" $(cert_args rsa-client) >/dev/null 2>&1 &
 hold=$!
-sleep 1.5
+wait_conn '"server_name": *"api.example.test"'
 if "$KTLSGW" -j conn list --socket "$T/admin.sock" 2>&1 | grep -q '"server_name":"api.example.test"'; then
 	ok "conn list shows server_name of a live connection"
 else

@@ -8,22 +8,13 @@ if ! command -v testssl >/dev/null; then
 	nok "testssl missing: sh tests/deps.sh installs testssl.sh"
 	exit 1
 fi
-P=$T/pki
-"$KTLSGW" pki init "$P" >/dev/null || { nok "pki init"; exit 1; }
+make_pki ""
 start_backend http http
-cat > "$T/gw.conf" <<CONF
-[global]
-state_dir = $T/state
-revocation = best-effort
-admin_socket =
-[listener demo]
-listen = 127.0.0.1:0
-cert = $P/server.pem
-key = $P/server.key
-client_ca = $P/client-ca.pem
-trust = $P/ca.pem
-backend = 127.0.0.1:$http_PORT
-CONF
+{
+	global_conf "revocation = best-effort
+admin_socket ="
+	listener_conf demo "$http_PORT"
+} > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
 timeout 600 testssl --quiet --color 0 --warnings batch --add-ca "$P/ca.pem" \
 	--jsonfile "$T/testssl.json" "127.0.0.1:$GW_demo" >"$T/testssl.txt" 2>&1

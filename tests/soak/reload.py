@@ -120,7 +120,23 @@ def main():
             if not alive:
                 sys.exit("a client stopped during the soak (exit %s)" % p.returncode)
         gw.send_signal(signal.SIGINT)
-        rc = gw.wait(timeout=120)
+        try:
+            rc = gw.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # say where it hangs: each thread's state and kernel wait
+            for tid in sorted(os.listdir("/proc/%d/task" % gw.pid)):
+                base = "/proc/%d/task/%s/" % (gw.pid, tid)
+                try:
+                    comm = open(base + "comm").read().strip()
+                    wchan = open(base + "wchan").read().strip()
+                    state = open(base + "stat").read().split()[2]
+                except OSError:
+                    continue
+                print("thread %s %s state %s wchan %s" % (tid, comm, state, wchan))
+            print(open(logpath, errors="replace").read()[-3000:])
+            subprocess.run(["gdb", "-p", str(gw.pid), "-batch", "-ex", "thread apply all bt 12"],
+                           stdin=subprocess.DEVNULL, timeout=60)
+            sys.exit("the gateway did not stop within 120 s of SIGINT")
         errs = [l for l in open(logpath, errors="replace") if "SIGHUP:" in l and "stays in force" in l]
         ok = rc == 0 and not errs and end <= warm + slack
         print("reload soak: %d SIGHUPs in %.1f s under load; RSS %d KiB after %d, %d KiB at the "

@@ -12,7 +12,7 @@ make -s B="$GB" CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" "$GB/k
 	{ echo "not ok - ThreadSanitizer build failed"; exit 1; }
 L=$(mktemp -d /tmp/kg-tsan.XXXXXX)
 trap 'rm -rf "$L"' EXIT
-out=$(TSAN_OPTIONS="halt_on_error=0 exitcode=66 log_path=$L/tsan" \
+out=$(TSAN_OPTIONS="halt_on_error=0 exitcode=66 log_path=$L/tsan suppressions=$PWD/tests/soak/tsan.supp" \
 	python3 tests/soak/reload.py "$GB/ktlsgw" "$B" "$N" 2>&1)
 rc=$?
 echo "# $out"

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <openssl/ssl.h>
 
@@ -43,8 +45,8 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Write @body (with %P for the placeholder PEM path) and parse it. */
-static int load(const char *body, struct kg_config **cfg, char *err, size_t errlen)
+/* Write @body (with %P for the placeholder PEM path) to the config file. */
+static void write_conf(const char *body)
 {
 	FILE *f = fopen(cfgpath, "w");
 	const char *p;
@@ -59,6 +61,12 @@ static int load(const char *body, struct kg_config **cfg, char *err, size_t errl
 		}
 	}
 	fclose(f);
+}
+
+/* Write @body and parse it. */
+static int load(const char *body, struct kg_config **cfg, char *err, size_t errlen)
+{
+	write_conf(body);
 	return kg_config_load(cfgpath, cfg, err, errlen);
 }
 
@@ -206,17 +214,44 @@ static void test_config_missing_file(void **state)
 	assert_non_null(strstr(err, "-c FILE"));
 }
 
+/* Root reads any file, so as root the load runs in a child that has become
+ * nobody (65534): the access check must really fail there. The child sends
+ * back the return code and the message. */
 static void test_config_unreadable_cert(void **state)
 {
+	struct { int rc; char err[512]; } res = { 0 };
 	struct kg_config *cfg = NULL;
-	char err[512];
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
 
-	if (geteuid() == 0)
-		skip();	/* root reads anything: the access check cannot fail */
+	chmod(tmpdir, 0755);	/* nobody may reach the file, only not read it */
+	write_conf(GOOD_LISTENER);
 	chmod(pem, 0);
-	assert_int_equal(load(GOOD_LISTENER, &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)))
+			_exit(3);
+		/* no cmocka assertion in the child: it reports through the pipe */
+		res.rc = kg_config_load(cfgpath, &cfg, res.err, sizeof(res.err));
+		n = write(fds[1], &res, sizeof(res));
+		_exit(n == (ssize_t)sizeof(res) ? 0 : 4);
+	}
+	close(fds[1]);
+	n = read(fds[0], &res, sizeof(res));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
 	chmod(pem, 0644);
-	assert_non_null(strstr(err, "Permission denied"));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(n, sizeof(res));
+	assert_int_equal(res.rc, -EINVAL);
+	assert_non_null(strstr(res.err, "Permission denied"));
+	assert_non_null(strstr(res.err, pem));
 }
 
 static void test_config_duration_parse(void **state)

@@ -30,6 +30,7 @@
 #include "ktls_kdf.h"
 #include "pki.h"
 #include "tls.h"
+#include "kg_test.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t max)
 {
@@ -352,18 +353,12 @@ static void test_ktls_rejected_handshake_leaves_no_secret(void **state)
 
 static int pki_setup(void **state)
 {
-	snprintf(pkidir, sizeof(pkidir), "/tmp/kg-test-ktls-XXXXXX");
-	if (!mkdtemp(pkidir))
-		return -1;
-	return kg_pki_init(pkidir, false) ? -1 : 0;
+	return kg_test_pki(pkidir, sizeof(pkidir), "ktls", false);
 }
 
 static int pki_teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pkidir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kg_test_rmdir(pkidir);
 }
 
 int main(void)

@@ -25,6 +25,7 @@
 #include "ktls.h"
 #include "pki.h"
 #include "pump.h"
+#include "kg_test.h"
 
 #define SMALL_BUF (64 * 1024)	/* socket buffers, so backpressure comes fast */
 
@@ -81,8 +82,7 @@ static int group_setup(void **state)
 {
 	char path[512], key[512];
 
-	snprintf(dir, sizeof(dir), "/tmp/kg-test-pump-XXXXXX");
-	if (!mkdtemp(dir) || kg_pki_init(dir, false))
+	if (kg_test_pki(dir, sizeof(dir), "pump", false))
 		return -1;
 	sctx = SSL_CTX_new(TLS_server_method());
 	cctx = SSL_CTX_new(TLS_client_method());
@@ -101,12 +101,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[300];
-
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kg_test_rmdir(dir);
 }
 
 /* Connect both legs and finish the TLS handshake (both sides non-blocking). */
@@ -172,80 +169,53 @@ static void fill_pattern(unsigned char *p, size_t len, unsigned seed)
 		p[i] = (unsigned char)((i * 131 + seed) >> 3);
 }
 
-/* Client → backend: the client writes @len bytes while the backend reads
- * @want bytes, or nothing when @backend_reads is false; returns what the
- * backend received, or what the client could send when it does not read. */
-static size_t stream_c2b(struct rig *r, const unsigned char *src, size_t len, unsigned char *dst,
-			 size_t want, bool backend_reads)
+/* The two ends of a direction: the client writes and reads through TLS,
+ * the backend through its plain socket. */
+static ssize_t end_write(struct rig *r, bool client, const unsigned char *p, size_t len)
 {
-	size_t sent = 0, got = 0;
-	enum kg_close_reason why;
-	int idle = 0;
-
-	while ((backend_reads ? got < want : sent < len) && idle < 2000) {
-		bool moved = false;
-
-		if (sent < len) {
-			int n = SSL_write(r->cssl, src + sent, (int)(len - sent > 16384 ? 16384 : len - sent));
-
-			if (n > 0) {
-				sent += (size_t)n;
-				moved = true;
-			}
-		}
-		assert_int_not_equal(pump(r, &why), KG_PUMP_FAILED);
-		if (backend_reads) {
-			ssize_t n = recv(r->backend, dst + got, want - got, 0);
-
-			if (n > 0) {
-				got += (size_t)n;
-				moved = true;
-			}
-		}
-		if (!backend_reads && !moved)
-			break;
-		idle = moved ? 0 : idle + 1;
-		if (!moved)
-			usleep(200);
-	}
-	return backend_reads ? got : sent;
+	if (client)
+		return SSL_write(r->cssl, p, (int)(len > 16384 ? 16384 : len));
+	return send(r->backend, p, len, MSG_NOSIGNAL);
 }
 
-/* Backend → client, symmetric. */
-static size_t stream_b2c(struct rig *r, const unsigned char *src, size_t len, unsigned char *dst,
-			 size_t want, bool client_reads)
+static ssize_t end_read(struct rig *r, bool client, unsigned char *p, size_t len)
+{
+	if (client)
+		return SSL_read(r->cssl, p, (int)len);
+	return recv(r->backend, p, len, 0);
+}
+
+/* Stream through the pump, client → backend when @c2b, else backward: the
+ * source writes @len bytes while the sink reads @want bytes, or nothing
+ * when @sink_reads is false. Returns what the sink received, or what the
+ * source could send when the sink does not read. */
+static size_t stream(struct rig *r, bool c2b, const unsigned char *src, size_t len,
+		     unsigned char *dst, size_t want, bool sink_reads)
 {
 	size_t sent = 0, got = 0;
 	enum kg_close_reason why;
 	int idle = 0;
 
-	while ((client_reads ? got < want : sent < len) && idle < 2000) {
+	while ((sink_reads ? got < want : sent < len) && idle < 2000) {
 		bool moved = false;
+		ssize_t n;
 
-		if (sent < len) {
-			ssize_t n = send(r->backend, src + sent, len - sent, MSG_NOSIGNAL);
-
-			if (n > 0) {
-				sent += (size_t)n;
-				moved = true;
-			}
+		if (sent < len && (n = end_write(r, c2b, src + sent, len - sent)) > 0) {
+			sent += (size_t)n;
+			moved = true;
 		}
 		assert_int_not_equal(pump(r, &why), KG_PUMP_FAILED);
-		if (client_reads) {
-			int n = SSL_read(r->cssl, dst + got, (int)(want - got));
-
-			if (n > 0) {
-				got += (size_t)n;
-				moved = true;
-			}
+		if (sink_reads && (n = end_read(r, !c2b, dst + got, want - got)) > 0) {
+			got += (size_t)n;
+			moved = true;
 		}
-		if (!client_reads && !moved)
+		if (!sink_reads && !moved)
 			break;
 		idle = moved ? 0 : idle + 1;
 		if (!moved)
 			usleep(200);
 	}
-	return client_reads ? got : sent;
+	return sink_reads ? got : sent;
 }
 
 /* Read what the peer sends until it waits; returns the count. */
@@ -267,11 +237,11 @@ static void test_pump_copies_both_ways(void **state)
 
 	rig_up(&r, NULL);
 	fill_pattern(a, LEN, 1);
-	assert_int_equal(stream_c2b(&r, a, LEN, b, LEN, true), LEN);
+	assert_int_equal(stream(&r, true, a, LEN, b, LEN, true), LEN);
 	assert_memory_equal(a, b, LEN);
 	fill_pattern(a, LEN, 2);
 	memset(b, 0, LEN);
-	assert_int_equal(stream_b2c(&r, a, LEN, b, LEN, true), LEN);
+	assert_int_equal(stream(&r, false, a, LEN, b, LEN, true), LEN);
 	assert_memory_equal(a, b, LEN);
 	assert_int_equal(r.c.bytes_in, LEN);
 	assert_int_equal(r.c.bytes_out, LEN);
@@ -292,7 +262,7 @@ static void test_pump_backpressure_to_backend(void **state)
 
 	rig_up(&r, NULL);
 	fill_pattern(a, LEN, 3);
-	sent = stream_c2b(&r, a, LEN, b, 0, false);
+	sent = stream(&r, true, a, LEN, b, 0, false);
 	assert_true(sent < LEN);		/* the client was pushed back */
 	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
 	assert_non_null(r.c.c2b);		/* partial write: bytes wait in our buffer */
@@ -300,7 +270,7 @@ static void test_pump_backpressure_to_backend(void **state)
 	assert_true(r.c.c2b->len <= KG_BUF_SIZE);
 	/* now the backend reads everything, and the client finishes */
 	got = drain_plain(r.backend, b, LEN);
-	got += stream_c2b(&r, a + sent, LEN - sent, b + got, LEN - got, true);
+	got += stream(&r, true, a + sent, LEN - sent, b + got, LEN - got, true);
 	assert_int_equal(got, LEN);
 	assert_memory_equal(a, b, LEN);
 	rig_down(&r);
@@ -319,13 +289,13 @@ static void test_pump_backpressure_to_client(void **state)
 
 	rig_up(&r, NULL);
 	fill_pattern(a, LEN, 4);
-	sent = stream_b2c(&r, a, LEN, b, 0, false);
+	sent = stream(&r, false, a, LEN, b, 0, false);
 	assert_true(sent < LEN);
 	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
 	assert_true(kg_pump_pending_to_client(&r.c));
 	while ((n = SSL_read(r.cssl, b + got, (int)(LEN - got))) > 0)
 		got += (size_t)n;
-	got += stream_b2c(&r, a + sent, LEN - sent, b + got, LEN - got, true);
+	got += stream(&r, false, a + sent, LEN - sent, b + got, LEN - got, true);
 	assert_int_equal(got, LEN);
 	assert_memory_equal(a, b, LEN);
 	rig_down(&r);

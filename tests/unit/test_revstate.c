@@ -1,12 +1,15 @@
 /* cmocka tests for the durable revocation list: round trip, damaged input,
  * failed writes that must leave the previous file intact. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -104,20 +107,70 @@ static void test_revstate_damaged_line_named(void **state)
 	kg_revstate_release(&st);
 }
 
+/* Read the whole of @p into @buf; returns its length. */
+static size_t slurp(const char *p, char *buf, size_t len)
+{
+	FILE *f = fopen(p, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+/* A save that fails half-way through writing, next to the file it replaces:
+ * the file-size limit (EFBIG, for root as for anyone) stops the new list at
+ * 4 KiB while the old one is far smaller. The old file must be left byte for
+ * byte, and no temporary file may remain in the directory. */
 static void test_revstate_failed_save_keeps_old(void **state)
 {
-	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_revstate st = { 0 }, big = { 0 }, back = { 0 };
 	struct kg_rev_entry a = entry(7, "first");
-	char bad[400], err[256];
+	char before[8192], after[8192], err[256];
+	struct rlimit old, lim;
+	void (*old_xfsz)(int);
+	struct dirent *de;
+	unsigned i, n = 0;
+	DIR *d;
+	int rc;
 
 	assert_int_equal(kg_revstate_put(&st, &a), 0);
 	assert_int_equal(kg_revstate_save(path, &st), 0);
-	snprintf(bad, sizeof(bad), "%s/no-such-subdir/revoked", dir);
-	assert_int_equal(kg_revstate_save(bad, &st), -ENOENT);
-	/* no temp file left behind next to the real one */
+	assert_true(slurp(path, before, sizeof(before)) < 1024);
+	for (i = 0; i < 200; i++) {
+		struct kg_rev_entry e = entry((uint8_t)i, "a replacement list larger than the limit");
+
+		e.fp[0] = (uint8_t)(i >> 8);
+		e.fp[1] = (uint8_t)i;
+		assert_int_equal(kg_revstate_put(&big, &e), 0);
+	}
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	old_xfsz = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = kg_revstate_save(path, &big);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_xfsz);
+	assert_int_equal(rc, -EFBIG);
+
+	slurp(path, after, sizeof(after));
+	assert_string_equal(after, before);
 	assert_int_equal(kg_revstate_load(path, &back, err, sizeof(err)), 0);
 	assert_int_equal(back.n, 1);
+	assert_non_null(kg_revstate_find(&back, a.fp));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	assert_int_equal(n, 1);	/* only "revoked": no temporary file left behind */
 	kg_revstate_release(&st);
+	kg_revstate_release(&big);
 	kg_revstate_release(&back);
 }
 

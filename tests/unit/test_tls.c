@@ -23,6 +23,7 @@
 #include "revoke.h"
 #include "tls.h"
 #include "verify.h"
+#include "kg_test.h"
 
 static char dir[256];
 static char path_buf[8][512];
@@ -35,18 +36,12 @@ static const char *P(int slot, const char *name)
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kg-test-tls-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	return kg_pki_init(dir, true) ? -1 : 0;
+	return kg_test_pki(dir, sizeof(dir), "tls", true);
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kg_test_rmdir(dir);
 }
 
 /* A listener as the config parser leaves it: client_ca the intermediate,

@@ -16,6 +16,7 @@
 
 #include "pki.h"
 #include "verify.h"
+#include "kg_test.h"
 
 #ifndef KG_TEST_DATA
 #define KG_TEST_DATA "tests/unit/data"
@@ -31,18 +32,12 @@ static char dir[256];
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kg-test-verify-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	return kg_pki_init(dir, true) ? -1 : 0;
+	return kg_test_pki(dir, sizeof(dir), "verify", true);
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kg_test_rmdir(dir);
 }
 
 static X509 *load1(const char *name)

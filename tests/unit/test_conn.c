@@ -1,0 +1,53 @@
+/* cmocka tests for connection IDs: each names its worker and its table slot
+ * whatever the number of connections before it, and no two live or past
+ * connections share one (the slot's generation moves on every reuse). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "loop.h"
+
+static void test_conn_id_names_worker_and_slot(void **state)
+{
+	static const unsigned workers[] = { 0, 1, 255, 256, 300, KG_WORKERS_MAX - 1 };
+	static const uint32_t slots[] = { 0, 1, 255, 65536, KG_ID_MAX_SLOTS - 1 };
+	static const uint32_t gens[] = { 1, 2, 1000000001u, 0xffffffffu };
+
+	for (size_t w = 0; w < sizeof(workers) / sizeof(workers[0]); w++)
+		for (size_t s = 0; s < sizeof(slots) / sizeof(slots[0]); s++)
+			for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
+				uint64_t id = kg_conn_id_make(workers[w], slots[s], gens[g]);
+
+				assert_int_equal(kg_conn_id_worker(id), workers[w]);
+				assert_int_equal(kg_conn_id_slot(id), slots[s]);
+				assert_true(id != 0);
+			}
+}
+
+/* The old scheme, (worker + 1) * 1e9 + sequence, sent a kill for the
+ * billionth connection of worker 0 to worker 1. A slot reused a billion
+ * times must still name worker 0, with an ID no earlier use had. */
+static void test_conn_id_survives_a_billion_connections(void **state)
+{
+	uint64_t first = kg_conn_id_make(0, 7, 1);
+	uint64_t late = kg_conn_id_make(0, 7, 1000000001u);
+
+	assert_int_equal(kg_conn_id_worker(late), 0);
+	assert_int_equal(kg_conn_id_slot(late), 7);
+	assert_true(late != first);
+	assert_true(kg_conn_id_make(0, 7, 2) != first);
+	assert_true(kg_conn_id_make(1, 7, 1) != first);
+	assert_true(kg_conn_id_make(0, 8, 1) != first);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conn_id_names_worker_and_slot),
+		cmocka_unit_test(test_conn_id_survives_a_billion_connections),
+	};
+
+	return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
+}
