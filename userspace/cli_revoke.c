@@ -159,19 +159,28 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	if (rc)
 		return rc;
 	kg_fp_format(a.fp, false, hex, sizeof(hex));
+	/* An un-revoke lets a certificate in again, so with [fleet] it needs
+	 * the bucket's writer authority first, and a refusal changes nothing
+	 * here. (A revoke is applied here before the bucket: it fails safe.) */
+	fleet = kg_fleet_cli_publish(cli, a.fp, true, 0, NULL, fmsg, sizeof(fmsg));
+	if (fleet < 0) {
+		kg_revoker_close(r);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s stays revoked: %s", hex, fmsg);
+	}
 	rc = kg_revoker_del(r, a.fp, err, sizeof(err));
 	kg_revoker_close(r);
+	/* in the bucket, but not revoked here (or this node's gateway applied
+	 * the change from the bucket first): the un-revoke stands */
+	if (rc == -ENOENT && fmsg[0])
+		rc = 0;
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", hex, err);
-	/* an un-revoke goes to the fleet like a revoke, with the same authority */
-	fleet = kg_fleet_cli_publish(cli, a.fp, true, 0, NULL, fmsg, sizeof(fmsg));
 	if (cli->json)
-		rc = kg_cli_print_json(cli, kg_json_obj("sbs", "sha256", hex, "revoked", false,
-							"fleet", fmsg));
-	else
-		printf("%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fmsg,
-		       fmsg[0] ? "\n" : "");
-	return fleet < 0 ? KG_EXIT_RUNTIME : rc;
+		return kg_cli_print_json(cli, kg_json_obj("sbs", "sha256", hex, "revoked", false,
+							  "fleet", fmsg));
+	printf("%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fmsg,
+	       fmsg[0] ? "\n" : "");
+	return KG_EXIT_OK;
 }
 
 static int kg_cmd_revoke_list(struct kg_cli *cli, int argc, char **argv)

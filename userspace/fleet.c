@@ -39,6 +39,7 @@
 #define KG_FLEET_RECONNECT_MS 250	/* between reconnect rounds */
 #define KG_FLEET_POLL_MS 250		/* the watcher's wake-up: pending file, stop */
 #define KG_FLEET_HISTORY 5		/* values kept per key (audit) */
+#define KG_FLEET_STALL_TICKS 8		/* idle wake-ups between stall checks (2 s) */
 
 /* ---- pending file ---------------------------------------------------------- */
 
@@ -219,6 +220,15 @@ static struct kg_pend *kg_pend_find(struct kg_pendset *s, const uint8_t fp[KG_FP
 	return NULL;
 }
 
+/* Field by field: two entries read from JSON are never compared as bytes
+ * (padding). */
+static bool kg_pend_same(const struct kg_pend *a, const struct kg_pend *b)
+{
+	return !memcmp(a->fp, b->fp, KG_FP_LEN) && a->del == b->del &&
+	       a->revoked_at == b->revoked_at && a->reason == b->reason &&
+	       !strcmp(a->text, b->text) && !strcmp(a->node, b->node);
+}
+
 /* Record @p as pending: it replaces an older change of the same key. */
 static int kg_pend_add(const char *state_dir, const struct kg_pend *p, size_t *count)
 {
@@ -268,7 +278,7 @@ static int kg_pend_done(const char *state_dir, const struct kg_pend *p, bool any
 	if (rc)
 		goto out;
 	cur = kg_pend_find(&s, p->fp);
-	if (cur && (any_of_key || !memcmp(cur, p, sizeof(*p)))) {
+	if (cur && (any_of_key || kg_pend_same(cur, p))) {
 		*cur = s.e[--s.n];
 		rc = kg_pend_save(state_dir, &s);
 	}
@@ -550,6 +560,74 @@ out:
 	return rc;
 }
 
+int kg_fleet_list(const struct kg_config *cfg, struct json_object **out, char *msg,
+		  size_t msglen)
+{
+	const struct kg_fleet_conf *fc = &cfg->fleet;
+	struct json_object *arr = json_object_new_array();
+	struct kg_nats n = { 0 };
+	natsOptions *o = NULL;
+	kvWatcher *w = NULL;
+	kvWatchOptions wo;
+	jsOptions jo;
+	kvEntry *e = NULL;
+	natsStatus s;
+	int rc = 0;
+
+	*out = NULL;
+	if (!arr)
+		return -ENOMEM;
+	s = kg_nats_options(fc, &o, false, NULL, NULL, NULL, NULL);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&n.nc, o);
+	if (s == NATS_OK) {
+		jsOptions_Init(&jo);
+		jo.Wait = KG_FLEET_JS_WAIT_MS;
+		s = natsConnection_JetStream(&n.js, n.nc, &jo);
+	}
+	/* reading creates nothing: a missing bucket is an answer */
+	if (s == NATS_OK)
+		s = js_KeyValue(&n.kv, n.js, fc->bucket);
+	if (s == NATS_OK) {
+		kvWatchOptions_Init(&wo);
+		wo.Timeout = KG_FLEET_JS_WAIT_MS;
+		s = kvStore_WatchAll(&w, n.kv, &wo);
+	}
+	while (s == NATS_OK && (s = kvWatcher_Next(&e, w, KG_FLEET_JS_WAIT_MS)) == NATS_OK && e) {
+		struct json_object *v = NULL, *row;
+		char verr[64];
+		bool del = kvEntry_Operation(e) != kvOp_Put;
+
+		if (!del)
+			v = kg_json_parse(kvEntry_ValueString(e), (size_t)kvEntry_ValueLen(e), verr,
+					  sizeof(verr));
+		row = kg_json_obj("ssuuss", "sha256", kvEntry_Key(e), "state",
+				  del ? "unrevoked" : "revoked", "revision", kvEntry_Revision(e),
+				  "written_at", (uint64_t)(kvEntry_Created(e) / 1000000000),
+				  "node", v ? kg_json_get_str(v, "node", "") : "",
+				  "reason", v ? kg_json_get_str(v, "reason", "") : "");
+		json_object_put(v);
+		kvEntry_Destroy(e);
+		if (kg_json_array_add(arr, row)) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	if (!rc && s != NATS_OK) {
+		snprintf(msg, msglen, "fleet: reading bucket %s on %s: %s", fc->bucket, fc->servers,
+			 kg_nats_why(s));
+		rc = s == NATS_NOT_FOUND ? -ENOENT : -EIO;
+	}
+	kvWatcher_Destroy(w);
+	kg_nats_close(&n);
+	natsOptions_Destroy(o);
+	if (rc)
+		json_object_put(arr);
+	else
+		*out = arr;
+	return rc;
+}
+
 /* ---- gateway side -------------------------------------------------------- */
 
 #define KG_LAG_BUCKETS 10
@@ -578,6 +656,7 @@ struct kg_fleet {
 	double last_lag_s;		/* of the last live update */
 	uint64_t lag_count, lag_hist[KG_LAG_BUCKETS];
 	double lag_sum;
+	uint64_t stall_rev;		/* last_rev when the bucket was seen ahead */
 	kvWatcher *w;
 };
 
@@ -639,11 +718,13 @@ static void kg_fleet_lag(struct kg_fleet *f, kvEntry *e)
 
 /* Apply one bucket entry to the map and the state file. A change of a key
  * with a pending local change is left alone: the local one is newer and
- * will overwrite the bucket once published. */
-static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool live)
+ * will overwrite the bucket once published. @initial: the entry is part of
+ * the bucket's content read at (re)connect, not a change seen live. */
+static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 {
 	const char *key = kvEntry_Key(e);
 	kvOperation op = kvEntry_Operation(e);
+	struct kg_revoke_val cur = { 0 };
 	struct kg_pendset ps = { 0 };
 	struct kg_pend p = { 0 };
 	char err[1024];
@@ -669,7 +750,7 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool live)
 	}
 	kg_pendset_release(&ps);
 	kg_pend_unlock(lfd);
-	present = kg_ebpf_revoked(f->rev->bpf, p.fp, NULL) == 1;
+	present = kg_ebpf_revoked(f->rev->bpf, p.fp, &cur) == 1;
 	if (op == kvOp_Put) {
 		char verr[128];
 		struct json_object *o = kg_json_parse(kvEntry_ValueString(e),
@@ -696,8 +777,20 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool live)
 			p.node[0] ? p.node : "?", (unsigned long long)kvEntry_Revision(e), cut,
 			cut == 1 ? "" : "s");
 	} else {
+		int64_t marker_s = kvEntry_Created(e) / 1000000000;
+
 		if (!present)
 			return;
+		/* In the content read at (re)connect, a delete marker older than the
+		 * local entry is not about it: the entry was made here afterwards,
+		 * by a raw bpftool edit or a revocation without [fleet], and such
+		 * entries stay local (docs/fleet.md). A live marker is always new. */
+		if (initial && marker_s > 0 && cur.revoked_at > (uint64_t)marker_s) {
+			kg_info("fleet: sha256=%s was un-revoked in the bucket (revision %llu) before it "
+				"was revoked on this node; the local revocation stays", key,
+				(unsigned long long)kvEntry_Revision(e));
+			return;
+		}
 		rc = kg_revoker_del(f->rev, p.fp, err, sizeof(err));
 		if (rc && rc != -ENOENT) {
 			kg_err("fleet: un-revocation of sha256=%s from the bucket: %s", key, err);
@@ -706,11 +799,27 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool live)
 		kg_info("fleet: un-revoked sha256=%s (revision %llu)", key,
 			(unsigned long long)kvEntry_Revision(e));
 	}
-	if (live)
+	if (!initial)
 		kg_fleet_lag(f, e);
 	pthread_mutex_lock(&f->lock);
 	f->applied++;
 	pthread_mutex_unlock(&f->lock);
+}
+
+/* The bucket stream's last sequence (= the bucket's newest revision, delete
+ * markers included), or 0 when it cannot be asked. */
+static uint64_t kg_fleet_stream_last(struct kg_fleet *f)
+{
+	char stream[sizeof(f->conf.bucket) + 4];
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	uint64_t last = 0;
+
+	snprintf(stream, sizeof(stream), "KV_%s", f->conf.bucket);
+	if (f->n.js && js_GetStreamInfo(&si, f->n.js, stream, NULL, &jerr) == NATS_OK && si)
+		last = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	return last;
 }
 
 /* Publish what is pending, then (re)start the watch: its first entries are
@@ -721,6 +830,7 @@ static int kg_fleet_sync(struct kg_fleet *f)
 	kvWatchOptions wo;
 	kvEntry *e = NULL;
 	natsStatus s;
+	uint64_t last;
 	int rc, nent = 0;
 
 	if (f->w) {
@@ -741,6 +851,9 @@ static int kg_fleet_sync(struct kg_fleet *f)
 	rc = kg_pend_flush(f->state_dir, &f->n);
 	if (rc < 0)
 		return rc;
+	/* asked before the watch starts: every revision up to it is in the
+	 * content the watch delivers first (or was removed from the stream) */
+	last = kg_fleet_stream_last(f);
 	kvWatchOptions_Init(&wo);
 	wo.Timeout = KG_FLEET_JS_WAIT_MS;
 	s = kvStore_WatchAll(&f->w, f->n.kv, &wo);
@@ -752,21 +865,51 @@ static int kg_fleet_sync(struct kg_fleet *f)
 		s = kvWatcher_Next(&e, f->w, KG_FLEET_JS_WAIT_MS);
 		if (s != NATS_OK) {
 			kg_warn("fleet: reading bucket %s: %s", f->conf.bucket, kg_nats_why(s));
+			kvWatcher_Destroy(f->w);
+			f->w = NULL;
 			return -EIO;
 		}
 		if (!e)
 			break;		/* the initial content is all here */
-		kg_fleet_apply(f, e, kvEntry_Delta(e) == 0 && f->synced);
+		kg_fleet_apply(f, e, true);
 		kvEntry_Destroy(e);
 		nent++;
 	}
 	pthread_mutex_lock(&f->lock);
 	f->synced = true;
+	if (last > f->last_rev)
+		f->last_rev = last;
+	f->stall_rev = UINT64_MAX;
 	f->pending = kg_pend_count(f->state_dir);
 	pthread_mutex_unlock(&f->lock);
 	kg_info("fleet: bucket %s read (%d key%s, revision %llu); watching it", f->conf.bucket, nent,
 		nent == 1 ? "" : "s", (unsigned long long)f->last_rev);
 	return 0;
+}
+
+/* The watch is an ordered consumer that the library re-creates when it
+ * notices a gap or missing heartbeats; this is the belt to those braces: a
+ * bucket newer than what arrived here, twice in a row with nothing new
+ * arriving in between, means the watch is stuck, and the bucket is re-read. */
+static bool kg_fleet_stalled(struct kg_fleet *f)
+{
+	uint64_t last = kg_fleet_stream_last(f), seen;
+	bool stuck = false;
+
+	pthread_mutex_lock(&f->lock);
+	seen = f->last_rev;
+	if (!last || last <= seen)
+		f->stall_rev = UINT64_MAX;
+	else if (f->stall_rev == seen)
+		stuck = true;
+	else
+		f->stall_rev = seen;
+	pthread_mutex_unlock(&f->lock);
+	if (stuck)
+		kg_warn("fleet: the watch of bucket %s stopped at revision %llu while the bucket is at "
+			"%llu; re-reading the bucket", f->conf.bucket, (unsigned long long)seen,
+			(unsigned long long)last);
+	return stuck;
 }
 
 static void *kg_fleet_main(void *arg)
@@ -775,11 +918,11 @@ static void *kg_fleet_main(void *arg)
 	unsigned tick = 0;
 
 	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		bool up = natsConnection_Status(f->n.nc) == NATS_CONN_STATUS_CONNECTED;
 		kvEntry *e = NULL;
 		natsStatus s;
 
-		if (__atomic_exchange_n(&f->resync, 0, __ATOMIC_ACQ_REL) ||
-		    (!f->w && natsConnection_Status(f->n.nc) == NATS_CONN_STATUS_CONNECTED)) {
+		if (__atomic_exchange_n(&f->resync, 0, __ATOMIC_ACQ_REL) || (!f->w && up)) {
 			if (kg_fleet_sync(f)) {
 				/* try again at the next wake-up */
 				__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
@@ -793,20 +936,33 @@ static void *kg_fleet_main(void *arg)
 		}
 		s = kvWatcher_Next(&e, f->w, KG_FLEET_POLL_MS);
 		if (s == NATS_OK && e) {
-			kg_fleet_apply(f, e, true);
+			kg_fleet_apply(f, e, false);
 			kvEntry_Destroy(e);
+			continue;	/* a burst is applied before anything else */
 		}
+		if (s != NATS_OK && s != NATS_TIMEOUT) {
+			/* the watch itself broke (not a quiet bucket): a new one
+			 * re-reads the bucket, once a server answers */
+			kg_warn("fleet: the watch of bucket %s ended: %s; re-reading the bucket",
+				f->conf.bucket, kg_nats_why(s));
+			kvWatcher_Destroy(f->w);
+			f->w = NULL;
+			usleep(KG_FLEET_POLL_MS * 1000);
+			continue;
+		}
+		tick++;
 		/* changes the CLI could not publish (NATS was down for it) */
-		if (++tick % 4 == 0) {
+		if (tick % 4 == 0) {
 			size_t np = kg_pend_count(f->state_dir);
 
-			if (np && natsConnection_Status(f->n.nc) == NATS_CONN_STATUS_CONNECTED &&
-			    kg_pend_flush(f->state_dir, &f->n) >= 0)
+			if (np && up && kg_pend_flush(f->state_dir, &f->n) >= 0)
 				np = kg_pend_count(f->state_dir);
 			pthread_mutex_lock(&f->lock);
 			f->pending = np;
 			pthread_mutex_unlock(&f->lock);
 		}
+		if (tick % KG_FLEET_STALL_TICKS == 0 && up && kg_fleet_stalled(f))
+			__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -842,6 +998,7 @@ int kg_fleet_start(const struct kg_config *cfg, struct kg_fleet **out)
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
+	f->stall_rev = UINT64_MAX;
 	f->conf = cfg->fleet;
 	snprintf(f->state_dir, sizeof(f->state_dir), "%s", cfg->state_dir);
 	/* a revoker of its own, on the objects the gateway pinned, like the

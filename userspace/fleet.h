@@ -60,6 +60,16 @@ int kg_fleet_publish_one(const struct kg_config *cfg, const uint8_t fp[KG_FP_LEN
 			 uint32_t reason, const char *text, char *msg, size_t msglen)
 	__attribute__((warn_unused_result));
 
+/*
+ * The bucket as NATS has it now, read with @cfg's [fleet] (a reader's
+ * credentials suffice): *@out gets an array of {sha256, state ("revoked" or
+ * "unrevoked": a delete marker), revision, written_at, node, reason}, the
+ * caller's. -ENOENT: no such bucket; -EIO: NATS unreachable or refused,
+ * with the reason in @msg.
+ */
+int kg_fleet_list(const struct kg_config *cfg, struct json_object **out, char *msg,
+		  size_t msglen) __attribute__((warn_unused_result));
+
 /* ---- gateway side -------------------------------------------------------- */
 
 struct kg_fleet;
