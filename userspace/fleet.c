@@ -38,6 +38,7 @@
 #define KG_FLEET_JS_WAIT_MS 2000	/* a JetStream request (put, stream info) */
 #define KG_FLEET_RECONNECT_MS 250	/* between reconnect rounds */
 #define KG_FLEET_POLL_MS 250		/* the watcher's wake-up: pending file, stop */
+#define KG_FLEET_BACKOFF_MAX 4		/* failed syncs retried after 250 ms .. 2 s */
 #define KG_FLEET_HISTORY 5		/* values kept per key (audit) */
 #define KG_FLEET_STALL_TICKS 8		/* idle wake-ups between stall checks (2 s) */
 
@@ -645,6 +646,7 @@ struct kg_fleet {
 	bool thread_started;
 	int stop;			/* atomic */
 	int resync;			/* atomic: (re)connected, re-read the bucket */
+	int kick;			/* atomic: (re)connected, end a back-off wait */
 	pthread_mutex_t lock;		/* guards what status/metrics read below */
 	bool connected;
 	bool synced;			/* the bucket was read once since start */
@@ -665,6 +667,7 @@ static void kg_fleet_on_conn(natsConnection *nc, void *arg)
 	struct kg_fleet *f = arg;
 
 	__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->kick, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&f->lock);
 	f->connected = true;
 	f->reconnects++;
@@ -915,7 +918,7 @@ static bool kg_fleet_stalled(struct kg_fleet *f)
 static void *kg_fleet_main(void *arg)
 {
 	struct kg_fleet *f = arg;
-	unsigned tick = 0;
+	unsigned tick = 0, backoff = 0, wait_ms;
 
 	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
 		bool up = natsConnection_Status(f->n.nc) == NATS_CONN_STATUS_CONNECTED;
@@ -923,11 +926,20 @@ static void *kg_fleet_main(void *arg)
 		natsStatus s;
 
 		if (__atomic_exchange_n(&f->resync, 0, __ATOMIC_ACQ_REL) || (!f->w && up)) {
-			if (kg_fleet_sync(f)) {
-				/* try again at the next wake-up */
-				__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
-				usleep(KG_FLEET_POLL_MS * 1000);
+			if (!kg_fleet_sync(f)) {
+				backoff = 0;
+				continue;
 			}
+			/* try again, less often while it keeps failing (a
+			 * stream without a leader answers nothing for a while),
+			 * but wake up every KG_FLEET_POLL_MS to see a stop */
+			__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
+			backoff = backoff < KG_FLEET_BACKOFF_MAX ? backoff + 1 : backoff;
+			__atomic_store_n(&f->kick, 0, __ATOMIC_RELEASE);
+			for (wait_ms = KG_FLEET_POLL_MS << (backoff - 1); wait_ms > 0 &&
+			     !__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) &&
+			     !__atomic_load_n(&f->kick, __ATOMIC_ACQUIRE); wait_ms -= KG_FLEET_POLL_MS)
+				usleep(KG_FLEET_POLL_MS * 1000);
 			continue;
 		}
 		if (!f->w) {

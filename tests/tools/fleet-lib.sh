@@ -115,7 +115,7 @@ fleet_nats_stop() { # N [SIGNAL]
 	local p=${FLEET_NATS_PID[$1]:-}
 	[ -n "$p" ] || return 0
 	kill "-${2:-TERM}" "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
+	{ wait "$p"; } 2>/dev/null
 	FLEET_NATS_PID[$1]=
 }
 
@@ -226,7 +226,7 @@ fleet_gw_stop() { # N [SIGNAL]
 	kill "-${2:-TERM}" "$p" 2>/dev/null
 	while kill -0 "$p" 2>/dev/null && [ $t -gt 0 ]; do sleep 0.1; t=$((t - 1)); done
 	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
+	{ wait "$p"; } 2>/dev/null	# no "Killed" line from the shell
 	FLEET_GW_PID[$1]=
 }
 
