@@ -1,7 +1,12 @@
-/* `ktlsgw fleet status`, and the fleet half of `revoke add|del`: after the
- * local change, the bucket of the configuration's [fleet] is written. */
+/* `ktlsgw fleet status|list|watch`, and the fleet half of `revoke add|del`:
+ * the bucket of the configuration's [fleet] is written, for a revoke while
+ * the local change is made (neither waits for the other), for an un-revoke
+ * before it (a refused un-revoke changes nothing here). */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -9,26 +14,90 @@
 #include "fleet.h"
 #include "json.h"
 
-int kg_fleet_cli_publish(struct kg_cli *cli, const uint8_t fp[32], bool del, uint32_t reason,
-			 const char *text, char *msg, size_t msglen)
-{
-	struct kg_config *cfg = NULL;
-	char err[1024];
+struct kg_fleet_job {
+	struct kg_config *cfg;
+	uint8_t fp[32];
+	bool del;
+	uint32_t reason;
+	char text[256];
+	pthread_t thread;
+	bool started;
 	int rc;
+	char msg[1024];
+};
 
-	msg[0] = '\0';
+static void *kg_fleet_job_run(void *arg)
+{
+	struct kg_fleet_job *j = arg;
+
+	j->rc = kg_fleet_publish_one(j->cfg, j->fp, j->del, j->reason, j->text, j->msg,
+				     sizeof(j->msg));
+	return NULL;
+}
+
+int kg_fleet_cli_publish_start(struct kg_cli *cli, const uint8_t fp[32], bool del,
+			       uint32_t reason, const char *text, struct kg_fleet_job **out)
+{
+	struct kg_fleet_job *j;
+
+	*out = NULL;
 	/* only a configuration names a fleet: --state-dir alone stays local */
 	if (!cli->opt[KG_OPT_CONFIG])
 		return 0;
-	if (kg_config_load(cli->opt[KG_OPT_CONFIG], &cfg, err, sizeof(err))) {
-		snprintf(msg, msglen, "%s", err);
-		return -EINVAL;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	memcpy(j->fp, fp, sizeof(j->fp));
+	j->del = del;
+	j->reason = reason;
+	snprintf(j->text, sizeof(j->text), "%s", text ? text : "");
+	*out = j;
+	if (kg_config_load(cli->opt[KG_OPT_CONFIG], &j->cfg, j->msg, sizeof(j->msg))) {
+		j->rc = -EINVAL;
+		return 0;
 	}
+	if (!j->cfg->fleet.enabled)
+		return 0;
 	if (cli->opt[KG_OPT_STATE_DIR])
-		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", cli->opt[KG_OPT_STATE_DIR]);
-	rc = cfg->fleet.enabled ? kg_fleet_publish_one(cfg, fp, del, reason, text, msg, msglen) : 0;
-	kg_config_free(cfg);
+		snprintf(j->cfg->state_dir, sizeof(j->cfg->state_dir), "%s",
+			 cli->opt[KG_OPT_STATE_DIR]);
+	/* here, while this thread is the process's only one (it sets the
+	 * environment OpenSSL reads) */
+	kg_fleet_trust_only_ca(&j->cfg->fleet);
+	if (pthread_create(&j->thread, NULL, kg_fleet_job_run, j))
+		kg_fleet_job_run(j);	/* no thread: in line, then */
+	else
+		j->started = true;
+	return 0;
+}
+
+int kg_fleet_cli_publish_wait(struct kg_fleet_job *j, char *msg, size_t msglen)
+{
+	int rc;
+
+	msg[0] = '\0';
+	if (!j)
+		return 0;
+	if (j->started)
+		pthread_join(j->thread, NULL);
+	snprintf(msg, msglen, "%s", j->msg);
+	rc = j->rc;
+	kg_config_free(j->cfg);
+	free(j);
 	return rc;
+}
+
+int kg_fleet_cli_publish(struct kg_cli *cli, const uint8_t fp[32], bool del, uint32_t reason,
+			 const char *text, char *msg, size_t msglen)
+{
+	struct kg_fleet_job *j = NULL;
+	int rc = kg_fleet_cli_publish_start(cli, fp, del, reason, text, &j);
+
+	if (rc) {
+		snprintf(msg, msglen, "%s", strerror(-rc));
+		return rc;
+	}
+	return kg_fleet_cli_publish_wait(j, msg, msglen);
 }
 
 static int kg_cmd_fleet_status(struct kg_cli *cli, int argc, char **argv)
@@ -72,6 +141,7 @@ static int kg_cmd_fleet_list(struct kg_cli *cli, int argc, char **argv)
 		return kg_cli_error(cli, KG_EXIT_USAGE, "%s has no [fleet] section",
 				    cli->opt[KG_OPT_CONFIG]);
 	}
+	kg_fleet_trust_only_ca(&cfg->fleet);
 	rc = kg_fleet_list(cfg, &a, err, sizeof(err));
 	kg_config_free(cfg);
 	if (rc)
@@ -91,6 +161,40 @@ static int kg_cmd_fleet_list(struct kg_cli *cli, int argc, char **argv)
 	return KG_EXIT_OK;
 }
 
+static volatile int kg_watch_stop;
+
+static void kg_watch_on_signal(int sig)
+{
+	kg_watch_stop = 1;
+}
+
+static int kg_cmd_fleet_watch(struct kg_cli *cli, int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = kg_watch_on_signal };
+	struct kg_config *cfg = NULL;
+	char err[1024] = "";
+	int rc;
+
+	if (!cli->opt[KG_OPT_CONFIG])
+		return kg_cli_error(cli, KG_EXIT_USAGE, "fleet watch: give -c CONFIG");
+	if (kg_config_load(cli->opt[KG_OPT_CONFIG], &cfg, err, sizeof(err)))
+		return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
+	if (!cfg->fleet.enabled) {
+		kg_config_free(cfg);
+		return kg_cli_error(cli, KG_EXIT_USAGE, "%s has no [fleet] section",
+				    cli->opt[KG_OPT_CONFIG]);
+	}
+	/* no SA_RESTART: a signal ends the wait for the next entry too */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	kg_fleet_trust_only_ca(&cfg->fleet);
+	rc = kg_fleet_watch(cfg, stdout, &kg_watch_stop, err, sizeof(err));
+	kg_config_free(cfg);
+	if (rc)
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s", err);
+	return KG_EXIT_OK;
+}
+
 const struct kg_cmd kg_fleet_cmds[] = {
 	{ "status", kg_cmd_fleet_status, NULL, "[-s SOCKET | -c CONFIG]",
 	  "the gateway's link to the fleet's revocation bucket",
@@ -103,5 +207,12 @@ const struct kg_cmd kg_fleet_cmds[] = {
 	  "credentials: the newest change of every key, revoked or un-revoked (a\n"
 	  "delete marker), its revision, the node that wrote it and the reason.\n"
 	  "Needs no gateway; a reader's credentials suffice.\n", KG_OPTF(KG_OPT_CONFIG), 0, 0 },
+	{ "watch", kg_cmd_fleet_watch, NULL, "-c CONFIG",
+	  "follow the fleet's bucket without a gateway (one line per change)",
+	  "A light watcher: no listener, no BPF map, no state. Prints\n"
+	  "\"initial|change REVISION SHA256 revoked|unrevoked WRITTEN_NS RECEIVED_NS\"\n"
+	  "per entry (wall-clock nanoseconds: when NATS stored it, when it arrived\n"
+	  "here) and \"synced N\" once the current content is read; until SIGINT or\n"
+	  "SIGTERM. bench/fleet-latency runs many of these.\n", KG_OPTF(KG_OPT_CONFIG), 0, 0 },
 	{ 0 }
 };

@@ -120,20 +120,28 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	struct kg_revoker *r = NULL;
 	struct kg_rev_args a;
 	char hex[KG_FP_HEX_LEN], err[1024], fmsg[1024];
+	struct kg_fleet_job *job = NULL;
 	bool kernel;
 	int rc, cut = 0, fleet;
 
 	rc = kg_rev_start(cli, argc, argv, &a, kg_rev_add_args, &r);
 	if (rc)
 		return rc;
+	/* the fleet's bucket is written while the cut runs here: neither the
+	 * local cut nor the other nodes wait for the other's I/O */
+	rc = kg_fleet_cli_publish_start(cli, a.fp, false, (uint32_t)a.code, reason, &job);
+	if (rc) {
+		kg_revoker_close(r);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke: %s", strerror(-rc));
+	}
 	kg_fp_format(a.fp, false, hex, sizeof(hex));
 	rc = kg_revoker_add(r, a.fp, (uint32_t)a.code, reason, &cut, err, sizeof(err));
 	kernel = !rc && kg_ebpf_can_destroy(r->bpf);
 	kg_revoker_close(r);
+	fleet = kg_fleet_cli_publish_wait(job, fmsg, sizeof(fmsg));
 	if (rc)
-		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s", hex, err);
-	/* applied here first (the cut does not wait for the network), then the fleet */
-	fleet = kg_fleet_cli_publish(cli, a.fp, false, (uint32_t)a.code, reason, fmsg, sizeof(fmsg));
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s%s%s", hex, err,
+				    fmsg[0] ? "; " : "", fmsg);
 	if (cli->json)
 		rc = kg_cli_print_json(cli, kg_json_obj("sbsiss", "sha256", hex, "revoked", true,
 							"reason", kg_reason_name((uint32_t)a.code),

@@ -330,6 +330,16 @@ static natsStatus kg_nats_creds(natsOptions *o, const char *path)
 	return s;
 }
 
+void kg_fleet_trust_only_ca(const struct kg_fleet_conf *fc)
+{
+	if (!fc->tls_ca[0])
+		return;
+	(void)setenv("SSL_CERT_FILE", fc->tls_ca, 1);
+	/* a file where a directory is expected: every hashed-name lookup in
+	 * it fails, so no system directory is searched either */
+	(void)setenv("SSL_CERT_DIR", fc->tls_ca, 1);
+}
+
 /* The options toward @fc's servers. Hooks may be NULL. */
 static natsStatus kg_nats_options(const struct kg_fleet_conf *fc, natsOptions **out,
 				  bool keep_trying, natsConnectionHandler on_disc,
@@ -629,6 +639,69 @@ int kg_fleet_list(const struct kg_config *cfg, struct json_object **out, char *m
 	return rc;
 }
 
+int kg_fleet_watch(const struct kg_config *cfg, FILE *out, const volatile int *stop, char *msg,
+		   size_t msglen)
+{
+	const struct kg_fleet_conf *fc = &cfg->fleet;
+	struct kg_nats n = { 0 };
+	natsOptions *o = NULL;
+	kvWatcher *w = NULL;
+	kvWatchOptions wo;
+	jsOptions jo;
+	natsStatus s;
+	bool initial = true;
+	int nent = 0;
+
+	s = kg_nats_options(fc, &o, false, NULL, NULL, NULL, NULL);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&n.nc, o);
+	if (s == NATS_OK) {
+		jsOptions_Init(&jo);
+		jo.Wait = KG_FLEET_JS_WAIT_MS;
+		s = natsConnection_JetStream(&n.js, n.nc, &jo);
+	}
+	if (s == NATS_OK)
+		s = js_KeyValue(&n.kv, n.js, fc->bucket);
+	if (s == NATS_OK) {
+		kvWatchOptions_Init(&wo);
+		wo.Timeout = KG_FLEET_JS_WAIT_MS;
+		s = kvStore_WatchAll(&w, n.kv, &wo);
+	}
+	while (s == NATS_OK && !*stop) {
+		kvEntry *e = NULL;
+		struct timespec now;
+
+		s = kvWatcher_Next(&e, w, KG_FLEET_POLL_MS);
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (s == NATS_TIMEOUT) {
+			s = NATS_OK;
+			continue;
+		}
+		if (s != NATS_OK)
+			break;
+		if (!e) {
+			fprintf(out, "synced %d\n", nent);
+			initial = false;
+		} else {
+			fprintf(out, "%s %llu %s %s %lld %lld\n", initial ? "initial" : "change",
+				(unsigned long long)kvEntry_Revision(e), kvEntry_Key(e),
+				kvEntry_Operation(e) == kvOp_Put ? "revoked" : "unrevoked",
+				(long long)kvEntry_Created(e),
+				(long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+			kvEntry_Destroy(e);
+			nent++;
+		}
+		fflush(out);
+	}
+	if (s != NATS_OK)
+		snprintf(msg, msglen, "fleet: watching bucket %s on %s: %s", fc->bucket, fc->servers,
+			 kg_nats_why(s));
+	kvWatcher_Destroy(w);
+	kg_nats_close(&n);
+	natsOptions_Destroy(o);
+	return s == NATS_OK ? 0 : -EIO;
+}
+
 /* ---- gateway side -------------------------------------------------------- */
 
 #define KG_LAG_BUCKETS 10
@@ -727,11 +800,12 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 {
 	const char *key = kvEntry_Key(e);
 	kvOperation op = kvEntry_Operation(e);
-	struct kg_revoke_val cur = { 0 };
+	struct kg_revoke_val cur = { 0 }, fast = { 0 };
+	struct kg_ebpf_hit hits[64];
 	struct kg_pendset ps = { 0 };
 	struct kg_pend p = { 0 };
 	char err[1024];
-	int rc, cut = 0, lfd;
+	int rc, cut = 0, early = 0, lfd;
 	bool present;
 
 	pthread_mutex_lock(&f->lock);
@@ -771,11 +845,26 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 			return;		/* ours, or already applied: nothing to do */
 		if (!p.text[0])
 			snprintf(p.text, sizeof(p.text), "fleet, from %s", p.node[0] ? p.node : "?");
+		/* The bucket holds this revocation durably (a node that dies before
+		 * its state file has it reads the bucket again at start), so the
+		 * cut does not wait for the state file's fsyncs: map and cut first,
+		 * then the local record through the revoker as for any revocation. */
+		fast.revoked_at = (uint64_t)time(NULL);
+		fast.reason = p.reason;
+		if (!kg_ebpf_put(f->rev->bpf, p.fp, &fast)) {
+			int n = kg_ebpf_scan(f->rev->bpf, hits, sizeof(hits) / sizeof(hits[0]));
+
+			early = n > 0 ? n : 0;
+		}
 		rc = kg_revoker_add(f->rev, p.fp, p.reason, p.text, &cut, err, sizeof(err));
 		if (rc) {
-			kg_err("fleet: revocation of sha256=%s from the bucket: %s", key, err);
+			kg_err("fleet: revocation of sha256=%s from the bucket: %s; enforced in the map "
+			       "until the next start, which reads the bucket again", key, err);
 			return;
 		}
+		if (early)
+			kg_revoker_mark_cut(f->rev, p.fp);
+		cut += early;
 		kg_info("fleet: revoked sha256=%s (from %s, revision %llu); %d live socket%s cut", key,
 			p.node[0] ? p.node : "?", (unsigned long long)kvEntry_Revision(e), cut,
 			cut == 1 ? "" : "s");
@@ -1020,6 +1109,8 @@ int kg_fleet_start(const struct kg_config *cfg, struct kg_fleet **out)
 		kg_err("fleet: %s", err);
 		goto fail;
 	}
+	/* the gateway's other threads start after this */
+	kg_fleet_trust_only_ca(&f->conf);
 	s = kg_nats_options(&f->conf, &f->opts, true, kg_fleet_on_disc, kg_fleet_on_conn,
 			    kg_fleet_on_err, f);
 	if (s != NATS_OK) {

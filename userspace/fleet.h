@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "verify.h"
 
@@ -44,6 +45,17 @@ int kg_fleet_conf_check(struct kg_fleet_conf *f, char *err, size_t errlen)
 
 /* ---- CLI side ------------------------------------------------------------ */
 
+/*
+ * libnats builds its SSL_CTX with SSL_CTX_set_default_verify_paths(): with
+ * tls_ca given it would still trust every CA of the system store as well,
+ * and read that store (some 200 KB of PEM: tens of milliseconds on a busy
+ * small machine) in every process. This points OpenSSL's default locations
+ * (the environment that call reads) at tls_ca alone. Call it while the
+ * process has one thread, before its first NATS connection; no-op without
+ * tls_ca.
+ */
+void kg_fleet_trust_only_ca(const struct kg_fleet_conf *fc);
+
 enum kg_fleet_pub {
 	KG_FLEET_PUB_OK,		/* in the bucket */
 	KG_FLEET_PUB_PENDING,		/* NATS unreachable: in the pending file */
@@ -69,6 +81,15 @@ int kg_fleet_publish_one(const struct kg_config *cfg, const uint8_t fp[KG_FP_LEN
  */
 int kg_fleet_list(const struct kg_config *cfg, struct json_object **out, char *msg,
 		  size_t msglen) __attribute__((warn_unused_result));
+
+/*
+ * Follow the bucket without a gateway (no map, no state): one line on @out
+ * per entry, "initial|change REVISION SHA256 revoked|unrevoked WRITTEN_NS
+ * RECEIVED_NS" (both CLOCK_REALTIME nanoseconds), and "synced N" once the
+ * bucket's content has been read; until *@stop. 0, or -EIO with @msg.
+ */
+int kg_fleet_watch(const struct kg_config *cfg, FILE *out, const volatile int *stop, char *msg,
+		   size_t msglen) __attribute__((warn_unused_result));
 
 /* ---- gateway side -------------------------------------------------------- */
 
