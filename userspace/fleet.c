@@ -40,7 +40,7 @@
 #define KG_FLEET_POLL_MS 250		/* the watcher's wake-up: pending file, stop */
 #define KG_FLEET_BACKOFF_MAX 4		/* failed syncs retried after 250 ms .. 2 s */
 #define KG_FLEET_HISTORY 5		/* values kept per key (audit) */
-#define KG_FLEET_STALL_TICKS 8		/* idle wake-ups between stall checks (2 s) */
+#define KG_FLEET_STALL_MS 2000		/* between checks for a stuck watch */
 
 /* ---- pending file ---------------------------------------------------------- */
 
@@ -732,6 +732,7 @@ struct kg_fleet {
 	uint64_t lag_count, lag_hist[KG_LAG_BUCKETS];
 	double lag_sum;
 	uint64_t stall_rev;		/* last_rev when the bucket was seen ahead */
+	bool pend_failed;		/* the last publish of pending changes failed */
 	kvWatcher *w;
 };
 
@@ -771,7 +772,8 @@ static double kg_now_realtime(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void kg_fleet_lag(struct kg_fleet *f, kvEntry *e)
+/* @applied: when the change took effect here (map written, cut run). */
+static void kg_fleet_lag(struct kg_fleet *f, kvEntry *e, double applied)
 {
 	int64_t created = kvEntry_Created(e);	/* UTC, nanoseconds */
 	double lag;
@@ -779,7 +781,7 @@ static void kg_fleet_lag(struct kg_fleet *f, kvEntry *e)
 
 	if (created <= 0)
 		return;
-	lag = kg_now_realtime() - (double)created / 1e9;
+	lag = applied - (double)created / 1e9;
 	if (lag < 0)
 		lag = 0;	/* clocks of server and node differ a little */
 	pthread_mutex_lock(&f->lock);
@@ -806,6 +808,7 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 	struct kg_pend p = { 0 };
 	char err[1024];
 	int rc, cut = 0, early = 0, lfd;
+	double applied = 0;
 	bool present;
 
 	pthread_mutex_lock(&f->lock);
@@ -855,6 +858,7 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 			int n = kg_ebpf_scan(f->rev->bpf, hits, sizeof(hits) / sizeof(hits[0]));
 
 			early = n > 0 ? n : 0;
+			applied = kg_now_realtime();
 		}
 		rc = kg_revoker_add(f->rev, p.fp, p.reason, p.text, &cut, err, sizeof(err));
 		if (rc) {
@@ -862,6 +866,8 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 			       "until the next start, which reads the bucket again", key, err);
 			return;
 		}
+		if (!applied)
+			applied = kg_now_realtime();
 		if (early)
 			kg_revoker_mark_cut(f->rev, p.fp);
 		cut += early;
@@ -884,6 +890,7 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 			return;
 		}
 		rc = kg_revoker_del(f->rev, p.fp, err, sizeof(err));
+		applied = kg_now_realtime();
 		if (rc && rc != -ENOENT) {
 			kg_err("fleet: un-revocation of sha256=%s from the bucket: %s", key, err);
 			return;
@@ -892,7 +899,7 @@ static void kg_fleet_apply(struct kg_fleet *f, kvEntry *e, bool initial)
 			(unsigned long long)kvEntry_Revision(e));
 	}
 	if (!initial)
-		kg_fleet_lag(f, e);
+		kg_fleet_lag(f, e, applied);
 	pthread_mutex_lock(&f->lock);
 	f->applied++;
 	pthread_mutex_unlock(&f->lock);
@@ -940,9 +947,12 @@ static int kg_fleet_sync(struct kg_fleet *f)
 			return -EIO;
 		}
 	}
+	/* a change that cannot be published (no writer permission, a stream
+	 * without a leader) stays pending, and must not keep this node from
+	 * following the bucket: the bucket's value of such a key is skipped
+	 * while the local change waits (kg_fleet_apply) */
 	rc = kg_pend_flush(f->state_dir, &f->n);
-	if (rc < 0)
-		return rc;
+	f->pend_failed = rc < 0;
 	/* asked before the watch starts: every revision up to it is in the
 	 * content the watch delivers first (or was removed from the stream) */
 	last = kg_fleet_stream_last(f);
@@ -1004,66 +1014,85 @@ static bool kg_fleet_stalled(struct kg_fleet *f)
 	return stuck;
 }
 
+static uint64_t kg_fleet_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The watcher thread. Each round: (re)read the bucket when it must and a
+ * server is there; wait up to KG_FLEET_POLL_MS for a change and apply it;
+ * then, by the clock whatever else happened, refresh (and publish) the
+ * pending changes every second and look for a stuck watch every
+ * KG_FLEET_STALL_MS.
+ */
 static void *kg_fleet_main(void *arg)
 {
 	struct kg_fleet *f = arg;
-	unsigned tick = 0, backoff = 0, wait_ms;
+	uint64_t now, retry_at = 0, next_pending = 0, next_stall = 0;
+	unsigned backoff = 0, pend_backoff = 0;
 
 	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
 		bool up = natsConnection_Status(f->n.nc) == NATS_CONN_STATUS_CONNECTED;
 		kvEntry *e = NULL;
-		natsStatus s;
+		natsStatus s = NATS_TIMEOUT;
 
-		if (__atomic_exchange_n(&f->resync, 0, __ATOMIC_ACQ_REL) || (!f->w && up)) {
-			if (!kg_fleet_sync(f)) {
+		if (__atomic_exchange_n(&f->kick, 0, __ATOMIC_ACQ_REL))
+			retry_at = next_pending = 0;	/* (re)connected: no back-off */
+		if (up && (__atomic_load_n(&f->resync, __ATOMIC_ACQUIRE) || !f->w) &&
+		    kg_fleet_mono_ms() >= retry_at) {
+			__atomic_store_n(&f->resync, 0, __ATOMIC_RELEASE);
+			if (kg_fleet_sync(f)) {
+				/* again later, less often while it keeps failing (a
+				 * stream without a leader answers nothing for a while) */
+				__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
+				backoff = backoff < KG_FLEET_BACKOFF_MAX ? backoff + 1 : backoff;
+				retry_at = kg_fleet_mono_ms() + ((uint64_t)KG_FLEET_POLL_MS << (backoff - 1));
+			} else {
 				backoff = 0;
-				continue;
 			}
-			/* try again, less often while it keeps failing (a
-			 * stream without a leader answers nothing for a while),
-			 * but wake up every KG_FLEET_POLL_MS to see a stop */
-			__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
-			backoff = backoff < KG_FLEET_BACKOFF_MAX ? backoff + 1 : backoff;
-			__atomic_store_n(&f->kick, 0, __ATOMIC_RELEASE);
-			for (wait_ms = KG_FLEET_POLL_MS << (backoff - 1); wait_ms > 0 &&
-			     !__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) &&
-			     !__atomic_load_n(&f->kick, __ATOMIC_ACQUIRE); wait_ms -= KG_FLEET_POLL_MS)
-				usleep(KG_FLEET_POLL_MS * 1000);
-			continue;
 		}
-		if (!f->w) {
+		if (f->w)
+			s = kvWatcher_Next(&e, f->w, KG_FLEET_POLL_MS);
+		else
 			usleep(KG_FLEET_POLL_MS * 1000);
-			continue;
-		}
-		s = kvWatcher_Next(&e, f->w, KG_FLEET_POLL_MS);
 		if (s == NATS_OK && e) {
 			kg_fleet_apply(f, e, false);
 			kvEntry_Destroy(e);
-			continue;	/* a burst is applied before anything else */
-		}
-		if (s != NATS_OK && s != NATS_TIMEOUT) {
+		} else if (s != NATS_OK && s != NATS_TIMEOUT) {
 			/* the watch itself broke (not a quiet bucket): a new one
-			 * re-reads the bucket, once a server answers */
+			 * re-reads the bucket once a server answers */
 			kg_warn("fleet: the watch of bucket %s ended: %s; re-reading the bucket",
 				f->conf.bucket, kg_nats_why(s));
 			kvWatcher_Destroy(f->w);
 			f->w = NULL;
-			usleep(KG_FLEET_POLL_MS * 1000);
-			continue;
 		}
-		tick++;
-		/* changes the CLI could not publish (NATS was down for it) */
-		if (tick % 4 == 0) {
+		now = kg_fleet_mono_ms();
+		if (now >= next_pending) {
+			/* changes the CLI could not publish (NATS was down for it);
+			 * a publish that keeps failing is retried less often (up to
+			 * every 32 s, at once after a reconnect), as each failure
+			 * holds this thread for a request timeout */
 			size_t np = kg_pend_count(f->state_dir);
 
-			if (np && up && kg_pend_flush(f->state_dir, &f->n) >= 0)
+			if (np && up && f->n.kv) {
+				f->pend_failed = kg_pend_flush(f->state_dir, &f->n) < 0;
 				np = kg_pend_count(f->state_dir);
+			}
+			pend_backoff = f->pend_failed && np ? (pend_backoff < 5 ? pend_backoff + 1 : 5) : 0;
+			next_pending = now + (1000ULL << pend_backoff);
 			pthread_mutex_lock(&f->lock);
 			f->pending = np;
 			pthread_mutex_unlock(&f->lock);
 		}
-		if (tick % KG_FLEET_STALL_TICKS == 0 && up && kg_fleet_stalled(f))
-			__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
+		if (up && f->w && now >= next_stall) {
+			next_stall = now + KG_FLEET_STALL_MS;
+			if (kg_fleet_stalled(f))
+				__atomic_store_n(&f->resync, 1, __ATOMIC_RELEASE);
+		}
 	}
 	return NULL;
 }

@@ -88,10 +88,10 @@ not() { ! "$@"; }
 # count NODE FILE: how many fingerprints of FILE gateway NODE has revoked
 count() { "$KG" revoke list -c "$(conf "$1")" 2>/dev/null | cut -c1-64 | grep -cxFf "$2"; }
 count_is() { [ "$(count "$1" "$2")" = "$3" ]; }
-# status NODE FIELD: a field of `fleet status -j`
+# status NODE FIELD: a field of `fleet status` (its text form: one
+# "field value" line each; no interpreter started per poll)
 status() {
-	"$KG" -j fleet status -c "$(conf "$1")" 2>/dev/null |
-		python3 -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print(str(v).lower())' "$2" 2>/dev/null
+	"$KG" fleet status -c "$(conf "$1")" 2>/dev/null | awk -v k="$2" '$1 == k { print $2 }'
 }
 status_is() { [ "$(status "$1" "$2")" = "$3" ]; }
 metric_of() { curl -s --max-time 5 "127.0.0.1:${FLEET_METRICS[$1]}/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
