@@ -223,10 +223,12 @@ fleet_gw_start() {
 fleet_gw_stop() { # N [SIGNAL]
 	local p=${FLEET_GW_PID[$1]:-} t=300
 	[ -n "$p" ] || return 0
-	kill "-${2:-TERM}" "$p" 2>/dev/null
-	while kill -0 "$p" 2>/dev/null && [ $t -gt 0 ]; do sleep 0.1; t=$((t - 1)); done
-	kill -KILL "$p" 2>/dev/null
-	{ wait "$p"; } 2>/dev/null	# no "Killed" line from the shell
+	{
+		kill "-${2:-TERM}" "$p"
+		while kill -0 "$p" && [ $t -gt 0 ]; do sleep 0.1; t=$((t - 1)); done
+		kill -KILL "$p"
+		wait "$p"
+	} 2>/dev/null	# nor the shell's "Killed" notice
 	FLEET_GW_PID[$1]=
 }
 
