@@ -242,10 +242,16 @@ const struct kg_cmd kg_revoke_cmds[] = {
 	  "revoke a client certificate and cut its live connections",
 	  "Recorded durably in STATE_DIR/revoked and put in the pinned BPF map; every live\n"
 	  "connection using the certificate is cut (RST). The paths come from -c CONFIG, or\n"
-	  "--state-dir and --pin-root, or the defaults.\n",
+	  "--state-dir and --pin-root, or the defaults. When CONFIG has a [fleet] section,\n"
+	  "the fleet's NATS bucket is written at the same time, or, with NATS unreachable,\n"
+	  "STATE_DIR/fleet-pending, which the gateway publishes when NATS returns.\n",
 	  KG_REV_OPTS | KG_OPTF(KG_OPT_CERT) | KG_OPTF(KG_OPT_REASON), 0, 1 },
 	{ "del", kg_cmd_revoke_del, NULL, "FINGERPRINT [-c CONFIG]",
-	  "un-revoke: new handshakes with it are accepted again", NULL, KG_REV_OPTS, 1, 1 },
+	  "un-revoke: new handshakes with it are accepted again",
+	  "When CONFIG has a [fleet] section, the delete goes to the fleet's bucket first\n"
+	  "and needs the writer's permission there: if NATS refuses it, nothing changes on\n"
+	  "this node either. With NATS unreachable it is applied here and left pending.\n",
+	  KG_REV_OPTS, 1, 1 },
 	{ "list", kg_cmd_revoke_list, NULL, "[-c CONFIG]", "the revoked certificates", NULL,
 	  KG_REV_OPTS, 0, 0 },
 	{ 0 }
