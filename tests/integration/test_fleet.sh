@@ -154,6 +154,15 @@ else
 	nok "C's fleet metrics: $(curl -s "127.0.0.1:${FLEET_METRICS[3]}/metrics" | grep fleet | head -5)"
 fi
 
+if command -v promtool >/dev/null; then
+	curl -s --max-time 5 "127.0.0.1:${FLEET_METRICS[3]}/metrics" > "$T/metrics3.txt"
+	if promtool check metrics < "$T/metrics3.txt" > "$T/promtool.out" 2>&1; then
+		ok "C's metrics page with the fleet's series passes promtool check metrics"
+	else
+		nok "promtool: $(head -5 "$T/promtool.out")"
+	fi
+fi
+
 # --- security: the reader cannot change the bucket -------------------------
 fleet_gw_conf 3 "$P" "$D/reader.creds" > "$D/reader.conf"
 rfp=$(openssl rand -hex 32)
@@ -198,6 +207,8 @@ done <"$T/burst.fps") &
 BURST=$!
 done_ge() { [ "$(cat "$T/burst.done" 2>/dev/null | wc -l)" -ge "$1" ]; }
 until_true 1200 done_ge 20
+since() { echo "$1 ${EPOCHREALTIME/,/.}" | awk '{ printf "%.1f", $2 - $1 }'; }
+t_kill=${EPOCHREALTIME/,/.}
 if [ -n "$leader" ]; then
 	fleet_nats_stop "$leader" KILL
 	ok "killed the stream leader n$leader (kill -9) after $(wc -l <"$T/burst.done") of 100 revocations"
@@ -212,7 +223,7 @@ pend=$(grep -c "recorded as pending" "$T/burst.out")
 [ -n "$leader" ] && fleet_nats_start "$leader"
 for n in 1 2 3; do
 	if until_true 1800 count_is $n "$T/burst.fps" 100; then
-		ok "gateway $n has all 100 revocations"
+		ok "gateway $n has all 100 revocations ($(since "$t_kill") s after the kill)"
 	else
 		nok "gateway $n has $(count $n "$T/burst.fps") of 100 revocations"
 	fi
@@ -285,10 +296,11 @@ if fleet_gw_start 1; then
 else
 	nok "A did not start with NATS down: $(tail -3 "$D/gw1/gw.log")"
 fi
+t_back=${EPOCHREALTIME/,/.}
 for n in 1 2 3; do fleet_nats_start $n; done
 fleet_nats_ready || nok "NATS did not come back"
 if fl_reset erin2 1200 && fl_reset erin3 1200; then
-	ok "NATS back: A published its pending revocation and erin's streams on B and C were reset"
+	ok "NATS back: A published its pending revocation and erin's streams on B and C were reset ($(since "$t_back") s after the NATS start)"
 else
 	nok "erin's streams on B/C not reset: $(tail -1 "$T/erin2.err") / $(tail -1 "$T/erin3.err")"
 fi
