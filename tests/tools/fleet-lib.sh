@@ -1,5 +1,6 @@
-# The test fleet on loopback, shared by tests/integration/test_fleet.sh and
-# bench/fleet-latency (bash, sourced; needs $B, the build directory).
+# The test fleet on loopback, shared by tests/integration/test_fleet.sh,
+# bench/fleet-latency and tests/tools/fleet-up.sh (bash, sourced; needs $B,
+# the build directory).
 #
 #   fleet_up DIR PKI   a 3-node NATS cluster with JetStream (file store under
 #                      DIR), TLS with client certificates and one account with
