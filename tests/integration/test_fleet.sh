@@ -216,6 +216,7 @@ else
 	nok "no stream leader found to kill"
 fi
 wait $BURST
+t_end=${EPOCHREALTIME/,/.}
 bad=$(awk '$2 != 0' "$T/burst.done" | wc -l)
 pend=$(grep -c "recorded as pending" "$T/burst.out")
 [ "$bad" = 0 ] && ok "all 100 revoke add commands succeeded ($pend recorded as pending while the stream re-elected)" ||
@@ -223,7 +224,7 @@ pend=$(grep -c "recorded as pending" "$T/burst.out")
 [ -n "$leader" ] && fleet_nats_start "$leader"
 for n in 1 2 3; do
 	if until_true 1800 count_is $n "$T/burst.fps" 100; then
-		ok "gateway $n has all 100 revocations ($(since "$t_kill") s after the kill)"
+		ok "gateway $n has all 100 revocations ($(since "$t_kill") s after the kill, $(since "$t_end") s after the last revoke add returned)"
 	else
 		nok "gateway $n has $(count $n "$T/burst.fps") of 100 revocations"
 	fi
