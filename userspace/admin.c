@@ -216,6 +216,19 @@ static char *kg_admin_reply(struct kg_gw *gw, const char *req, size_t got)
 	const char *text;
 	unsigned long long id = 0;
 
+	/* "fleet publish JSON": a change for the fleet's bucket, written with
+	 * this gateway's NATS connection (fleet.c says when) */
+	if (got > 14 && !memcmp(req, "fleet publish ", 14)) {
+		size_t len = strcspn(req + 14, "\r\n");
+		uint64_t rev = 0;
+		int rc = gw->fleet ? kg_fleet_publish_via(gw->fleet, req + 14, len, &rev, msg,
+							  sizeof(msg)) : -ENOENT;
+
+		if (!gw->fleet)
+			snprintf(msg, sizeof(msg), "this gateway has no [fleet] section");
+		resp = rc ? kg_json_obj("s", "error", msg) : kg_json_obj("u", "revision", rev);
+		goto answer;
+	}
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
 		resp = kg_conn_snapshot(gw);
@@ -247,6 +260,7 @@ static char *kg_admin_reply(struct kg_gw *gw, const char *req, size_t got)
 		resp = kg_json_obj("s", "error", "unknown request; use: conn list, conn kill ID, stats");
 		break;
 	}
+answer:
 	text = resp ? kg_json_text(resp) : NULL;
 	if (asprintf(&out, "%s\n", text ? text : "{\"error\":\"the gateway is out of memory\"}") < 0)
 		out = NULL;

@@ -108,6 +108,17 @@ int kg_fleet_start(const struct kg_config *cfg, struct kg_fleet **out)
  * that the thread has only what the gateway kept. 0 or -errno. */
 int kg_fleet_spawn(struct kg_fleet *f) __attribute__((warn_unused_result));
 void kg_fleet_stop(struct kg_fleet *f);
+/*
+ * The admin socket's "fleet publish JSON" (main thread): write one change,
+ * a pending-file line as JSON (docs/fleet.md) plus the "creds" and "bucket"
+ * of the command's configuration, with this gateway's NATS connection. Only
+ * when those are this gateway's own (-EPERM otherwise: the command must meet
+ * NATS with its own credentials). 0 with *@rev the put's revision (0 for a
+ * delete); -EINVAL, -ENOTCONN, -EIO with @msg. Blocks for at most one
+ * JetStream request (2 s), as `conn kill` waits for a worker.
+ */
+int kg_fleet_publish_via(struct kg_fleet *f, const char *json, size_t len, uint64_t *rev,
+			 char *msg, size_t msglen) __attribute__((warn_unused_result));
 /* `fleet status` as the admin socket's "stats" carries it (caller owns). */
 struct json_object *kg_fleet_status_json(struct kg_fleet *f);
 /* The fleet's Prometheus lines (malloc'd text, caller frees; NULL if none). */

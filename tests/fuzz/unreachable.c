@@ -151,3 +151,9 @@ KG_UNREACHABLE char *kg_fleet_metrics_text(struct kg_fleet *f)
 {
 	abort();
 }
+
+KG_UNREACHABLE int kg_fleet_publish_via(struct kg_fleet *f, const char *json, size_t len,
+					uint64_t *rev, char *msg, size_t msglen)
+{
+	abort();
+}
