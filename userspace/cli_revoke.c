@@ -169,7 +169,8 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	kg_fp_format(a.fp, false, hex, sizeof(hex));
 	/* An un-revoke lets a certificate in again, so with [fleet] it needs
 	 * the bucket's writer authority first, and a refusal changes nothing
-	 * here. (A revoke is applied here before the bucket: it fails safe.) */
+	 * here. (A revoke is applied here while the bucket is written: it
+	 * fails safe.) */
 	fleet = kg_fleet_cli_publish(cli, a.fp, true, 0, NULL, fmsg, sizeof(fmsg));
 	if (fleet < 0) {
 		kg_revoker_close(r);
