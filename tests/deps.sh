@@ -34,10 +34,10 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fetch_vm_kernel
-# prometheus is installed for promtool (the metrics test) and haproxy as a
-# PROXY v2 peer (the tests run their own instances): their services are not
-# wanted on a build machine
-for s in prometheus haproxy; do
+# prometheus is installed for promtool (the metrics test), haproxy as a
+# PROXY v2 peer and nats-server for the fleet test (the tests run their own
+# instances): their services are not wanted on a build machine
+for s in prometheus haproxy nats-server; do
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 	else
