@@ -135,6 +135,9 @@ fi
 out=$("$KG" revoke add --cert "$P/alice.pem" --reason "keyCompromise: fleet test" -c "$(conf 1)" 2>&1)
 echo "$out" | grep -q "fleet: written in bucket" && ok "revoke add on A wrote the bucket: $(echo "$out" | tr '\n' ' ')" ||
 	nok "revoke add on A: $out"
+echo "$out" | grep -q "by this node's gateway, revision [0-9]" &&
+	ok "the write went through A's running gateway (same credentials, its NATS connection)" ||
+	nok "revoke add on A did not use A's gateway: $out"
 if fl_reset alice3; then
 	ok "alice's live stream through C was reset (RST: $(grep -o 'errno=104' "$T/alice3.err"))"
 else
