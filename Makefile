@@ -8,7 +8,7 @@ B        ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := openssl liburing libbpf json-c
+PKGS     := openssl liburing libbpf json-c libnats
 CFLAGS   ?= -O2 -g
 KG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -D_GNU_SOURCE -Iuserspace -Ibpf -I$(B) $(shell pkg-config --cflags $(PKGS))

@@ -3,7 +3,7 @@
 # Idempotent: installs only the packages that are missing.
 set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
-libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
+libbpf-dev libjson-c-dev libnats-dev nats-server bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
 qemu-system-x86 busybox-static kmod xz-utils zstd nginx"
 missing=""
@@ -35,9 +35,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fetch_vm_kernel
 # prometheus is installed for promtool (the metrics test), haproxy as a
-# PROXY v2 peer and nginx as a TLS origin (the tests run their own
-# instances): their services are not wanted on a build machine
-for s in prometheus haproxy nginx; do
+# PROXY v2 peer, nginx as a TLS origin and nats-server for the fleet test
+# (the tests run their own instances): their services are not wanted on a
+# build machine
+for s in prometheus haproxy nginx nats-server; do
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 	else

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "conn.h"
+#include "fleet.h"
 #include "json.h"
 #include "log.h"
 #include "worker.h"
@@ -171,6 +172,8 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "ktls_rekeys_rx", st.rekeys_rx);
 	rc |= kg_json_add_u64(o, "ktls_rekeys_tx", st.rekeys_tx);
 	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
+	if (gw->fleet)
+		rc |= kg_json_object_add(o, "fleet", kg_fleet_status_json(gw->fleet));
 	if (rc) {
 		json_object_put(o);
 		return NULL;
@@ -215,6 +218,19 @@ static char *kg_admin_reply(struct kg_gw *gw, const char *req, size_t got)
 	const char *text;
 	unsigned long long id = 0;
 
+	/* "fleet publish JSON": a change for the fleet's bucket, written with
+	 * this gateway's NATS connection (fleet.c says when) */
+	if (got > 14 && !memcmp(req, "fleet publish ", 14)) {
+		size_t len = strcspn(req + 14, "\r\n");
+		uint64_t rev = 0;
+		int rc = gw->fleet ? kg_fleet_publish_via(gw->fleet, req + 14, len, &rev, msg,
+							  sizeof(msg)) : -ENOENT;
+
+		if (!gw->fleet)
+			snprintf(msg, sizeof(msg), "this gateway has no [fleet] section");
+		resp = rc ? kg_json_obj("s", "error", msg) : kg_json_obj("u", "revision", rev);
+		goto answer;
+	}
 	switch (kg_admin_parse(req, got, &id)) {
 	case KG_ADM_CONN_LIST:
 		resp = kg_conn_snapshot(gw);
@@ -246,6 +262,7 @@ static char *kg_admin_reply(struct kg_gw *gw, const char *req, size_t got)
 		resp = kg_json_obj("s", "error", "unknown request; use: conn list, conn kill ID, stats");
 		break;
 	}
+answer:
 	text = resp ? kg_json_text(resp) : NULL;
 	if (asprintf(&out, "%s\n", text ? text : "{\"error\":\"the gateway is out of memory\"}") < 0)
 		out = NULL;
@@ -368,6 +385,13 @@ static char *kg_metrics_text(struct kg_gw *gw)
 				}
 	kg_metric_head(&b, "ktlsgw_ktls_available", "gauge", "1 if the kernel offers the tls ULP.");
 	kg_out(&b, "ktlsgw_ktls_available %d\n", gw->ktls ? 1 : 0);
+	if (gw->fleet) {
+		char *fleet = kg_fleet_metrics_text(gw->fleet);
+
+		if (fleet)
+			kg_out(&b, "%s", fleet);
+		free(fleet);
+	}
 	return b.p;
 }
 

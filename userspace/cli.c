@@ -66,6 +66,8 @@ const struct kg_cmd kg_cli_objects[] = {
 	  KG_OPTF(KG_OPT_COLONS), 1, 1 },
 	{ "revoke", NULL, kg_revoke_cmds, NULL, "revoke client certificates (live cut)", NULL, 0, 0, 0 },
 	{ "conn", NULL, kg_conn_cmds, NULL, "live connections (admin socket)", NULL, 0, 0, 0 },
+	{ "fleet", NULL, kg_fleet_cmds, NULL, "the fleet-wide revocation bucket (admin socket)", NULL,
+	  0, 0, 0 },
 	{ "stats", kg_cmd_stats, NULL, "[-s SOCKET | -c CONFIG]", "counters (admin socket)", NULL,
 	  KG_ADMIN_OPTS, 0, 0 },
 	{ "features", kg_cmd_features, NULL, "", "kTLS, io_uring and BPF capabilities here",

@@ -54,6 +54,22 @@ struct kg_cmd {
 /* The OBJECTs, and the tables and commands they are made of. */
 extern const struct kg_cmd kg_cli_objects[];
 extern const struct kg_cmd kg_revoke_cmds[], kg_conn_cmds[], kg_pki_cmds[];
+extern const struct kg_cmd kg_fleet_cmds[];
+/* cli_fleet.c: after a local revoke/un-revoke, write the bucket of -c
+ * CONFIG's [fleet] (nothing without one): 0 (or no fleet), 1 pending,
+ * -EACCES refused by NATS, -errno; @msg gets the line for the operator. */
+int kg_fleet_cli_publish(struct kg_cli *cli, const uint8_t fp[32], bool del, uint32_t reason,
+			 const char *text, char *msg, size_t msglen) __attribute__((warn_unused_result));
+/* The same in two halves, so that the bucket is written while the local
+ * change is made: _start returns 0 with *@out NULL when there is no fleet,
+ * else a job that _wait finishes, frees and answers like the above (a
+ * configuration that does not load is answered there too); -ENOMEM. */
+struct kg_fleet_job;
+int kg_fleet_cli_publish_start(struct kg_cli *cli, const uint8_t fp[32], bool del,
+			       uint32_t reason, const char *text, struct kg_fleet_job **out)
+	__attribute__((warn_unused_result));
+int kg_fleet_cli_publish_wait(struct kg_fleet_job *j, char *msg, size_t msglen)
+	__attribute__((warn_unused_result));
 int kg_cmd_run(struct kg_cli *cli, int argc, char **argv);
 int kg_cmd_fingerprint(struct kg_cli *cli, int argc, char **argv);
 int kg_cmd_stats(struct kg_cli *cli, int argc, char **argv);

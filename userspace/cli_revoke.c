@@ -119,48 +119,76 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 	const char *reason = cli->opt[KG_OPT_REASON];
 	struct kg_revoker *r = NULL;
 	struct kg_rev_args a;
-	char hex[KG_FP_HEX_LEN], err[1024];
+	char hex[KG_FP_HEX_LEN], err[1024], fmsg[1024];
+	struct kg_fleet_job *job = NULL;
 	bool kernel;
-	int rc, cut = 0;
+	int rc, cut = 0, fleet;
 
 	rc = kg_rev_start(cli, argc, argv, &a, kg_rev_add_args, &r);
 	if (rc)
 		return rc;
+	/* the fleet's bucket is written while the cut runs here: neither the
+	 * local cut nor the other nodes wait for the other's I/O */
+	rc = kg_fleet_cli_publish_start(cli, a.fp, false, (uint32_t)a.code, reason, &job);
+	if (rc) {
+		kg_revoker_close(r);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke: %s", strerror(-rc));
+	}
 	kg_fp_format(a.fp, false, hex, sizeof(hex));
 	rc = kg_revoker_add(r, a.fp, (uint32_t)a.code, reason, &cut, err, sizeof(err));
 	kernel = !rc && kg_ebpf_can_destroy(r->bpf);
 	kg_revoker_close(r);
+	fleet = kg_fleet_cli_publish_wait(job, fmsg, sizeof(fmsg));
 	if (rc)
-		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s", hex, err);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "revoke %s: %s%s%s", hex, err,
+				    fmsg[0] ? "; " : "", fmsg);
 	if (cli->json)
-		return kg_cli_print_json(cli, kg_json_obj("sbsis", "sha256", hex, "revoked", true,
-							  "reason", kg_reason_name((uint32_t)a.code),
-							  "live_cut", (int64_t)cut,
-							  "cut_by", kernel ? "kernel" : "gateway"));
-	printf("revoked %s (%s); %d live socket%s %s\n", hex, kg_reason_name((uint32_t)a.code),
-	       cut, cut == 1 ? "" : "s", kernel ? "aborted by the kernel" :
-	       "found; the gateway closes them at its next scan");
-	return KG_EXIT_OK;
+		rc = kg_cli_print_json(cli, kg_json_obj("sbsiss", "sha256", hex, "revoked", true,
+							"reason", kg_reason_name((uint32_t)a.code),
+							"live_cut", (int64_t)cut,
+							"cut_by", kernel ? "kernel" : "gateway",
+							"fleet", fmsg));
+	else
+		printf("revoked %s (%s); %d live socket%s %s\n%s%s", hex,
+		       kg_reason_name((uint32_t)a.code), cut, cut == 1 ? "" : "s",
+		       kernel ? "aborted by the kernel" : "found; the gateway closes them at its next scan",
+		       fmsg, fmsg[0] ? "\n" : "");
+	return fleet < 0 ? KG_EXIT_RUNTIME : rc;
 }
 
 static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_revoker *r = NULL;
 	struct kg_rev_args a;
-	char hex[KG_FP_HEX_LEN], err[1024];
-	int rc;
+	char hex[KG_FP_HEX_LEN], err[1024], fmsg[1024];
+	int rc, fleet;
 
 	rc = kg_rev_start(cli, argc, argv, &a, kg_rev_del_args, &r);
 	if (rc)
 		return rc;
 	kg_fp_format(a.fp, false, hex, sizeof(hex));
+	/* An un-revoke lets a certificate in again, so with [fleet] it needs
+	 * the bucket's writer authority first, and a refusal changes nothing
+	 * here. (A revoke is applied here while the bucket is written: it
+	 * fails safe.) */
+	fleet = kg_fleet_cli_publish(cli, a.fp, true, 0, NULL, fmsg, sizeof(fmsg));
+	if (fleet < 0) {
+		kg_revoker_close(r);
+		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s stays revoked: %s", hex, fmsg);
+	}
 	rc = kg_revoker_del(r, a.fp, err, sizeof(err));
 	kg_revoker_close(r);
+	/* in the bucket, but not revoked here (or this node's gateway applied
+	 * the change from the bucket first): the un-revoke stands */
+	if (rc == -ENOENT && fmsg[0])
+		rc = 0;
 	if (rc)
 		return kg_cli_error(cli, KG_EXIT_RUNTIME, "%s: %s", hex, err);
 	if (cli->json)
-		return kg_cli_print_json(cli, kg_json_obj("sb", "sha256", hex, "revoked", false));
-	printf("%s is no longer revoked (new handshakes are accepted)\n", hex);
+		return kg_cli_print_json(cli, kg_json_obj("sbs", "sha256", hex, "revoked", false,
+							  "fleet", fmsg));
+	printf("%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fmsg,
+	       fmsg[0] ? "\n" : "");
 	return KG_EXIT_OK;
 }
 
@@ -215,10 +243,16 @@ const struct kg_cmd kg_revoke_cmds[] = {
 	  "revoke a client certificate and cut its live connections",
 	  "Recorded durably in STATE_DIR/revoked and put in the pinned BPF map; every live\n"
 	  "connection using the certificate is cut (RST). The paths come from -c CONFIG, or\n"
-	  "--state-dir and --pin-root, or the defaults.\n",
+	  "--state-dir and --pin-root, or the defaults. When CONFIG has a [fleet] section,\n"
+	  "the fleet's NATS bucket is written at the same time, or, with NATS unreachable,\n"
+	  "STATE_DIR/fleet-pending, which the gateway publishes when NATS returns.\n",
 	  KG_REV_OPTS | KG_OPTF(KG_OPT_CERT) | KG_OPTF(KG_OPT_REASON), 0, 1 },
 	{ "del", kg_cmd_revoke_del, NULL, "FINGERPRINT [-c CONFIG]",
-	  "un-revoke: new handshakes with it are accepted again", NULL, KG_REV_OPTS, 1, 1 },
+	  "un-revoke: new handshakes with it are accepted again",
+	  "When CONFIG has a [fleet] section, the delete goes to the fleet's bucket first\n"
+	  "and needs the writer's permission there: if NATS refuses it, nothing changes on\n"
+	  "this node either. With NATS unreachable it is applied here and left pending.\n",
+	  KG_REV_OPTS, 1, 1 },
 	{ "list", kg_cmd_revoke_list, NULL, "[-c CONFIG]", "the revoked certificates", NULL,
 	  KG_REV_OPTS, 0, 0 },
 	{ 0 }

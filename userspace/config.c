@@ -63,6 +63,7 @@ struct kg_parse {
 	struct kg_config *cfg;
 	struct kg_listener_conf *cur;	/* NULL while in [global] */
 	bool in_global;
+	bool in_fleet;
 	bool cur_sni;			/* cur is an [sni ...] group (in sni[]) */
 	struct kg_listener_conf *sni;	/* sni groups until attached to listeners */
 	size_t n_sni;
@@ -463,9 +464,19 @@ static int kg_start_section(struct kg_parse *p, const char *section)
 
 	p->cur = NULL;
 	p->in_global = false;
+	p->in_fleet = false;
 	p->cur_sni = false;
 	if (p->rc)
 		return 0;
+	if (!strcmp(section, "fleet")) {
+		if (p->cfg->fleet.enabled)
+			return kg_cfg_fail(p, "[fleet] is defined twice (first at line %u); keep one",
+					   p->cfg->fleet.line);
+		p->in_fleet = true;
+		p->cfg->fleet.enabled = true;
+		p->cfg->fleet.line = p->lineno;
+		return 1;
+	}
 	if (!strcmp(section, "global")) {
 		p->in_global = true;
 		return 1;
@@ -473,7 +484,7 @@ static int kg_start_section(struct kg_parse *p, const char *section)
 	if (!strncmp(section, "sni ", 4))
 		return kg_start_sni(p, section + 4);
 	if (strncmp(section, "listener", 8) || (section[8] && section[8] != ' '))
-		return kg_cfg_fail(p, "unknown section [%s]; use [global], [listener NAME] or "
+		return kg_cfg_fail(p, "unknown section [%s]; use [global], [listener NAME], [fleet] or "
 				   "[sni LISTENER HOST]", section);
 	name = section + 8;
 	while (*name == ' ')
@@ -509,6 +520,13 @@ static int kg_cfg_key(struct kg_parse *p, const char *name, const char *value)
 {
 	if (p->rc)
 		return 0;
+	if (p->in_fleet) {
+		char ferr[512];
+
+		if (kg_fleet_conf_key(&p->cfg->fleet, name, value, ferr, sizeof(ferr)))
+			return kg_cfg_fail(p, "%s", ferr);
+		return 1;
+	}
 	if (!p->in_global && !p->cur)
 		return kg_cfg_fail(p, "'%s' is outside any section; put it under [global] or "
 				   "[listener NAME]", name);
@@ -909,6 +927,13 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 			break;
 		}
 		kg_sni_attach(&p, g, l);
+	}
+	if (!p.rc && p.cfg->fleet.enabled) {
+		char ferr[512];
+
+		p.lineno = p.cfg->fleet.line;
+		if (kg_fleet_conf_check(&p.cfg->fleet, ferr, sizeof(ferr)))
+			kg_cfg_fail(&p, "%s", ferr);
 	}
 	if (p.rc) {
 		rc = p.rc;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "fleet.h"
+
 #define KG_NAME_MAX 64
 
 enum kg_lkey {
@@ -110,6 +112,7 @@ struct kg_config {
 	bool log_json;
 	size_t n_listeners;
 	struct kg_listener_conf *listeners;	/* owned array */
+	struct kg_fleet_conf fleet;		/* [fleet]: shared revocation (fleet.h) */
 };
 
 /*

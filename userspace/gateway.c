@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fleet.h"
 #include "gateway.h"
 #include "admin.h"
 #include "ktls.h"
@@ -135,6 +136,7 @@ static void kg_gw_free(struct kg_gw *gw)
 		pthread_mutex_destroy(&gw->lst[i].lock);
 	}
 	free(gw->lst);
+	kg_fleet_stop(gw->fleet);
 	kg_revoker_close(gw->rev);
 	kg_revstate_release(&gw->fallback);
 	kg_cfg_gen_put(gw->gen);
@@ -386,6 +388,12 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	rc = kg_gw_revocation_start(&gw);
 	if (rc)
 		goto out;
+	/* [fleet]: the bucket is read into the map before any client is taken */
+	if (cfg->fleet.enabled && !gw.rev)
+		kg_warn("fleet: [fleet] needs the BPF revocation map (revocation = required); "
+			"this node does not follow the fleet's list");
+	else if (cfg->fleet.enabled && (rc = kg_fleet_start(cfg, &gw.fleet)))
+		goto out;
 	{
 		char why[256];
 
@@ -490,6 +498,10 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		rc = kg_gw_drop_privileges(&gw);
 		if (rc)
 			goto out;
+	}
+	if (gw.fleet && (rc = kg_fleet_spawn(gw.fleet))) {
+		kg_err("fleet: cannot start the bucket's watcher: %s", strerror(-rc));
+		goto out;
 	}
 	for (i = 0; i < gw.n_workers; i++) {
 		rc = kg_worker_start(gw.workers[i]);

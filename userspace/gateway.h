@@ -12,6 +12,7 @@
 #include "tls.h"
 
 struct kg_revoker;
+struct kg_fleet;
 
 struct kg_worker;
 
@@ -60,6 +61,7 @@ struct kg_gw {
 	struct kg_revoker *rev;		/* NULL: no BPF revocation */
 	struct kg_rev_hook hook;
 	struct kg_revstate fallback;	/* best-effort without BPF: the file's list */
+	struct kg_fleet *fleet;		/* [fleet]: the bucket's watcher, or NULL */
 	bool ktls;			/* the kernel has the tls ULP */
 	unsigned active;		/* connections, all listeners and workers */
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */

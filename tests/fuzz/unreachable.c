@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "cli.h"
+#include "fleet.h"
 #include "gateway.h"
 #include "pki.h"
 #include "revoke.h"
@@ -112,6 +113,47 @@ KG_UNREACHABLE int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 
 /* admin.c (the real one is in fuzz_admin) */
 KG_UNREACHABLE char *kg_admin_call(const char *path, const char *req, char *err, size_t errlen)
+{
+	abort();
+}
+
+/* fleet.c (NATS): only the [fleet] keys (fleet_conf.c) are parsed */
+KG_UNREACHABLE int kg_fleet_publish_one(const struct kg_config *cfg, const uint8_t fp[KG_FP_LEN],
+					bool del, uint32_t reason, const char *text, char *msg,
+					size_t msglen)
+{
+	abort();
+}
+
+KG_UNREACHABLE int kg_fleet_list(const struct kg_config *cfg, struct json_object **out, char *msg,
+				 size_t msglen)
+{
+	abort();
+}
+
+KG_UNREACHABLE int kg_fleet_watch(const struct kg_config *cfg, FILE *out, const volatile int *stop,
+				  char *msg, size_t msglen)
+{
+	abort();
+}
+
+KG_UNREACHABLE void kg_fleet_trust_only_ca(const struct kg_fleet_conf *fc)
+{
+	abort();
+}
+
+KG_UNREACHABLE struct json_object *kg_fleet_status_json(struct kg_fleet *f)
+{
+	abort();
+}
+
+KG_UNREACHABLE char *kg_fleet_metrics_text(struct kg_fleet *f)
+{
+	abort();
+}
+
+KG_UNREACHABLE int kg_fleet_publish_via(struct kg_fleet *f, const char *json, size_t len,
+					uint64_t *rev, char *msg, size_t msglen)
 {
 	abort();
 }
