@@ -218,12 +218,12 @@ backend_key = $P/alice.key" | sed "s/^backend = .*/backend = $b:$nport/"
 	: > "$T/gw.log"
 	if start_gw "$T/far.conf"; then
 		local res rtt want
-		rtt=$(ping -c 1 -W 5 "$b" 2>/dev/null | grep -o 'time=[0-9.]* ms')
+		rtt=$( (tc qdisc show dev "$h"; ip netns exec "$ns" tc qdisc show dev "$n") | grep -o 'delay [0-9.]*ms' | tr '\n' ' ')
 		res=$(LG_TIMEOUT=600 loadgen echo "$GW_far" bob -c 2 --bytes 1048576 2>"$T/lg.err")
 		want="path=client-ktls,origin-ktls reason=done"
 		[ $MODE = ktls ] || want="path=client-userspace,origin-userspace reason=done"
 		if echo "$res" | grep -q '"ok":true' && [ "$(grep -c "access .*$want" "$T/gw.log")" = 2 ]; then
-			ok "origin in a netns behind veth + 20 ms netem each way (ping $rtt): 2 × 1 MiB echo intact, $want"
+			ok "origin in a netns behind veth + 20 ms netem each way (qdiscs: $rtt): 2 × 1 MiB echo intact, $want"
 		else
 			nok "origin behind netem: $res $(head -1 "$T/lg.err"); $(grep -E 'access|error|warning' "$T/gw.log" | tail -2)"
 		fi
@@ -233,8 +233,93 @@ backend_key = $P/alice.key" | sed "s/^backend = .*/backend = $b:$nport/"
 	fi
 	eval "$NETNS_CLEAN" 2>/dev/null
 }
-trap 'cleanup; eval "${NETNS_CLEAN:-}" 2>/dev/null' EXIT
+trap 'cleanup; eval "${NETNS_CLEAN:-}" 2>/dev/null; rm -rf "${PINS:-/nonexistent}"' EXIT
 netns_origin
+
+# Client mode (tls = off): plain TCP in, mTLS out, the origin leg offloaded.
+{
+	global_conf "workers = 1
+revocation = off
+admin_socket ="
+	cat <<CONF
+[listener local]
+listen = 127.0.0.1:0
+tls = off
+ktls = $KT
+backend = 127.0.0.1:$SPORT
+backend_tls = on
+backend_ca = $P/ca.pem
+backend_name = localhost
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key
+CONF
+} > "$T/local.conf"
+: > "$T/gw.log"
+if start_gw "$T/local.conf"; then
+	want="path=client-plain,origin-ktls reason=done"
+	[ $MODE = ktls ] || want="path=client-plain,origin-userspace reason=done"
+	line=""
+	if exec {fd}<>"/dev/tcp/127.0.0.1/$GW_local"; then
+		printf 'hello through client mode\n' >&"$fd"
+		read -r -t 120 line <&"$fd"
+		exec {fd}>&-
+	fi
+	if [ "$line" = "hello through client mode" ] && wait_log "access .*listener=local .*$want" 600; then
+		ok "client mode: plain TCP in, mTLS to the origin, the line came back; $want"
+	else
+		nok "client mode: got '$line'; $(grep -E 'access|error' "$T/gw.log" | tail -1)"
+	fi
+	stop_gw
+else
+	nok "gateway start (client mode)"
+fi
+
+# A revocation cuts both legs of a connection whose origin leg is offloaded.
+if [ "$(id -u)" = 0 ]; then
+	PINS=/sys/fs/bpf/ktlsgw-origin-$$
+	{
+		GC_STATE=$T/state-rev global_conf "workers = 1
+bpf_pin_root = $PINS
+revocation_scan_interval = 100ms
+admin_socket = $T/admin.sock"
+		listener_conf revo "$SPORT" "ktls = $KT
+backend_tls = on
+backend_ca = $P/ca.pem
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key"
+	} > "$T/revo.conf"
+	: > "$T/gw.log"
+	if start_gw "$T/revo.conf"; then
+		legs() { ss -Htn state established "( dport = :$SPORT )" | wc -l; }
+		loadgen echo "$GW_revo" carol --bytes 100000000000 >"$T/carol.out" 2>"$T/carol.err" &
+		LGP=$!
+		if wait_conn carol 1200; then
+			before=$(legs)
+			"$KTLSGW" revoke add --cert "$P/carol.pem" -c "$T/revo.conf" >"$T/rev.out" 2>&1
+			wait_gone "$LGP" 600
+			n=100
+			while [ "$(legs)" != 0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+			after=$(legs)
+			pathre="path=client-ktls,origin-ktls"
+			[ $MODE = ktls ] || pathre="path=client-userspace,origin-userspace"
+			if ! kill -0 "$LGP" 2>/dev/null && [ "$before" -ge 1 ] && [ "$after" = 0 ] &&
+				wait_log "access .*subject=\"carol\".*$pathre reason=revoked" 600; then
+				ok "revocation cut both legs ($pathre): established to the origin $before -> $after"
+			else
+				kill "$LGP" 2>/dev/null
+				nok "revocation on the origin leg: legs $before -> $after; $(cat "$T/rev.out"); $(grep 'carol' "$T/gw.log" | tail -1)"
+			fi
+		else
+			kill "$LGP" 2>/dev/null
+			nok "carol's stream did not start: $(head -2 "$T/carol.err")"
+		fi
+		stop_gw
+	elif grep -q "revocation:" "$T/gw.log"; then
+		skip "revocation on the origin leg: BPF unavailable: $(grep -m1 'revocation:' "$T/gw.log")"
+	else
+		nok "gateway start (revocation)"
+	fi
+fi
 
 rm -rf "$T"
 [ "$FAIL" -eq 0 ]
