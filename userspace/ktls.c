@@ -400,7 +400,7 @@ static int kg_ktls_send_record(int fd, uint8_t type, const uint8_t *body, size_t
 	n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
-	return (size_t)n == len ? 0 : -EAGAIN;
+	return (size_t)n == len ? 0 : -EIO;	/* a record is sent whole or not at all */
 }
 
 int kg_ktls_send_keyupdate(int fd, bool request)

@@ -504,6 +504,7 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 	 * and an origin's NewSessionTicket is far longer than an alert */
 	uint8_t rec[16384 + 256];
 	size_t got = 0, off;
+	uint8_t desc = 10;	/* unexpected_message */
 	bool request;
 	int type = pool->sys->recv_record(fd, rec, sizeof(rec), &got);
 
@@ -558,6 +559,15 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			}
 			return 0;
 		}
+		if (off < got && rec[off] == 24 && c->kk[client ? 0 : 1] && pool->sys->rekey) {
+			/* A KeyUpdate we could follow, but not as sent: more in
+			 * its record (RFC 8446 §5.1) or a request that is
+			 * neither 0 nor 1 (§4.6.3). */
+			snprintf(c->detail, sizeof(c->detail), "malformed KeyUpdate from the %s", who);
+			if (got - off == 5)
+				desc = 47;	/* illegal_parameter */
+			break;
+		}
 		if (off < got && rec[off] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
@@ -573,9 +583,10 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			 type, who);
 		break;
 	}
-	/* Tell the peer why, as OpenSSL would: unexpected_message. */
+	/* Tell the peer why, as OpenSSL would: unexpected_message, unless
+	 * said otherwise above. */
 	if (kg_leg_ktls(c, client) & KG_KTLS_TX)
-		(void)pool->sys->send_alert(fd, 2, 10);
+		(void)pool->sys->send_alert(fd, 2, desc);
 	return -1;
 }
 

@@ -166,7 +166,7 @@ int kg_revoker_sync(struct kg_revoker *r, bool adopt_only, char *err, size_t err
 		snprintf(err, errlen, "cannot read the BPF map: %s", strerror(-rc));
 		goto out;
 	}
-	if (a.added || kg_revstate_bloated(&st)) {
+	if (a.added) {
 		/* Complete the adopted entries' values (time) in the map too. */
 		for (i = 0; i < st.n; i++) {
 			struct kg_revoke_val v = kg_val_of(&st.e[i]);
@@ -179,6 +179,18 @@ int kg_revoker_sync(struct kg_revoker *r, bool adopt_only, char *err, size_t err
 			snprintf(err, errlen, "cannot write %s: %s", r->state_path, strerror(-rc));
 			goto out;
 		}
+	} else if (kg_revstate_bloated(&st)) {
+		/* Tidying only (superseded lines, a damaged tail): the list in
+		 * force is already durable, so a read-only or full state
+		 * directory must not stop the gateway or a `revoke list`. */
+		if (st.torn && !r->tidy_failed)
+			kg_warn("%s:%u: the last lines are damaged (an append cut short by a crash?) and "
+				"were never acknowledged: left out; rewriting the file without them",
+				r->state_path, st.torn_line);
+		rc = kg_revstate_save(r->state_path, &st);
+		if (rc && !r->tidy_failed)
+			kg_warn("cannot rewrite %s: %s; it stays as it is", r->state_path, strerror(-rc));
+		r->tidy_failed = rc != 0;
 	}
 	rc = (int)st.n;
 out:

@@ -16,6 +16,7 @@ struct kg_revoker {
 	char state_path[300];
 	char lock_path[300];
 	int lock_fd;
+	bool tidy_failed;		/* a rewrite for tidiness failed (said once) */
 };
 
 /*

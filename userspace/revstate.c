@@ -85,14 +85,14 @@ void kg_revstate_release(struct kg_revstate *st)
 int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t errlen)
 {
 	char line[512], hex[80];
-	unsigned lineno = 0;
-	bool unterminated = false;
+	unsigned lineno = 0, bad = 0;
 	FILE *f;
 	int rc = 0;
 
 	st->n = 0;
 	st->records = 0;
 	st->torn = false;
+	st->torn_line = 0;
 	f = fopen(path, "r");
 	if (!f) {
 		if (errno == ENOENT)
@@ -109,22 +109,33 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
 		size_t l = strlen(line);
 
 		lineno++;
-		/* The last line without its newline: a complete entry (a file
-		 * edited by hand) counts; anything else was cut short by a crash
-		 * during its append, never acknowledged, and is left out. */
-		unterminated = l && line[l - 1] != '\n' && l < sizeof(line) - 1;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
+		/* A damaged line is a crash's doing only at the end of the file
+		 * (an append cut short, or the zeros some file systems leave
+		 * after a crash): it was never acknowledged. Before a good line
+		 * it is damage that someone must look at. */
+		if (bad) {
+			snprintf(err, errlen, "%s:%u: damaged revocation entry; fix or remove the line "
+				 "(format: SHA256HEX UNIX_TIME REASON_CODE FLAGS [TEXT], or -SHA256HEX)",
+				 path, bad);
+			rc = -EINVAL;
+			break;
+		}
 		if (line[0] == '-') {
-			if (sscanf(line + 1, "%79s", hex) != 1 || kg_fp_parse(hex, e.fp))
-				goto damaged;
+			if (sscanf(line + 1, "%79s", hex) != 1 || kg_fp_parse(hex, e.fp)) {
+				bad = lineno;
+				continue;
+			}
 			kg_revstate_del(st, e.fp);
 			st->records++;
 			continue;
 		}
 		if (sscanf(line, "%79s %llu %u %u %n", hex, &t, &reason, &flags, &off) < 4 ||
-		    kg_fp_parse(hex, e.fp))
-			goto damaged;
+		    kg_fp_parse(hex, e.fp)) {
+			bad = lineno;
+			continue;
+		}
 		e.revoked_at = t;
 		e.reason = reason;
 		e.flags = flags;
@@ -143,17 +154,12 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
 		rc = -EIO;
 		snprintf(err, errlen, "%s: read error", path);
 	}
+	if (!rc && bad) {
+		st->torn = true;
+		st->torn_line = bad;
+	}
 	fclose(f);
 	return rc;
-damaged:
-	fclose(f);
-	if (unterminated) {
-		st->torn = true;
-		return 0;
-	}
-	snprintf(err, errlen, "%s:%u: damaged revocation entry; fix or remove the line "
-		 "(format: SHA256HEX UNIX_TIME REASON_CODE FLAGS [TEXT], or -SHA256HEX)", path, lineno);
-	return -EINVAL;
 }
 
 bool kg_revstate_bloated(const struct kg_revstate *st)
@@ -261,8 +267,11 @@ int kg_revstate_append(const char *path, const struct kg_revstate *st,
 	int fd, rc = 0;
 
 	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	/* Not there yet, or not ours to append to (a file left by another
+	 * user in our directory): write a new one in its place. */
 	if (fd < 0)
-		return errno == ENOENT ? kg_revstate_save(path, st) : -errno;
+		return errno == ENOENT || errno == EACCES || errno == EPERM ?
+		       kg_revstate_save(path, st) : -errno;
 	if (fstat(fd, &sb)) {
 		rc = -errno;
 		close(fd);
@@ -281,11 +290,11 @@ int kg_revstate_append(const char *path, const struct kg_revstate *st,
 		rc = -errno;
 	else if ((size_t)w != len)
 		rc = -ENOSPC;	/* a short write (disk full, file-size limit) */
-	if (rc) {
-		/* Take a partial line back off, so the file stays as it was. */
-		if (w > 0 && ftruncate(fd, sb.st_size))
-			rc = -errno;
-	} else if (fdatasync(fd))
+	if (!rc && fdatasync(fd))
+		rc = -errno;
+	/* A line written but not known to be on disk, or written in part: take
+	 * it back off, so that a failure leaves the file as it was. */
+	if (rc && w > 0 && (ftruncate(fd, sb.st_size) || fdatasync(fd)))
 		rc = -errno;
 	close(fd);
 	return rc;

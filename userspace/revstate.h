@@ -32,7 +32,8 @@ struct kg_revstate {
 	struct kg_rev_entry *e;
 	size_t n, cap;
 	size_t records;		/* entry and removal lines read by the last load */
-	bool torn;		/* the last load met a torn last line */
+	bool torn;		/* the last load left out a damaged tail (a crash mid-append) */
+	unsigned torn_line;	/* its first line */
 };
 
 /* Load @path into @st (empty if the file does not exist). -errno on I/O

@@ -112,6 +112,17 @@ else
 	else
 		nok "KeyUpdate: $(grep -i keyupdate "$T/gw.log" | tail -2) / $(tail -3 "$T/ku.out")"
 	fi
+	# the rekey run of newer kernels, here: it ends at the first KeyUpdate,
+	# after the bytes before it, counted once
+	e0=$(stat_of keyupdate_ends)
+	res=$(LG_TIMEOUT=600 loadgen echo "$GW_echo" alice --tls 1.3 -c 1 --bytes 16M --keyupdate 1000 2>"$T/lg.err")
+	e1=$(stat_of keyupdate_ends)
+	if echo "$res" | grep -q '"ok":false' && [ $((e1 - e0)) = 1 ] &&
+	   [ "$(grep -c 'reason=keyupdate_unsupported' "$T/gw.log")" -ge 2 ]; then
+		ok "the 1000-KeyUpdate run on kernel $(uname -r) ends at the first KeyUpdate, counted once ($(echo "$res" | grep -o '"bytes_received":[0-9]*') before it)"
+	else
+		nok "KeyUpdate run without rekey: $res; keyupdate_ends +$((e1 - e0))"
+	fi
 fi
 
 # --- control-record flood -----------------------------------------------------

@@ -932,6 +932,34 @@ static void test_pump_splice_rekey_owed(void **state)
 	rig_down(&r);
 }
 
+/* A KeyUpdate the kernel could follow but sent wrong: a request that is
+ * neither 0 nor 1 gets illegal_parameter, one with more after it in its
+ * record unexpected_message, both through the kernel, and no key moves. */
+static void test_pump_splice_rekey_malformed(void **state)
+{
+	const uint8_t bad_request[] = { 24, 0, 0, 1, 2 };
+	const uint8_t trailing[] = { 24, 0, 0, 1, 0, 24, 0, 0, 1, 0 };
+	struct kg_ktls_keys keys = { .len = 32 };
+	enum kg_close_reason why;
+	unsigned char a[10] = { 0 };
+	struct rig r;
+
+	for (int i = 0; i < 2; i++) {
+		rig_ktls(&r, 22, i ? trailing : bad_request, i ? sizeof(trailing) : sizeof(bad_request), 0);
+		r.pool.sys = &fake_kernel_rekey;
+		r.c.kk[0] = &keys;
+		send_plain(r.client, a, 1);
+		assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+		assert_int_equal(why, KG_CLOSE_CLIENT_ERROR);
+		assert_non_null(strstr(r.c.detail, "malformed KeyUpdate"));
+		assert_int_equal(k.n_alerts, 1);
+		assert_int_equal(k.alerts_sent[0][1], i ? 10 : 47);
+		assert_int_equal(k.n_calls, 0);		/* no key moved */
+		r.c.kk[0] = NULL;
+		rig_down(&r);
+	}
+}
+
 /* An unexpected handshake message is a client error, and the client is
  * told so with unexpected_message, through the kernel. */
 static void test_pump_splice_unexpected_record(void **state)
@@ -1174,6 +1202,7 @@ int main(void)
 		cmocka_unit_test(test_pump_splice_keyupdate),
 		cmocka_unit_test(test_pump_splice_rekey),
 		cmocka_unit_test(test_pump_splice_rekey_owed),
+		cmocka_unit_test(test_pump_splice_rekey_malformed),
 		cmocka_unit_test(test_pump_splice_unexpected_record),
 		cmocka_unit_test(test_pump_splice_backend_fin),
 		cmocka_unit_test(test_pump_ktls_origin_ticket_skipped),

@@ -91,6 +91,9 @@ static void test_revstate_round_trip(void **state)
 	kg_revstate_release(&back);
 }
 
+/* A damaged line before a good one is damage someone must look at: load
+ * fails and names FILE:LINE. The same line at the end of the file is what a
+ * crash during an append leaves: left out, and said (torn_line). */
 static void test_revstate_damaged_line_named(void **state)
 {
 	struct kg_revstate st = { 0 };
@@ -98,14 +101,26 @@ static void test_revstate_damaged_line_named(void **state)
 	FILE *f = fopen(path, "w");
 
 	assert_non_null(f);
-	fprintf(f, "# comment\n%s 1 0 0 ok\nzz-not-hex 1 0 0\n",
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	fprintf(f, "# comment\n%s 1 0 0 ok\nzz-not-hex 1 0 0\n%s 2 0 0 after\n",
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"11112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
 	fclose(f);
 	assert_int_equal(kg_revstate_load(path, &st, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:3: damaged", path);
 	assert_non_null(strstr(err, want));
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "# comment\n%s 1 0 0 ok\nzz-not-hex 1 0 0\n\n",
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	fclose(f);
+	assert_int_equal(kg_revstate_load(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n, 1);
+	assert_true(st.torn);
+	assert_int_equal(st.torn_line, 3);
 	kg_revstate_release(&st);
 }
+
 
 /* Read the whole of @p into @buf; returns its length. */
 static size_t slurp(const char *p, char *buf, size_t len)
@@ -334,6 +349,46 @@ static void test_revstate_bloated_rewrite(void **state)
 	kg_revstate_release(&back);
 }
 
+/* Some file systems leave zeros where a crash cut an append short, with or
+ * without a newline after them: never acknowledged, so left out, and the
+ * next change rewrites the file without them. */
+static void test_revstate_zero_tail(void **state)
+{
+	struct kg_revstate st = { 0 };
+	struct kg_rev_entry a = entry(51, "before the crash"), b = entry(52, "after");
+	char p[320], err[256], buf[4096];
+	static const char zeros[40];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/zeros", dir);
+	change(p, &st, &a, false);
+	kg_revstate_release(&st);
+	for (int nl = 0; nl < 2; nl++) {
+		f = fopen(p, "a");
+		assert_non_null(f);
+		fwrite(zeros, 1, sizeof(zeros), f);
+		if (nl)
+			fputc('\n', f);
+		fclose(f);
+		assert_int_equal(kg_revstate_load(p, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.n, 1);
+		assert_true(st.torn);
+		assert_true(kg_revstate_bloated(&st));
+		kg_revstate_release(&st);
+	}
+	assert_int_equal(kg_revstate_load(p, &st, err, sizeof(err)), 0);
+	/* the revoker's rule (kg_record): a file that asks for it is rewritten */
+	assert_true(kg_revstate_bloated(&st));
+	assert_int_equal(kg_revstate_put(&st, &b), 0);
+	assert_int_equal(kg_revstate_save(p, &st), 0);	/* the zeros are gone */
+	kg_revstate_release(&st);
+	assert_int_equal(kg_revstate_load(p, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.n, 2);
+	assert_false(st.torn);
+	assert_true(slurp(p, buf, sizeof(buf)) == strlen(buf));	/* no NUL left */
+	kg_revstate_release(&st);
+}
+
 static void test_revstate_reason_names(void **state)
 {
 	assert_int_equal(kg_reason_code("keyCompromise"), 1);
@@ -356,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_revstate_torn_last_line),
 		cmocka_unit_test(test_revstate_failed_append_keeps_old),
 		cmocka_unit_test(test_revstate_bloated_rewrite),
+		cmocka_unit_test(test_revstate_zero_tail),
 		cmocka_unit_test(test_revstate_reason_names),
 	};
 
