@@ -85,10 +85,13 @@ grep -q '^ktlsgw_data_path_total{worker="[01]",path="\(userspace\|ktls\)",tls="1
 "$KTLSGW" stats $A | grep -Eq "^handshakes_ok +[1-9]" && ok "stats: $("$KTLSGW" -j stats $A | cut -c1-120)..." || nok "stats"
 
 # --- limits: max_connections (all workers together) and max_lifetime --------
-loadgen idle "$GW_limited" alice -c 2 --duration 1.5 >/dev/null 2>"$T/idle.err" &
+# the two idle connections stay until the third has been tried, however
+# slow the machine
+loadgen idle "$GW_limited" alice -c 2 --until-file "$T/idle.stop" >/dev/null 2>"$T/idle.err" &
 I=$!
-wait_log "connections open" 50 "$T/idle.err"
-out=$(sclient "$GW_limited" bob)
+wait_log "connections open" 600 "$T/idle.err"
+out=$(SC_TIMEOUT=120 sclient "$GW_limited" bob)
+touch "$T/idle.stop"
 wait $I
 if ! echo "$out" | grep -q "^ping$" && grep -q "listener limited: max_connections (2) reached" "$T/gw.log"; then
 	ok "max_connections = 2: the third connection is closed at once and logged"

@@ -150,15 +150,32 @@ certcase "a not-yet-valid certificate" "$GW_edge" notyet bad_certificate "alert 
 
 # --- after the handshake -----------------------------------------------------------
 closes() { metric ktlsgw_connections_closed_total "reason=\"$1\""; }
-wait_closes() { # REASON ABOVE: until closes{REASON} is above ABOVE (5 s at most)
-	local n=50
+wait_closes() { # REASON ABOVE: until closes{REASON} is above ABOVE (60 s at most)
+	local n=600
 	while [ "$(closes "$1")" -le "$2" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 }
 
 m=$(logmark); c=$(closes client_error)
-out=$( (printf 'before\n'; sleep 0.5; printf 'R\n'; sleep 1; printf 'after\n'; sleep 0.5) |
-	timeout 10 openssl s_client -tls1_2 -no_ign_eof -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
-	$(cert_args alice) 2>&1)
+# each line goes to s_client only once the one before has had its answer
+# (its own read, so "R" is a command), whatever the speed of the machine
+mkfifo "$T/reneg.in"
+timeout 120 openssl s_client -tls1_2 -no_ign_eof -connect "127.0.0.1:$GW_edge" -CAfile "$P/ca.pem" \
+	$(cert_args alice) <"$T/reneg.in" >"$T/reneg.out" 2>&1 &
+RP=$!
+exec 8>"$T/reneg.in"
+# (a write after s_client has gone would be SIGPIPE: in a subshell)
+(printf 'before\n' >&8) 2>/dev/null
+n=1200
+until grep -q "^before$" "$T/reneg.out" 2>/dev/null || ! kill -0 $RP 2>/dev/null || [ $n = 0 ]; do
+	sleep 0.1; n=$((n - 1)); done
+(printf 'R\n' >&8) 2>/dev/null
+n=1200
+until grep -q "no renegotiation" "$T/reneg.out" 2>/dev/null || ! kill -0 $RP 2>/dev/null || [ $n = 0 ]; do
+	sleep 0.1; n=$((n - 1)); done
+(printf 'after\n' >&8) 2>/dev/null
+exec 8>&-
+wait $RP
+out=$(cat "$T/reneg.out")
 wait_closes client_error "$c"; c1=$(closes client_error)
 if grep -q "^before$" <<<"$out" && grep -q "RENEGOTIATING" <<<"$out" && grep -q "no renegotiation" <<<"$out" &&
    ! grep -q "^after$" <<<"$out" && [ "$c1" -gt "$c" ] &&
