@@ -314,29 +314,31 @@ backend_key = $P/alice.key"
 	} > "$T/revo.conf"
 	: > "$T/gw.log"
 	if start_gw "$T/revo.conf"; then
-		legs() { ss -Htn state established "( dport = :$SPORT )" | wc -l; }
-		loadgen echo "$GW_revo" carol --bytes 100000000000 >"$T/carol.out" 2>"$T/carol.err" &
-		LGP=$!
+		# established sockets toward the origin and toward the gateway:
+		# the origin leg, and the client's end of the client leg
+		legs() { ss -Htn state established "( dport = :$SPORT or dport = :$GW_revo )" | wc -l; }
+		# an established connection that sends nothing: a stream through
+		# two emulated kTLS legs keeps the worker too busy for `conn list`
+		# in the VM
+		s_hold "$GW_revo" carol "$T/carol.stop" 2>"$T/carol.err" &
 		if wait_conn_s carol 300; then
 			before=$(legs)
 			"$KTLSGW" revoke add --cert "$P/carol.pem" -c "$T/revo.conf" >"$T/rev.out" 2>&1
-			wait_gone "$LGP" 600
-			n=100
+			n=600
 			while [ "$(legs)" != 0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 			after=$(legs)
 			pathre="path=client-ktls,origin-ktls"
 			[ $MODE = ktls ] || pathre="path=client-userspace,origin-userspace"
-			if ! kill -0 "$LGP" 2>/dev/null && [ "$before" -ge 1 ] && [ "$after" = 0 ] &&
+			if [ "$before" -ge 2 ] && [ "$after" = 0 ] &&
 				wait_log "access .*subject=\"carol\".*$pathre reason=revoked" 600; then
-				ok "revocation cut both legs ($pathre): established to the origin $before -> $after"
+				ok "revocation cut both legs of carol's connection ($pathre): established sockets of both legs $before -> $after"
 			else
-				kill "$LGP" 2>/dev/null
 				nok "revocation on the origin leg: legs $before -> $after; $(cat "$T/rev.out"); $(grep 'carol' "$T/gw.log" | tail -1)"
 			fi
 		else
-			kill "$LGP" 2>/dev/null
-			nok "carol's stream did not start: $(head -2 "$T/carol.err"); $(grep -E 'error|warning|access' "$T/gw.log" | tail -3)"
+			nok "carol's connection did not start: $(grep -E 'error|warning|access' "$T/gw.log" | tail -3)"
 		fi
+		touch "$T/carol.stop"
 		stop_gw
 	elif grep -q "revocation:" "$T/gw.log"; then
 		skip "revocation on the origin leg: BPF unavailable: $(grep -m1 'revocation:' "$T/gw.log")"
