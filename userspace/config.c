@@ -768,7 +768,7 @@ static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 	static const enum kg_lkey tls_only[] = {
 		KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_TRUST, KG_LK_CRL, KG_LK_CRL_STALE,
 		KG_LK_VERIFY_DEPTH, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS, KG_LK_CIPHERSUITES,
-		KG_LK_CLIENT_AUTH, KG_LK_HANDSHAKE_RATE, KG_LK_PROXY_PROTOCOL_CERT,
+		KG_LK_CLIENT_AUTH, KG_LK_PROXY_PROTOCOL_CERT,
 	};
 	size_t i;
 
