@@ -76,6 +76,12 @@ fp() {
 	openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
 }
 
+# free_port: a TCP port on 127.0.0.1 that nothing holds now (the kernel's
+# pick), for a listener whose configuration needs a fixed port (metrics)
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # metric NAME LABEL-MATCH: sum of a Prometheus series over workers ($MPORT)
 metric() {
 	curl -s "127.0.0.1:$MPORT/metrics" | grep "^$1{" | grep -- "$2" | awk '{s += $2} END {print s + 0}'

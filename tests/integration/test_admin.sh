@@ -7,7 +7,7 @@ set -u
 
 make_pki
 start_backend echo echo
-MPORT=$((30000 + $$ % 20000))
+MPORT=$(free_port)
 {
 	global_conf "workers = 2
 bpf_pin_root = /sys/fs/bpf/ktlsgw-test-admin-$$

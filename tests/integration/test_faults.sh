@@ -15,7 +15,7 @@ PIDS="$PIDS $!"
 "$B/kg-backend" --listen 127.0.0.1:0 --mode stall --port-file "$T/stall.port" 2>/dev/null &
 PIDS="$PIDS $!"
 wait_file "$T/rst.port" && wait_file "$T/stall.port" || { nok "test backends"; exit 1; }
-MPORT=$((20000 + ($$ * 17) % 20000))
+MPORT=$(free_port)
 {
 	global_conf "workers = 2
 revocation = off

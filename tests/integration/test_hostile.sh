@@ -8,7 +8,7 @@ set -u
 
 make_pki
 start_backend echo echo
-MPORT=$((20000 + ($$ * 13) % 20000))
+MPORT=$(free_port)
 {
 	global_conf "workers = 2
 revocation = off

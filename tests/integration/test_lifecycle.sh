@@ -19,7 +19,7 @@ PIDS="$PIDS $!"
 wait_file "$T/ew.port" || { nok "endwatch backend starts"; exit 1; }
 EW=$(cat "$T/ew.port")
 touch "$T/ew.log"
-MPORT=$((30000 + ($$ + 7) % 20000))
+MPORT=$(free_port)
 
 rev_mode=required
 [ "$(id -u)" = 0 ] || rev_mode=best-effort

@@ -15,7 +15,7 @@ if ! command -v nginx >/dev/null; then
 	exit 0
 fi
 make_pki
-MPORT=$((20000 + ($$ * 19) % 20000))
+MPORT=$(free_port)
 # a loaded machine makes handshakes slow: bounds, not delays (s_talk and
 # curl return as soon as the exchange is over)
 export SC_TIMEOUT=${SC_TIMEOUT:-60}

@@ -11,7 +11,7 @@ if ! command -v haproxy >/dev/null; then
 fi
 make_pki
 start_backend echo echo
-HP=$((20000 + ($$ * 7) % 20000))
+HP=$(free_port)
 # haproxy_cfg PORT LOG-FORMAT [GLOBAL-LINE]: HAProxy taking PROXY v2 on
 # PORT in front of the echo backend, one log line per connection
 haproxy_cfg() {

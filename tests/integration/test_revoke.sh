@@ -44,7 +44,7 @@ RC="-c $T/gw.conf"
 
 # The gateway issues no tickets, so get a real TLS 1.3 session ticket for
 # alice from an openssl s_server with the same certificate, to offer later.
-SPORT=$((20000 + $$ % 20000))
+SPORT=$(free_port)
 openssl s_server -quiet -accept "127.0.0.1:$SPORT" -cert "$P/server.pem" -key "$P/server.key" \
 	-CAfile "$P/client-ca-chain.pem" -Verify 3 -naccept 1 -rev >/dev/null 2>&1 &
 sleep 0.5
