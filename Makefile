@@ -29,7 +29,8 @@ TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit integration install clean tools bench soak soak-short reload-soak tsan device-bundle
+.PHONY: all run test unit integration install clean tools bench soak soak-short reload-soak tsan device-bundle \
+	test-kernels
 all: $(BIN) $(TOOLS)
 
 # ---- BPF: vmlinux.h from the running kernel's BTF (or the committed
@@ -98,6 +99,11 @@ integration: all
 	$(Q)bash tests/integration/run.sh $(B)
 
 test: all unit integration fuzz-short soak-short reload-soak tsan
+
+# The kTLS suite on Debian 12's 6.1, Debian 13's 6.12 and the newest
+# trixie-backports kernel, each booted under qemu (kernel-config/vm-run).
+test-kernels: all
+	$(Q)KG_VM_KERNELS="bookworm trixie backports" bash tests/integration/test_ktls.sh
 
 # SIGHUP under load: memory stays flat and every reload applies (1000
 # reloads), then the same run on a ThreadSanitizer build, which must report

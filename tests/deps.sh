@@ -5,7 +5,7 @@ set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
-qemu-system-x86 busybox-static kmod nginx"
+qemu-system-x86 busybox-static kmod xz-utils zstd nginx"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -16,10 +16,13 @@ if [ "$(id -u)" != 0 ]; then
 else
 	SUDO=
 fi
-# the kernel package the kTLS VM boots (make test): downloaded here, so that
-# nothing has to be installed while the tests run
+# the kernel packages the kTLS VM boots (bookworm's 6.1, trixie's 6.12 and
+# the newest in trixie-backports): downloaded here, so that nothing has to be
+# installed while the tests run
 fetch_vm_kernel() {
-	$SUDO bash "$(dirname "$0")/../kernel-config/vm-run" --fetch
+	for k in bookworm trixie backports; do
+		$SUDO bash "$(dirname "$0")/../kernel-config/vm-run" --kernel "$k" --fetch
+	done
 }
 if [ -z "$missing" ]; then
 	fetch_vm_kernel

@@ -237,6 +237,11 @@ static int kg_ulp(int fd)
 
 int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen)
 {
+	return kg_ktls_offload_keep(ssl, fd, why, whylen, NULL);
+}
+
+int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_ktls_keys *keep)
+{
 	const struct kg_ktls_secrets *ks = kg_secrets_get(ssl);
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 	enum kg_cipher c = kg_cipher_of(cipher);
@@ -249,6 +254,8 @@ int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen)
 	socklen_t cilen;
 
 	why[0] = '\0';
+	if (keep)
+		kg_ktls_keys_wipe(keep);
 	if (BIO_get_ktls_send(SSL_get_wbio(ssl)))
 		done |= KG_KTLS_TX;
 	if (BIO_get_ktls_recv(SSL_get_rbio(ssl)))
@@ -317,6 +324,15 @@ int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen)
 			done |= KG_KTLS_TX;
 	}
 	OPENSSL_cleanse(&ci, sizeof(ci));
+	if (keep && version == TLS1_3_VERSION && done == (KG_KTLS_TX | KG_KTLS_RX) && ks &&
+	    (ks->have & 3) == 3 && md) {
+		keep->md = md;
+		memcpy(keep->secret, ks->secret, sizeof(keep->secret));
+		keep->len = ks->len;
+		keep->cipher = (uint8_t)c;
+		keep->server = SSL_is_server(ssl);
+		keep->gen[0] = keep->gen[1] = 0;
+	}
 out:
 	OPENSSL_cleanse(keys, sizeof(keys));
 	OPENSSL_cleanse(ivs, sizeof(ivs));
@@ -325,25 +341,118 @@ out:
 	return done;
 }
 
-/* ---- records ---------------------------------------------------------------- */
+/* ---- rekey (TLS 1.3 KeyUpdate, kernel 6.14+) -------------------------------- */
 
-int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc)
+static int kg_tcp_pair(int fds[2]);
+
+void kg_ktls_keys_wipe(struct kg_ktls_keys *k)
 {
-	uint8_t body[2] = { level, desc };
+	OPENSSL_cleanse(k, sizeof(*k));
+}
+
+int kg_ktls_rekey(int fd, struct kg_ktls_keys *k, int dir)
+{
+	/* a server receives with the client's secret and sends with its own;
+	 * the client end of the origin leg the other way round */
+	int idx = (dir == KG_KTLS_RX) == k->server ? 0 : 1;
+	uint8_t next[KG_KTLS_SECRET_MAX], key[KG_KTLS_KEY_MAX], iv[KG_KTLS_IV_LEN];
+	union kg_crypto_info ci;
+	socklen_t cilen;
+	int rc = 0;
+
+	if (!k->len)
+		return -EINVAL;
+	if (kg_ktls_tls13_next_secret(k->md, k->secret[idx], k->len, next) ||
+	    kg_ktls_tls13_keys(k->md, next, k->len, key, kg_key_len((enum kg_cipher)k->cipher), iv)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	cilen = kg_crypto_info(&ci, TLS1_3_VERSION, (enum kg_cipher)k->cipher, key, iv, 0);
+	if (setsockopt(fd, SOL_TLS, dir == KG_KTLS_RX ? TLS_RX : TLS_TX, &ci, cilen))
+		rc = -errno;
+	else {
+		memcpy(k->secret[idx], next, k->len);
+		k->gen[dir == KG_KTLS_RX ? 0 : 1]++;
+	}
+	OPENSSL_cleanse(&ci, sizeof(ci));
+out:
+	OPENSSL_cleanse(next, sizeof(next));
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
+	return rc;
+}
+
+/* One record of @type with @body on a kTLS TX socket. */
+static int kg_ktls_send_record(int fd, uint8_t type, const uint8_t *body, size_t len)
+{
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = body, .iov_len = sizeof(body) };
+	struct iovec iov = { .iov_base = (void *)body, .iov_len = len };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ssize_t n;
 
 	cm->cmsg_level = SOL_TLS;
 	cm->cmsg_type = TLS_SET_RECORD_TYPE;
 	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-	*CMSG_DATA(cm) = 21;	/* alert */
-	if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	*CMSG_DATA(cm) = type;
+	n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
 		return -errno;
-	return 0;
+	return (size_t)n == len ? 0 : -EAGAIN;
+}
+
+int kg_ktls_send_keyupdate(int fd, bool request)
+{
+	/* HandshakeType key_update(24), uint24 length 1, KeyUpdateRequest */
+	const uint8_t body[5] = { 24, 0, 0, 1, request ? 1 : 0 };
+
+	return kg_ktls_send_record(fd, 22, body, sizeof(body));
+}
+
+int kg_ktls_parse_keyupdate(const uint8_t *body, size_t len, bool *request)
+{
+	if (len != 5 || body[0] != 24 || body[1] || body[2] || body[3] != 1 || body[4] > 1)
+		return 0;
+	*request = body[4] == 1;
+	return 1;
+}
+
+bool kg_ktls_can_rekey(char *why, size_t whylen)
+{
+	uint8_t key[16] = { 0 }, iv[12] = { 0 };
+	union kg_crypto_info ci;
+	socklen_t cl = kg_crypto_info(&ci, TLS1_3_VERSION, KG_C_AES128, key, iv, 0);
+	bool ok = false;
+	int fds[2];
+
+	if (kg_tcp_pair(fds)) {
+		snprintf(why, whylen, "cannot open a loopback TCP pair to probe");
+		return false;
+	}
+	if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ||
+	    setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, cl))
+		snprintf(why, whylen, "no TLS 1.3 kTLS here (%s)", strerror(errno));
+	else if (setsockopt(fds[0], SOL_TLS, TLS_TX, &ci, cl))
+		snprintf(why, whylen, "the kernel refuses a second TLS 1.3 key (%s): no rekey before 6.14",
+			 strerror(errno));
+	else {
+		ok = true;
+		snprintf(why, whylen, "the kernel takes the next TLS 1.3 key on a live socket");
+	}
+	close(fds[0]);
+	close(fds[1]);
+	return ok;
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc)
+{
+	const uint8_t body[2] = { level, desc };
+
+	return kg_ktls_send_record(fd, 21, body, sizeof(body));
 }
 
 int kg_ktls_recv_record(int fd, uint8_t *buf, size_t len, size_t *got)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 
+#include "ktls_kdf.h"
+
 struct kg_hs_info;
 
 #define KG_KTLS_TX 1
@@ -46,6 +48,47 @@ void kg_ktls_ctx_setup(SSL_CTX *ctx);
  * secrets live with @ssl now); it stays until the callers drop it.
  */
 int kg_ktls_offload(SSL *ssl, int fd, char *why, size_t whylen);
+
+/*
+ * TLS 1.3 rekey on the kernel path (kernel 6.14+). What an offloaded
+ * connection keeps to follow KeyUpdates after its SSL is gone: the current
+ * application traffic secret of each side, wiped with kg_ktls_keys_wipe().
+ */
+struct kg_ktls_keys {
+	const EVP_MD *md;
+	uint8_t secret[2][KG_KTLS_SECRET_MAX];	/* [0] client's write, [1] server's write */
+	uint8_t len;				/* hash length; 0: nothing kept */
+	uint8_t cipher;				/* internal cipher code */
+	bool server;				/* our end of this socket is the server */
+	uint64_t gen[2];			/* KeyUpdates followed: [0] RX, [1] TX */
+};
+
+/* As kg_ktls_offload(); for a TLS 1.3 connection with both directions in
+ * the kernel it also copies the traffic secrets into @keep (else
+ * @keep->len = 0). */
+int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_ktls_keys *keep);
+
+/* Move one direction (KG_KTLS_RX: after the peer's KeyUpdate was read;
+ * KG_KTLS_TX: after ours was sent) to the next generation: secret_N+1 =
+ * HKDF-Expand-Label(secret_N, "traffic upd"), its key and IV installed with
+ * TLS_RX/TLS_TX and the record sequence back at 0. 0, or -errno (the
+ * kernel refuses: older than 6.14), or -EPROTO. @k is left as it was on
+ * failure. */
+int kg_ktls_rekey(int fd, struct kg_ktls_keys *k, int dir);
+
+/* Send our KeyUpdate (update_requested when @request) as a handshake record
+ * on a kTLS TX socket. 0 or -errno (-EAGAIN: the socket is full). */
+int kg_ktls_send_keyupdate(int fd, bool request);
+
+/* A handshake record's body is exactly one KeyUpdate: 1, with *@request set
+ * to its update_requested flag; 0 for anything else. */
+int kg_ktls_parse_keyupdate(const uint8_t *body, size_t len, bool *request);
+
+void kg_ktls_keys_wipe(struct kg_ktls_keys *k);
+
+/* Does this kernel accept a second TLS_TX key on a TLS 1.3 socket (rekey,
+ * 6.14+)? Probed on a loopback pair; @why says what it saw. */
+bool kg_ktls_can_rekey(char *why, size_t whylen);
 
 /* Send a TLS alert (close_notify: level 1, desc 0) on a kTLS TX socket. */
 int kg_ktls_send_alert(int fd, uint8_t level, uint8_t desc);

@@ -39,6 +39,16 @@ static int kg_lock_load(struct kg_revoker *r, struct kg_revstate *st, char *err,
 	return rc;
 }
 
+/* Make one change, already applied to @st, durable: one appended line, or
+ * the whole file rewritten when superseded lines have piled up. */
+static int kg_record(struct kg_revoker *r, const struct kg_revstate *st,
+		     const struct kg_rev_entry *e, bool removed)
+{
+	if (kg_revstate_bloated(st))
+		return kg_revstate_save(r->state_path, st);
+	return kg_revstate_append(r->state_path, st, e, removed);
+}
+
 static struct kg_revoke_val kg_val_of(const struct kg_rev_entry *e)
 {
 	struct kg_revoke_val v = { .revoked_at = e->revoked_at, .reason = e->reason, .flags = e->flags };
@@ -156,7 +166,7 @@ int kg_revoker_sync(struct kg_revoker *r, bool adopt_only, char *err, size_t err
 		snprintf(err, errlen, "cannot read the BPF map: %s", strerror(-rc));
 		goto out;
 	}
-	if (a.added) {
+	if (a.added || kg_revstate_bloated(&st)) {
 		/* Complete the adopted entries' values (time) in the map too. */
 		for (i = 0; i < st.n; i++) {
 			struct kg_revoke_val v = kg_val_of(&st.e[i]);
@@ -200,7 +210,7 @@ int kg_revoker_add(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], uint32_t r
 	if (rc)
 		goto out;
 	/* Durable first: only a revocation on disk may be acknowledged. */
-	rc = kg_revstate_save(r->state_path, &st);
+	rc = kg_record(r, &st, &e, false);
 	if (rc) {
 		snprintf(err, errlen, "cannot write %s: %s; the revocation was NOT recorded (free "
 			 "space or make the state directory writable, then retry)", r->state_path,
@@ -252,7 +262,7 @@ void kg_revoker_mark_cut(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN])
 		e = kg_revstate_find(&st, fp);
 		if (e && !(e->flags & KG_REV_F_CUT)) {
 			e->flags |= KG_REV_F_CUT;
-			if (kg_revstate_save(r->state_path, &st))
+			if (kg_record(r, &st, e, false))
 				kg_warn("cannot record the cut in %s", r->state_path);
 		}
 	}
@@ -263,12 +273,19 @@ void kg_revoker_mark_cut(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN])
 int kg_revoker_del(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], char *err, size_t errlen)
 {
 	struct kg_revstate st = { 0 };
+	struct kg_rev_entry gone = { 0 };
 	bool had_state, had_map;
 	int rc;
 
 	rc = kg_lock_load(r, &st, err, errlen);
 	if (rc)
 		return rc;
+	{
+		struct kg_rev_entry *e = kg_revstate_find(&st, fp);
+
+		if (e)
+			gone = *e;
+	}
 	had_state = kg_revstate_del(&st, fp);
 	had_map = kg_ebpf_revoked(r->bpf, fp, NULL) == 1;
 	if (!had_state && !had_map) {
@@ -277,7 +294,7 @@ int kg_revoker_del(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], char *err,
 		goto out;
 	}
 	if (had_state) {
-		rc = kg_revstate_save(r->state_path, &st);
+		rc = kg_record(r, &st, &gone, true);
 		if (rc) {
 			snprintf(err, errlen, "cannot write %s: %s; nothing changed", r->state_path,
 				 strerror(-rc));

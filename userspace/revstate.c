@@ -80,15 +80,19 @@ void kg_revstate_release(struct kg_revstate *st)
 	st->n = st->cap = 0;
 }
 
-/* A line: HEX64 UNIX_TIME REASON_CODE FLAGS [text...] */
+/* Lines: "HEX64 UNIX_TIME REASON_CODE FLAGS [text...]" (an entry; a later
+ * one for the same fingerprint replaces it) or "-HEX64" (a removal). */
 int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t errlen)
 {
 	char line[512], hex[80];
 	unsigned lineno = 0;
+	bool unterminated = false;
 	FILE *f;
 	int rc = 0;
 
 	st->n = 0;
+	st->records = 0;
+	st->torn = false;
 	f = fopen(path, "r");
 	if (!f) {
 		if (errno == ENOENT)
@@ -102,18 +106,25 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
 		unsigned long long t;
 		unsigned reason, flags;
 		int off = 0;
-		size_t l;
+		size_t l = strlen(line);
 
 		lineno++;
+		/* The last line without its newline: a complete entry (a file
+		 * edited by hand) counts; anything else was cut short by a crash
+		 * during its append, never acknowledged, and is left out. */
+		unterminated = l && line[l - 1] != '\n' && l < sizeof(line) - 1;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%79s %llu %u %u %n", hex, &t, &reason, &flags, &off) < 4 ||
-		    kg_fp_parse(hex, e.fp)) {
-			snprintf(err, errlen, "%s:%u: damaged revocation entry; fix or remove the line "
-				 "(format: SHA256HEX UNIX_TIME REASON_CODE FLAGS [TEXT])", path, lineno);
-			rc = -EINVAL;
-			break;
+		if (line[0] == '-') {
+			if (sscanf(line + 1, "%79s", hex) != 1 || kg_fp_parse(hex, e.fp))
+				goto damaged;
+			kg_revstate_del(st, e.fp);
+			st->records++;
+			continue;
 		}
+		if (sscanf(line, "%79s %llu %u %u %n", hex, &t, &reason, &flags, &off) < 4 ||
+		    kg_fp_parse(hex, e.fp))
+			goto damaged;
 		e.revoked_at = t;
 		e.reason = reason;
 		e.flags = flags;
@@ -123,6 +134,7 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
 			while (l && (e.text[l - 1] == '\n' || e.text[l - 1] == '\r'))
 				e.text[--l] = '\0';
 		}
+		st->records++;
 		rc = kg_revstate_put(st, &e);
 		if (rc)
 			break;
@@ -133,6 +145,40 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
 	}
 	fclose(f);
 	return rc;
+damaged:
+	fclose(f);
+	if (unterminated) {
+		st->torn = true;
+		return 0;
+	}
+	snprintf(err, errlen, "%s:%u: damaged revocation entry; fix or remove the line "
+		 "(format: SHA256HEX UNIX_TIME REASON_CODE FLAGS [TEXT], or -SHA256HEX)", path, lineno);
+	return -EINVAL;
+}
+
+bool kg_revstate_bloated(const struct kg_revstate *st)
+{
+	return st->torn || st->records > 2 * st->n + 256;
+}
+
+/* One line for @e (no newlines in the text) into @buf; its length. */
+static size_t kg_revstate_line(const struct kg_rev_entry *e, bool removed, char *buf, size_t len)
+{
+	char hex[KG_FP_HEX_LEN], text[KG_REASON_TEXT_MAX];
+	size_t j;
+	int n;
+
+	kg_fp_format(e->fp, false, hex, sizeof(hex));
+	if (removed)
+		n = snprintf(buf, len, "-%s\n", hex);
+	else {
+		for (j = 0; e->text[j] && j < sizeof(text) - 1; j++)
+			text[j] = (e->text[j] == '\n' || e->text[j] == '\r') ? ' ' : e->text[j];
+		text[j] = '\0';
+		n = snprintf(buf, len, "%s %llu %u %u %s\n", hex, (unsigned long long)e->revoked_at,
+			     e->reason, e->flags, text);
+	}
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }
 
 static int kg_fsync_dir(const char *path)
@@ -153,8 +199,8 @@ static int kg_fsync_dir(const char *path)
 
 int kg_revstate_save(const char *path, const struct kg_revstate *st)
 {
-	char tmp[4096], hex[KG_FP_HEX_LEN], text[KG_REASON_TEXT_MAX];
-	size_t i, j;
+	char tmp[4096], line[KG_FP_HEX_LEN + KG_REASON_TEXT_MAX + 64];
+	size_t i;
 	FILE *f;
 	int fd, rc = 0;
 
@@ -179,18 +225,11 @@ int kg_revstate_save(const char *path, const struct kg_revstate *st)
 		close(fd);
 		goto fail;
 	}
-	fprintf(f, "# ktlsgw revocations: SHA256 UNIX_TIME REASON_CODE FLAGS TEXT\n"
+	fprintf(f, "# ktlsgw revocations: SHA256 UNIX_TIME REASON_CODE FLAGS TEXT, or -SHA256 (removed)\n"
 		"# Managed by `ktlsgw revoke`; reloaded into the BPF map at start.\n");
 	for (i = 0; i < st->n; i++) {
-		const struct kg_rev_entry *e = &st->e[i];
-
-		kg_fp_format(e->fp, false, hex, sizeof(hex));
-		/* one line per entry: no newlines in the text */
-		for (j = 0; e->text[j] && j < sizeof(text) - 1; j++)
-			text[j] = (e->text[j] == '\n' || e->text[j] == '\r') ? ' ' : e->text[j];
-		text[j] = '\0';
-		fprintf(f, "%s %llu %u %u %s\n", hex, (unsigned long long)e->revoked_at, e->reason,
-			e->flags, text);
+		kg_revstate_line(&st->e[i], false, line, sizeof(line));
+		fputs(line, f);
 	}
 	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
 		rc = errno ? -errno : -EIO;
@@ -208,5 +247,46 @@ int kg_revstate_save(const char *path, const struct kg_revstate *st)
 	return kg_fsync_dir(path);
 fail:
 	unlink(tmp);
+	return rc;
+}
+
+int kg_revstate_append(const char *path, const struct kg_revstate *st,
+		       const struct kg_rev_entry *e, bool removed)
+{
+	char buf[KG_FP_HEX_LEN + KG_REASON_TEXT_MAX + 64];
+	struct stat sb;
+	size_t len;
+	ssize_t w;
+	char last;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? kg_revstate_save(path, st) : -errno;
+	if (fstat(fd, &sb)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* A torn last line (a crash mid-append) must not run into this one:
+	 * rewrite the whole file from @st, which left it out on load. */
+	if (sb.st_size > 0 && (pread(fd, &last, 1, sb.st_size - 1) != 1 || last != '\n')) {
+		close(fd);
+		return kg_revstate_save(path, st);
+	}
+	len = kg_revstate_line(e, removed, buf, sizeof(buf));
+	/* One write: O_APPEND puts it at the end whole, or fails. */
+	w = write(fd, buf, len);
+	if (w < 0)
+		rc = -errno;
+	else if ((size_t)w != len)
+		rc = -ENOSPC;	/* a short write (disk full, file-size limit) */
+	if (rc) {
+		/* Take a partial line back off, so the file stays as it was. */
+		if (w > 0 && ftruncate(fd, sb.st_size))
+			rc = -errno;
+	} else if (fdatasync(fd))
+		rc = -errno;
+	close(fd);
 	return rc;
 }

@@ -1,6 +1,14 @@
-/* The durable revocation list: a text file written atomically (temp file,
- * fsync, rename, fsync of the directory), the source from which the pinned
- * BPF map is rebuilt after a reboot. Pure file code: unit-tested. */
+/* The durable revocation list: a text file, the source from which the
+ * pinned BPF map is rebuilt after a reboot. Pure file code: unit-tested.
+ *
+ * One change is one appended line and one fdatasync (kg_revstate_append):
+ * a revocation is acknowledged after a single flush, which is what keeps
+ * `revoke add` short. A later line for the same fingerprint replaces an
+ * earlier one; "-HEX" removes it. The whole file is rewritten atomically
+ * (temp file, fsync, rename, fsync of the directory: kg_revstate_save) when
+ * it is created and when superseded lines pile up (kg_revstate_bloated). A
+ * torn last line (no newline: the write never completed, so it was never
+ * acknowledged) is ignored on load and closed off by the next append. */
 #ifndef KG_REVSTATE_H
 #define KG_REVSTATE_H
 
@@ -23,6 +31,8 @@ struct kg_rev_entry {
 struct kg_revstate {
 	struct kg_rev_entry *e;
 	size_t n, cap;
+	size_t records;		/* entry and removal lines read by the last load */
+	bool torn;		/* the last load met a torn last line */
 };
 
 /* Load @path into @st (empty if the file does not exist). -errno on I/O
@@ -33,6 +43,15 @@ int kg_revstate_load(const char *path, struct kg_revstate *st, char *err, size_t
  * revocation be acknowledged. */
 int kg_revstate_save(const char *path, const struct kg_revstate *st)
 	__attribute__((warn_unused_result));
+/* Append @e (@removed: a removal of @e->fp) to @path with one fdatasync;
+ * creates the file with kg_revstate_save(@st) when it does not exist yet
+ * (@st must then already hold the change). 0 only once it is durable. */
+int kg_revstate_append(const char *path, const struct kg_revstate *st,
+		       const struct kg_rev_entry *e, bool removed)
+	__attribute__((warn_unused_result));
+/* True when the file behind @st (as last loaded) holds so many superseded
+ * lines that it should be rewritten with kg_revstate_save. */
+bool kg_revstate_bloated(const struct kg_revstate *st);
 struct kg_rev_entry *kg_revstate_find(struct kg_revstate *st, const uint8_t fp[KG_FP_LEN]);
 /* Add or update; -ENOMEM. */
 int kg_revstate_put(struct kg_revstate *st, const struct kg_rev_entry *e)

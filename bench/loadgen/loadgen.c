@@ -5,7 +5,7 @@
  *   kg-loadgen MODE --connect HOST:PORT --cert F --key F --cacert F
  *              [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration S]
  *              [-n COUNT] [--tls 1.2|1.3] [--ciphers L] [--ciphersuites L]
- *              [--no-half-close] [--abort-after N] [--until-file F]
+ *              [--no-half-close] [--abort-after N] [--until-file F] [--keyupdate N]
  *
  * echo      each connection sends N bytes of the shared stream (seeded by its
  *           index) in 16 KiB writes while reading the echo, then close_notify;
@@ -22,6 +22,10 @@
  *
  * --abort-after N (echo): after sending N bytes, reset the connection
  * (SO_LINGER 0, no close_notify) and count it as failed.
+ *
+ * --keyupdate N (echo, TLS 1.3): send N KeyUpdates per connection, evenly
+ * spread over the bytes sent, every other one with update_requested (the
+ * peer must then send its own); the data must still come back intact.
  *
  * --until-file F (handshake, rr, idle): run until the file F exists instead
  * of for --duration seconds, so that a test can stop a background client
@@ -275,7 +279,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: kg-loadgen MODE --connect HOST:PORT --cert FILE --key FILE --cacert FILE\n"
 		"         [--servername NAME] [-c CONNS] [--bytes N[K|M|G]] [--duration SECS]\n"
 		"         [-n COUNT] [--tls 1.2|1.3] [--ciphers LIST] [--ciphersuites LIST]\n"
-		"         [--no-half-close] [--abort-after N] [--until-file FILE]\n"
+		"         [--no-half-close] [--abort-after N] [--until-file FILE] [--keyupdate N]\n"
 		"MODE: echo upload download handshake rr idle flood\n");
 }
 
@@ -304,6 +308,7 @@ int main(int argc, char **argv)
 		{ "no-half-close", no_argument, NULL, 'H' },
 		{ "abort-after", required_argument, NULL, 'A' },
 		{ "until-file", required_argument, NULL, 'U' },
+		{ "keyupdate", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -360,6 +365,10 @@ int main(int argc, char **argv)
 				return bad_arg("--abort-after", optarg);
 			break;
 		case 'U': opt.until_file = optarg; break;
+		case 'K':
+			if (kg_parse_size(optarg, &opt.keyupdates))
+				return bad_arg("--keyupdate", optarg);
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -505,6 +514,13 @@ int main(int argc, char **argv)
 		       (double)sent / secs / 1e6, (double)received / secs / 1e6);
 		if (opt.mode == M_DOWNLOAD && ws[0].sha256[0])
 			printf(",\"sha256\":\"%s\"", ws[0].sha256);
+		if (opt.keyupdates) {
+			unsigned long long ku = 0;
+
+			for (i = 0; i < nthreads; i++)
+				ku += ws[i].keyupdates;
+			printf(",\"keyupdates_sent\":%llu", ku);
+		}
 		break;
 	case M_HANDSHAKE:
 		printf(",\"handshakes\":%llu,\"rate\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f", ops,

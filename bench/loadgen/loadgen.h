@@ -41,6 +41,7 @@ struct lg_opts {
 	int tls;
 	bool no_half_close;	/* for peers that end the stream on close_notify */
 	unsigned long long abort_after;	/* echo: RST after sending this much (0 = never) */
+	unsigned long long keyupdates;	/* echo, TLS 1.3: KeyUpdates to send, spread over --bytes */
 	bool bytes_given;
 	bool servername_is_ip;
 	unsigned conns;
@@ -56,7 +57,7 @@ extern struct lg_opts opt;
 struct worker {
 	pthread_t th;
 	unsigned idx;
-	unsigned long long sent, received, ops, errors;
+	unsigned long long sent, received, ops, errors, keyupdates;
 	bool ok;
 	double *lat;		/* microseconds */
 	size_t nlat, caplat;

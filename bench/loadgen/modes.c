@@ -54,6 +54,14 @@ void run_echo(struct worker *w)
 				out_off += (size_t)r;
 				w->sent += (unsigned long long)r;
 				progress = true;
+				/* the next KeyUpdate when its share of the bytes is out and
+				 * nothing is half-written (OpenSSL sends it with the next
+				 * write; it refuses while a write is pending) */
+				if (w->keyupdates < opt.keyupdates && out_off == out_len &&
+				    w->sent >= (w->keyupdates + 1) * (opt.bytes / (opt.keyupdates + 1)) &&
+				    SSL_key_update(ssl, w->keyupdates % 2 ? SSL_KEY_UPDATE_REQUESTED :
+						   SSL_KEY_UPDATE_NOT_REQUESTED) == 1)
+					w->keyupdates++;
 				if (opt.abort_after && w->sent >= opt.abort_after) {
 					/* a client that vanishes mid-transfer: RST, no close_notify */
 					struct linger lg = { .l_onoff = 1, .l_linger = 0 };

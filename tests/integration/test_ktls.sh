@@ -1,9 +1,12 @@
 #!/bin/bash
 # The kTLS suite: the cells here (userspace mode on a kernel without kTLS),
-# client leg and origin leg, then the same cells and the data-path checks
-# inside Debian's 6.1 kernel (kTLS module) booted under qemu by
+# client leg and origin leg (tests/ktls/origin.sh), then `ktlsgw features`,
+# the same cells and the data-path checks inside each of
+# Debian's kernels named in KG_VM_KERNELS (default: bookworm, the 6.1 kernel;
+# `make test-kernels`: bookworm trixie backports), booted under qemu by
 # kernel-config/vm-run. A VM run that fails in any way fails the suite: it
-# never shrinks to the host's cells.
+# never shrinks to the host's cells, and a kernel that cannot be fetched or
+# booted is a failure with its reason.
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
@@ -16,17 +19,21 @@ if [ "${KG_SKIP_VM:-0}" = 1 ]; then
 fi
 out=$(mktemp /tmp/kg-ktls-vm.XXXXXX)
 trap 'rm -f "$out"' EXIT
-kernel-config/vm-run -t 1800 -- bash -c 'bash tests/ktls/cells.sh; c=$?; bash tests/ktls/origin.sh || c=1
-	bash tests/ktls/datapath.sh && exit $c' |
-	tee "$out"
-rc=${PIPESTATUS[0]}
-if [ "$rc" != 0 ]; then
-	echo "not ok - the kTLS VM suite failed: vm-run exit $rc ($([ "$rc" = 124 ] && echo timeout ||
-		{ [ "$rc" = 125 ] && echo 'the VM did not run it' || echo 'see above'; }))"
-	exit 1
-fi
-if ! grep -q "^# kTLS suite: kernel .* has the tls ULP" "$out"; then
-	echo "not ok - the kTLS VM suite ran without the tls ULP: no offload was tested"
-	exit 1
-fi
-exit 0
+fail=0
+for k in ${KG_VM_KERNELS:-bookworm}; do
+	echo "# kTLS VM suite on the $k kernel ($(kernel-config/vm-run --kernel "$k" --version 2>&1 | tail -1))"
+	kernel-config/vm-run --kernel "$k" -t 1800 -- env B="$B" bash -c \
+		'"$B/ktlsgw" features | sed "s/^/# features: /"; bash tests/ktls/cells.sh; c=$?
+		bash tests/ktls/origin.sh || c=1; bash tests/ktls/datapath.sh && exit $c' |
+		tee "$out"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" != 0 ]; then
+		echo "not ok - the kTLS VM suite on the $k kernel failed: vm-run exit $rc ($([ "$rc" = 124 ] && echo timeout ||
+			{ [ "$rc" = 125 ] && echo 'the VM did not run it' || echo 'see above'; }))"
+		fail=1
+	elif ! grep -q "^# kTLS suite: kernel .* has the tls ULP" "$out"; then
+		echo "not ok - the kTLS VM suite on the $k kernel ran without the tls ULP: no offload was tested"
+		fail=1
+	fi
+done
+exit $fail

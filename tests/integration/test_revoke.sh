@@ -180,16 +180,19 @@ else
 		fi
 	done
 
-	# Durable first: the new state file is fsynced, renamed into place and
-	# its directory fsynced before the map is touched.
-	strace -qq -e trace=fsync,fdatasync,rename,bpf -o "$T/strace" $REV add --cert "$P/carol.pem" $RC \
-		>/dev/null 2>"$T/e"; rc=$?
-	if [ $rc = 0 ] && awk '
-		/^f(data)?sync\(/ { if (!r) f = NR; else if (!u) d = NR }
-		/^rename\(/ { if (!r) r = NR }
+	# Durable first, in one flush: the entry is appended to the state file
+	# and fdatasynced before the map is touched (no rewrite, no rename).
+	strace -qq -e trace=openat,write,fsync,fdatasync,rename,bpf -o "$T/strace" \
+		$REV add --cert "$P/carol.pem" $RC >/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && awk -v state="$T/state/revoked" '
 		/BPF_MAP_UPDATE_ELEM/ { if (!u) u = NR }
-		END { exit !(f && r && d && u && f < r && r < d && d < u) }' "$T/strace"; then
-		ok "revoke add: state file fsynced, renamed, directory fsynced, then the map updated"
+		u { next }
+		index($0, "openat(") && index($0, "\"" state "\"") && /O_APPEND/ { o = NR }
+		/^write\(/ && o && !w { w = NR }
+		/^fdatasync\(/ { n++; if (w && !s) s = NR }
+		/^(fsync|rename)\(/ { bad = 1 }
+		END { exit !(o && w && s && u && n == 1 && !bad && s < u) }' "$T/strace"; then
+		ok "revoke add: one line appended to the state file and fdatasynced (one flush), then the map updated"
 	else
 		nok "revoke add order: rc=$rc $(cat "$T/e") $(tr '\n' ';' <"$T/strace")"
 	fi

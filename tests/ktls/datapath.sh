@@ -59,15 +59,26 @@ echo "$res" | grep -q '"ok":true' && ok "backend FIN becomes a close_notify from
 	nok "backend close: $res"
 
 # --- KeyUpdate from the client ------------------------------------------------
-before=$(grep -c "KeyUpdate received" "$T/gw.log")
-out=$( (printf 'hello\n'; sleep 2; printf 'k\n'; sleep 3) | timeout 20 openssl s_client \
-	-connect "127.0.0.1:$GW_echo" -tls1_3 $(cert_args alice) -CAfile "$P/ca.pem" 2>&1)
-sleep 0.5
+# s_client reads its input from a fifo: "hello" first, and the KeyUpdate
+# ("k") only once the echo of hello is back, whatever the speed of the VM
+mkfifo "$T/ku.in"
+timeout 120 openssl s_client -connect "127.0.0.1:$GW_echo" -tls1_3 $(cert_args alice) \
+	-CAfile "$P/ca.pem" <"$T/ku.in" >"$T/ku.out" 2>&1 &
+KU=$!
+exec 7>"$T/ku.in"
+printf 'hello\n' >&7
+n=600
+until grep -q "^hello" "$T/ku.out" || [ $n = 0 ]; do sleep 0.1; n=$((n - 1)); done
+printf 'k\n' >&7
+n=600
+until grep -q "reason=keyupdate_unsupported" "$T/gw.log" || [ $n = 0 ]; do sleep 0.1; n=$((n - 1)); done
+exec 7>&-
+wait $KU
 if grep -q "KeyUpdate received" "$T/gw.log" && grep -q "reason=keyupdate_unsupported" "$T/gw.log" &&
-   echo "$out" | grep -q "^hello"; then
+   grep -q "^hello" "$T/ku.out"; then
 	ok "client KeyUpdate on kernel $(uname -r): connection ended cleanly, logged and counted"
 else
-	nok "KeyUpdate: $(grep -i keyupdate "$T/gw.log" | tail -2) / $(echo "$out" | tail -3)"
+	nok "KeyUpdate: $(grep -i keyupdate "$T/gw.log" | tail -2) / $(tail -3 "$T/ku.out")"
 fi
 
 # --- control-record flood -----------------------------------------------------

@@ -30,12 +30,16 @@ asan)
 	# there to catch use-after-free); the RSS bound below allows for it
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23:log_path=$T/asan:quarantine_size_mb=16
 	SLACK=$((36 * 1024))
+	HS_TIMEOUT=5s
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$T/ubsan
 	RUN=("$GB/ktlsgw")
 	;;
 valgrind)
 	command -v valgrind >/dev/null || { bad "valgrind missing (sh tests/deps.sh)"; exit 1; }
 	SLACK=4096
+	# under valgrind on a busy machine a handshake can take 20 s and more:
+	# the load must not be cut by the gateway's own handshake deadline
+	HS_TIMEOUT=120s
 	# workers block in poll(2) rather than io_uring_enter(2), which valgrind
 	# does not know to be blocking (it would stall every other thread)
 	export KTLSGW_WAIT_POLL=1
@@ -58,7 +62,8 @@ bpf_pin_root = $PINS
 revocation = $REV
 revocation_scan_interval = 250ms
 admin_socket = $T/admin.sock"
-	listener_conf edge "$echo_PORT" "handshake_timeout = 5s"
+	listener_conf edge "$echo_PORT" "handshake_timeout = $HS_TIMEOUT
+connect_timeout = $HS_TIMEOUT"
 } > "$T/gw.conf"
 "${RUN[@]}" run -c "$T/gw.conf" --ready-file "$T/ready" >"$T/gw.log" 2>&1 &
 GW=$!

@@ -174,6 +174,166 @@ static void test_revstate_failed_save_keeps_old(void **state)
 	kg_revstate_release(&back);
 }
 
+/* Apply @e (or its removal) to @st and append it to @p, as the revoker does. */
+static void change(const char *p, struct kg_revstate *st, const struct kg_rev_entry *e, bool removed)
+{
+	if (removed)
+		assert_true(kg_revstate_del(st, e->fp));
+	else
+		assert_int_equal(kg_revstate_put(st, e), 0);
+	assert_int_equal(kg_revstate_append(p, st, e, removed), 0);
+}
+
+static unsigned count_lines(const char *p)
+{
+	char buf[65536];
+	size_t n = slurp(p, buf, sizeof(buf)), i;
+	unsigned lines = 0;
+
+	for (i = 0; i < n; i++)
+		lines += buf[i] == '\n';
+	return lines;
+}
+
+/* One change is one line: the first creates the file (with its header),
+ * the next ones append; a later line replaces, "-HEX" removes. */
+static void test_revstate_append_replays(void **state)
+{
+	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_rev_entry a = entry(11, "first"), b = entry(12, "second"), c = entry(13, "third");
+	char p[320], err[256];
+
+	snprintf(p, sizeof(p), "%s/append", dir);
+	change(p, &st, &a, false);
+	assert_int_equal(count_lines(p), 3);	/* two header lines and a */
+	change(p, &st, &b, false);
+	change(p, &st, &c, false);
+	a.flags = 1;
+	change(p, &st, &a, false);
+	change(p, &st, &b, true);
+	assert_int_equal(count_lines(p), 7);
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 2);
+	assert_int_equal(back.records, 5);
+	assert_false(back.torn);
+	assert_null(kg_revstate_find(&back, b.fp));
+	assert_int_equal(kg_revstate_find(&back, a.fp)->flags, 1);
+	assert_string_equal(kg_revstate_find(&back, c.fp)->text, "third");
+	assert_false(kg_revstate_bloated(&back));
+	kg_revstate_release(&st);
+	kg_revstate_release(&back);
+}
+
+/* A crash in the middle of an append leaves a line without its newline:
+ * it was never acknowledged, so load leaves it out (no error), and the next
+ * change rewrites the file whole rather than run into it. A complete last
+ * line without a newline (an edit by hand) still counts. */
+static void test_revstate_torn_last_line(void **state)
+{
+	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_rev_entry a = entry(21, "kept"), b = entry(22, "after the crash");
+	char p[320], err[256], buf[4096];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/torn", dir);
+	change(p, &st, &a, false);
+	f = fopen(p, "a");
+	assert_non_null(f);
+	fputs("2222222222222222222222222222", f);	/* half a fingerprint */
+	fclose(f);
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 1);
+	assert_true(back.torn);
+	assert_true(kg_revstate_bloated(&back));
+	change(p, &back, &b, false);
+	slurp(p, buf, sizeof(buf));
+	assert_null(strstr(buf, "2222222222222222222222222222\n"));
+	assert_int_equal(buf[strlen(buf) - 1], '\n');
+	kg_revstate_release(&back);
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 2);
+	assert_false(back.torn);
+
+	f = fopen(p, "a");
+	assert_non_null(f);
+	fputs("-", f);
+	fclose(f);
+	{
+		char hex[KG_FP_HEX_LEN];
+
+		kg_fp_format(a.fp, false, hex, sizeof(hex));
+		f = fopen(p, "a");
+		assert_non_null(f);
+		fputs(hex, f);	/* a whole removal line, no newline */
+		fclose(f);
+	}
+	kg_revstate_release(&back);
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 1);
+	assert_null(kg_revstate_find(&back, a.fp));
+	assert_false(back.torn);
+	kg_revstate_release(&st);
+	kg_revstate_release(&back);
+}
+
+/* An append that cannot be written whole (here the file-size limit) fails
+ * and leaves the file byte for byte as it was. */
+static void test_revstate_failed_append_keeps_old(void **state)
+{
+	struct kg_revstate st = { 0 };
+	struct kg_rev_entry a = entry(31, "fits"), b = entry(32, "does not fit");
+	char p[320], before[4096], after[4096];
+	struct rlimit old, lim;
+	void (*old_xfsz)(int);
+	struct stat sb;
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/short", dir);
+	change(p, &st, &a, false);
+	slurp(p, before, sizeof(before));
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 20;	/* room for 20 bytes of the line */
+	old_xfsz = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(kg_revstate_put(&st, &b), 0);
+	rc = kg_revstate_append(p, &st, &b, false);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_xfsz);
+	assert_true(rc < 0);
+	slurp(p, after, sizeof(after));
+	assert_string_equal(after, before);
+	kg_revstate_release(&st);
+}
+
+/* Superseded lines pile up (each revoke, cut mark and un-revoke is a line):
+ * past the bound the list asks to be rewritten, and a rewrite keeps only
+ * what is in force. */
+static void test_revstate_bloated_rewrite(void **state)
+{
+	struct kg_revstate st = { 0 }, back = { 0 };
+	struct kg_rev_entry a = entry(41, "churn");
+	char p[320], err[256];
+	unsigned i;
+
+	snprintf(p, sizeof(p), "%s/bloat", dir);
+	for (i = 0; i < 300; i++) {
+		a.revoked_at = 1700000000ULL + i;
+		change(p, &st, &a, i % 2);
+	}
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 0);
+	assert_true(kg_revstate_bloated(&back));
+	assert_int_equal(kg_revstate_save(p, &back), 0);
+	kg_revstate_release(&back);
+	assert_int_equal(kg_revstate_load(p, &back, err, sizeof(err)), 0);
+	assert_false(kg_revstate_bloated(&back));
+	assert_int_equal(count_lines(p), 2);
+	kg_revstate_release(&st);
+	kg_revstate_release(&back);
+}
+
 static void test_revstate_reason_names(void **state)
 {
 	assert_int_equal(kg_reason_code("keyCompromise"), 1);
@@ -192,6 +352,10 @@ int main(void)
 		cmocka_unit_test(test_revstate_round_trip),
 		cmocka_unit_test(test_revstate_damaged_line_named),
 		cmocka_unit_test(test_revstate_failed_save_keeps_old),
+		cmocka_unit_test(test_revstate_append_replays),
+		cmocka_unit_test(test_revstate_torn_last_line),
+		cmocka_unit_test(test_revstate_failed_append_keeps_old),
+		cmocka_unit_test(test_revstate_bloated_rewrite),
 		cmocka_unit_test(test_revstate_reason_names),
 	};
 
