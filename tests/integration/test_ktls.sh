@@ -1,7 +1,7 @@
 #!/bin/bash
 # The kTLS suite: the cells here (userspace mode on a kernel without kTLS),
-# client leg and origin leg, then `ktlsgw features`, the same cells and the
-# data-path checks inside each of
+# client leg and origin leg (tests/ktls/origin.sh), then `ktlsgw features`,
+# the same cells and the data-path checks inside each of
 # Debian's kernels named in KG_VM_KERNELS (default: bookworm, the 6.1 kernel;
 # `make test-kernels`: bookworm trixie backports), booted under qemu by
 # kernel-config/vm-run. A VM run that fails in any way fails the suite: it

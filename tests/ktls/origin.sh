@@ -190,8 +190,13 @@ netns_origin() {
 		skip "origin behind veth + netem: needs root"
 		return
 	fi
+	# inside the VM: the modules of its own kernel, from the unpacked
+	# package (kernel-config/vm-run: $B/vm/KERNEL/root)
 	for m in veth sch_netem; do
-		modprobe "$m" 2>/dev/null || modprobe -d "$PWD/$B/vm/${KG_VM_KERNEL:-bookworm}/root" "$m" 2>/dev/null || true
+		modprobe "$m" 2>/dev/null && continue
+		for d in "$PWD/$B"/vm/*/root "$PWD/$B"/vm/*/root/usr "$PWD/$B/vm/root"; do
+			[ -d "$d/lib/modules/$(uname -r)" ] && modprobe -d "$d" "$m" 2>/dev/null && break
+		done
 	done
 	if ! ip netns add "$ns" 2>"$T/netns.err"; then
 		[ "${KG_IN_VM:-0}" = 1 ] && nok "ip netns add: $(cat "$T/netns.err")" ||
