@@ -22,9 +22,10 @@ trap 'rm -f "$out"' EXIT
 fail=0
 for k in ${KG_VM_KERNELS:-bookworm}; do
 	echo "# kTLS VM suite on the $k kernel ($(kernel-config/vm-run --kernel "$k" --version 2>&1 | tail -1))"
+	# one line: vm-run hands the command to the guest's /bin/sh, which does
+	# not read bash's $'...' quoting of a newline
 	kernel-config/vm-run --kernel "$k" -t 1800 -- env B="$B" bash -c \
-		'"$B/ktlsgw" features | sed "s/^/# features: /"; bash tests/ktls/cells.sh; c=$?
-		bash tests/ktls/origin.sh || c=1; bash tests/ktls/datapath.sh && exit $c' |
+		'"$B/ktlsgw" features | sed "s/^/# features: /"; bash tests/ktls/cells.sh; c=$?; bash tests/ktls/origin.sh || c=1; bash tests/ktls/datapath.sh && exit $c' |
 		tee "$out"
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" != 0 ]; then
