@@ -103,7 +103,7 @@ test: all unit integration fuzz-short soak-short reload-soak tsan
 # The kTLS suite on Debian 12's 6.1, Debian 13's 6.12 and the newest
 # trixie-backports kernel, each booted under qemu (kernel-config/vm-run).
 test-kernels: all
-	$(Q)KG_VM_KERNELS="bookworm trixie backports" bash tests/integration/test_ktls.sh
+	$(Q)KG_VM_ORIGIN=1 KG_VM_KERNELS="bookworm trixie backports" bash tests/integration/test_ktls.sh
 
 # SIGHUP under load: memory stays flat and every reload applies (1000
 # reloads), then the same run on a ThreadSanitizer build, which must report
