@@ -163,19 +163,29 @@ static int kg_offload_leg(SSL *ssl, int fd, struct kg_ktls_keys **kk, char *why,
 	return done;
 }
 
+/* ktls = on and a leg (@leg: "" for the client's, " of the origin leg")
+ * not offloaded both ways (@done): refuse to serve, say why, end it.
+ * Returns 1 if the connection was ended. */
+static int kg_ktls_required(struct kg_worker *w, struct kg_conn *c, int done, const char *leg,
+			    const char *why)
+{
+	if (done == (KG_KTLS_TX | KG_KTLS_RX) || c->conf->ktls != KG_KTLS_ON)
+		return 0;
+	snprintf(c->detail, sizeof(c->detail), "ktls = on but %s%s offloaded: %s",
+		 done ? "only one direction" : "nothing", leg, why[0] ? why : "?");
+	kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
+		c->conf->name, c->peer, c->detail);
+	kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
+	return 1;
+}
+
 static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
 	c->ktls = kg_offload_leg(c->ssl, c->cfd, &c->kk[0], why, sizeof(why));
-	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
-		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s offloaded: %s",
-			 c->ktls ? "only one direction" : "nothing", why[0] ? why : "?");
-		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
-			c->conf->name, c->peer, c->detail);
-		kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
+	if (kg_ktls_required(w, c, c->ktls, "", why))
 		return 1;
-	}
 	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX))
 		kg_dbg("conn=%llu: kTLS %s: %s", (unsigned long long)c->id,
 		       c->ktls == KG_KTLS_TX ? "transmit only" : c->ktls ? "receive only" : "not used", why);
@@ -510,14 +520,8 @@ static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
 			return 1;
 		}
 	}
-	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX) && c->conf->ktls == KG_KTLS_ON) {
-		snprintf(c->detail, sizeof(c->detail), "ktls = on but %s of the origin leg offloaded: %s",
-			 c->bktls ? "only one direction" : "nothing", why[0] ? why : "?");
-		kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
-			c->conf->name, c->peer, c->detail);
-		kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
+	if (kg_ktls_required(w, c, c->bktls, " of the origin leg", why))
 		return 1;
-	}
 	if (c->bktls != (KG_KTLS_TX | KG_KTLS_RX))
 		kg_dbg("conn=%llu: origin leg kTLS %s: %s", (unsigned long long)c->id,
 		       c->bktls == KG_KTLS_TX ? "transmit only" : c->bktls ? "receive only" : "not used",
