@@ -9,6 +9,7 @@ pass=0 fail=0 skipped=0
 for t in tests/integration/test_*.sh; do
 	echo "# $t"
 	out=$(mktemp)
+	t0=$SECONDS
 	# no test reads the terminal; one that tried would be stopped (SIGTTIN)
 	# in the background process group `timeout` makes
 	timeout 900 bash "$t" </dev/null 2>&1 | tee "$out"
@@ -20,6 +21,7 @@ for t in tests/integration/test_*.sh; do
 		echo "not ok - $t exited with $rc"
 		f=1
 	fi
+	echo "# $t: $((SECONDS - t0)) s"
 	pass=$((pass + p)); fail=$((fail + f)); skipped=$((skipped + s))
 	rm -f "$out"
 done
