@@ -14,10 +14,12 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "config_int.h"
+#include "ini.h"
 #include "kg_revoke.h"
 #include "log.h"
 
-static const char *const kg_lkey_names[KG_LK__COUNT] = {
+const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_SECTION] = "[listener]",
 	[KG_LK_LISTEN] = "listen",
 	[KG_LK_CERT] = "cert",
@@ -55,28 +57,9 @@ static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_BACKEND_CIPHERSUITES] = "backend_ciphersuites",
 };
 
-/* Parser state. */
-struct kg_parse {
-	FILE *f;
-	const char *path;
-	unsigned lineno;
-	struct kg_config *cfg;
-	struct kg_listener_conf *cur;	/* NULL while in [global] */
-	bool in_global;
-	bool in_fleet;
-	bool cur_sni;			/* cur is an [sni ...] group (in sni[]) */
-	struct kg_listener_conf *sni;	/* sni groups until attached to listeners */
-	size_t n_sni;
-	char *err;
-	size_t errlen;
-	int rc;
-};
-
 static int kg_start_section(struct kg_parse *p, const char *section);
 
-static int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
+int kg_cfg_fail(struct kg_parse *p, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -116,6 +99,29 @@ static int kg_set_path(struct kg_parse *p, char **dst, const char *key, const ch
 	if (faccessat(AT_FDCWD, value, R_OK, AT_EACCESS))
 		return kg_cfg_fail(p, "%s = %s: %s; check the path and its permissions",
 				   key, value, strerror(errno));
+	free(*dst);
+	*dst = strdup(value);
+	if (!*dst)
+		p->rc = -ENOMEM;
+	return 1;
+}
+
+/* tls_min, tls_max and their backend_ twins. */
+static int kg_set_version(struct kg_parse *p, int *dst, const char *key, const char *value)
+{
+	int v = kg_tls_version_parse(value);
+
+	if (!v)
+		return kg_cfg_fail(p, "%s = %s: must be 1.2 or 1.3", key, value);
+	*dst = v;
+	return 1;
+}
+
+/* An OpenSSL list (ciphers, ciphersuites and their backend_ twins). */
+static int kg_set_list(struct kg_parse *p, char **dst, const char *key, const char *value)
+{
+	if (!*value)
+		return kg_cfg_fail(p, "%s is empty; remove the line to use the default", key);
 	free(*dst);
 	*dst = strdup(value);
 	if (!*dst)
@@ -210,29 +216,13 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		l->verify_depth = (int)n;
 		return 1;
 	case KG_LK_TLS_MIN:
-	case KG_LK_TLS_MAX: {
-		int v = kg_tls_version_parse(value);
-
-		if (!v)
-			return kg_cfg_fail(p, "%s = %s: must be 1.2 or 1.3", name, value);
-		if (k == KG_LK_TLS_MIN)
-			l->tls_min = v;
-		else
-			l->tls_max = v;
-		return 1;
-	}
+		return kg_set_version(p, &l->tls_min, name, value);
+	case KG_LK_TLS_MAX:
+		return kg_set_version(p, &l->tls_max, name, value);
 	case KG_LK_CIPHERS:
-	case KG_LK_CIPHERSUITES: {
-		char **dst = k == KG_LK_CIPHERS ? &l->ciphers : &l->ciphersuites;
-
-		if (!*value)
-			return kg_cfg_fail(p, "%s is empty; remove the line to use the default", name);
-		free(*dst);
-		*dst = strdup(value);
-		if (!*dst)
-			p->rc = -ENOMEM;
-		return 1;
-	}
+		return kg_set_list(p, &l->ciphers, name, value);
+	case KG_LK_CIPHERSUITES:
+		return kg_set_list(p, &l->ciphersuites, name, value);
 	case KG_LK_HANDSHAKE_TIMEOUT:
 	case KG_LK_CONNECT_TIMEOUT:
 	case KG_LK_IDLE_TIMEOUT: {
@@ -300,29 +290,13 @@ static int kg_listener_key(struct kg_parse *p, const char *name, const char *val
 		snprintf(l->origin.name, sizeof(l->origin.name), "%s", value);
 		return 1;
 	case KG_LK_BACKEND_TLS_MIN:
-	case KG_LK_BACKEND_TLS_MAX: {
-		int v = kg_tls_version_parse(value);
-
-		if (!v)
-			return kg_cfg_fail(p, "%s = %s: must be 1.2 or 1.3", name, value);
-		if (k == KG_LK_BACKEND_TLS_MIN)
-			l->origin.tls_min = v;
-		else
-			l->origin.tls_max = v;
-		return 1;
-	}
+		return kg_set_version(p, &l->origin.tls_min, name, value);
+	case KG_LK_BACKEND_TLS_MAX:
+		return kg_set_version(p, &l->origin.tls_max, name, value);
 	case KG_LK_BACKEND_CIPHERS:
-	case KG_LK_BACKEND_CIPHERSUITES: {
-		char **dst = k == KG_LK_BACKEND_CIPHERS ? &l->origin.ciphers : &l->origin.ciphersuites;
-
-		if (!*value)
-			return kg_cfg_fail(p, "%s is empty; remove the line to use the default", name);
-		free(*dst);
-		*dst = strdup(value);
-		if (!*dst)
-			p->rc = -ENOMEM;
-		return 1;
-	}
+		return kg_set_list(p, &l->origin.ciphers, name, value);
+	case KG_LK_BACKEND_CIPHERSUITES:
+		return kg_set_list(p, &l->origin.ciphersuites, name, value);
 	case KG_LK_SECTION:
 	case KG_LK__COUNT:
 		break;
@@ -535,272 +509,18 @@ static int kg_cfg_key(struct kg_parse *p, const char *name, const char *value)
 	return kg_listener_key(p, name, value);
 }
 
-/* ---- the INI reader ----------------------------------------------------------
- *
- * The file is read here, line by line with getline(3), rather than through
- * libinih: Debian's build cuts lines at 200 bytes and gives no line numbers,
- * and a cipher list or a path can be longer than that. The dialect is
- * inih's, minus its continuation lines (an indented line is an ordinary
- * line):
- *   - blank lines, and comments whose first non-blank character is ; or #;
- *   - [section], with anything after the ] ignored;
- *   - name = value or name: value, blanks around each stripped;
- *   - an inline comment starts at a ; that follows a blank;
- *   - a UTF-8 byte-order mark at the start of the file, CRLF line ends.
- */
-
-#define KG_CFG_LINE_MAX (64 * 1024)
-
-static char *kg_rstrip(char *s)
+/* One item of the file, from ini.c. */
+static bool kg_cfg_item(void *arg, enum kg_ini_item what, char *name, char *value)
 {
-	size_t n = strlen(s);
+	struct kg_parse *p = arg;
 
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-static char *kg_lskip(char *s)
-{
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	return s;
-}
-
-/* The first of @chars in @s, or of an inline comment (a ; after a blank),
- * or the terminating NUL. */
-static char *kg_find_or_comment(char *s, const char *chars)
-{
-	bool blank = false;
-
-	while (*s && !strchr(chars, *s) && !(blank && *s == ';')) {
-		blank = isspace((unsigned char)*s);
-		s++;
-	}
-	return s;
-}
-
-/* One line (NUL-terminated, newline included or not). 0 to go on. */
-static int kg_cfg_line(struct kg_parse *p, char *line)
-{
-	char *s, *end, *value;
-
-	if (p->lineno == 1 && !strncmp(line, "\xef\xbb\xbf", 3))
-		line += 3;
-	s = kg_lskip(kg_rstrip(line));
-	if (!*s || *s == ';' || *s == '#')
-		return 0;
-	if (*s == '[') {
-		end = kg_find_or_comment(s + 1, "]");
-		if (*end != ']')
-			return kg_cfg_fail(p, "syntax error: '[' without ']'; write [global], "
-					   "[listener NAME] or [sni LISTENER HOST]");
-		*end = '\0';
-		kg_start_section(p, s + 1);
-		return 0;
-	}
-	end = kg_find_or_comment(s, "=:");
-	if (*end != '=' && *end != ':')
-		return kg_cfg_fail(p, "syntax error; expected [section], key = value, or a ; comment");
-	*end = '\0';
-	value = end + 1;
-	*kg_find_or_comment(value, "") = '\0';
-	kg_cfg_key(p, kg_rstrip(s), kg_rstrip(kg_lskip(value)));
-	return 0;
-}
-
-/* Read @p->f to its end or to the first error. 0, or -ENOMEM / -errno. */
-static int kg_cfg_read(struct kg_parse *p)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int rc = 0;
-
-	errno = 0;
-	while (!p->rc && (n = getline(&line, &cap, p->f)) >= 0) {
-		p->lineno++;
-		if (n > KG_CFG_LINE_MAX) {
-			kg_cfg_fail(p, "line longer than %d bytes; is this the configuration file?",
-				    KG_CFG_LINE_MAX);
-			break;
-		}
-		(void)kg_cfg_line(p, line);
-	}
-	if (!p->rc && ferror(p->f))
-		rc = errno ? -errno : -EIO;
-	free(line);
-	return rc;
-}
-
-static void kg_listener_conf_release(struct kg_listener_conf *l);
-
-static int kg_strdup_into(struct kg_parse *p, char **dst, const char *src)
-{
-	if (*dst || !src)
-		return 1;
-	*dst = strdup(src);
-	if (!*dst)
-		p->rc = -ENOMEM;
-	return *dst != NULL;
-}
-
-/* Complete sni group @g from its listener @l: the TLS settings are the
- * listener's; cert, key and client_ca are the group's own; trust, crl,
- * crl_stale and verify_depth are inherited unless the group sets them. */
-static int kg_sni_attach(struct kg_parse *p, struct kg_listener_conf *g, struct kg_listener_conf *l)
-{
-	static const enum kg_lkey required[] = { KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA };
-	struct kg_listener_conf *arr;
-	size_t i;
-
-	p->lineno = g->line[KG_LK_SECTION];
-	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!g->line[required[i]])
-			return kg_cfg_fail(p, "[sni %s %s] has no '%s'; a server name group needs its "
-					   "own cert, key and client_ca", g->parent, g->server_name,
-					   kg_lkey_names[required[i]]);
-	if (!g->line[KG_LK_TRUST] && !kg_strdup_into(p, &g->trust, l->trust))
-		return 0;
-	if (!g->line[KG_LK_CRL] && !kg_strdup_into(p, &g->crl, l->crl))
-		return 0;
-	if (!g->line[KG_LK_CRL_STALE])
-		g->crl_stale_ok = l->crl_stale_ok;
-	if (!g->line[KG_LK_VERIFY_DEPTH])
-		g->verify_depth = l->verify_depth;
-	if (!g->line[KG_LK_CLIENT_AUTH])
-		g->client_auth_optional = l->client_auth_optional;
-	if (!kg_strdup_into(p, &g->ciphers, l->ciphers) ||
-	    !kg_strdup_into(p, &g->ciphersuites, l->ciphersuites))
-		return 0;
-	g->tls_min = l->tls_min;
-	g->tls_max = l->tls_max;
-	for (i = 0; i < KG_LK__COUNT; i++)
-		if (!g->line[i])
-			g->line[i] = l->line[i];
-	g->listen = l->listen;
-	g->backend = l->backend;
-	arr = realloc(l->sni, (l->n_sni + 1) * sizeof(*arr));
-	if (!arr) {
-		p->rc = -ENOMEM;
-		return 0;
-	}
-	l->sni = arr;
-	arr[l->n_sni++] = *g;
-	memset(g, 0, sizeof(*g));	/* ownership moved */
-	return 1;
-}
-
-/* The origin leg's settings: consistent, and the name to verify resolved. */
-static int kg_origin_check(struct kg_parse *p, struct kg_listener_conf *l)
-{
-	static const enum kg_lkey needs_tls[] = {
-		KG_LK_BACKEND_CA, KG_LK_BACKEND_NAME, KG_LK_BACKEND_CERT, KG_LK_BACKEND_KEY,
-		KG_LK_BACKEND_TLS_MIN, KG_LK_BACKEND_TLS_MAX, KG_LK_BACKEND_CIPHERS,
-		KG_LK_BACKEND_CIPHERSUITES,
-	};
-	struct kg_origin_conf *o = &l->origin;
-	char host[256];
-	const char *t = l->backend.text, *end;
-	size_t i, hl;
-	unsigned char bin[16];
-
-	if (!o->on) {
-		for (i = 0; i < sizeof(needs_tls) / sizeof(needs_tls[0]); i++)
-			if (l->line[needs_tls[i]]) {
-				p->lineno = l->line[needs_tls[i]];
-				return kg_cfg_fail(p, "'%s' has no effect while backend_tls is off; add "
-						   "backend_tls = on to [listener %s] or remove the line",
-						   kg_lkey_names[needs_tls[i]], l->name);
-			}
-		return 1;
-	}
-	if (!o->cert != !o->key) {
-		p->lineno = l->line[o->cert ? KG_LK_BACKEND_CERT : KG_LK_BACKEND_KEY];
-		return kg_cfg_fail(p, "[listener %s] has %s but no %s; origin mTLS needs both (or "
-				   "neither)", l->name, o->cert ? "backend_cert" : "backend_key",
-				   o->cert ? "backend_key" : "backend_cert");
-	}
-	if (o->tls_min > o->tls_max) {
-		p->lineno = l->line[KG_LK_BACKEND_TLS_MIN] ? l->line[KG_LK_BACKEND_TLS_MIN] :
-			    l->line[KG_LK_BACKEND_TLS_MAX];
-		return kg_cfg_fail(p, "backend_tls_min (%s) is above backend_tls_max (%s)",
-				   o->tls_min == TLS1_3_VERSION ? "1.3" : "1.2",
-				   o->tls_max == TLS1_3_VERSION ? "1.3" : "1.2");
-	}
-	if (o->name[0])
-		return 1;
-	/* No backend_name: the host part of backend, as written. */
-	if (*t == '[') {
-		end = strchr(t, ']');
-		t++;
-	} else {
-		end = strrchr(t, ':');
-	}
-	hl = end ? (size_t)(end - t) : 0;
-	if (!hl || hl >= sizeof(host)) {
-		p->lineno = l->line[KG_LK_BACKEND_TLS];
-		return kg_cfg_fail(p, "backend = %s has no host to check the origin's certificate "
-				   "against; add backend_name = NAME", l->backend.text);
-	}
-	memcpy(host, t, hl);
-	host[hl] = '\0';
-	/* an address: check it against the certificate's IP names, send no SNI */
-	if (inet_pton(AF_INET, host, bin) == 1)
-		return inet_ntop(AF_INET, bin, o->ip, sizeof(o->ip)) ? 1 : 0;
-	if (inet_pton(AF_INET6, host, bin) == 1)
-		return inet_ntop(AF_INET6, bin, o->ip, sizeof(o->ip)) ? 1 : 0;
-	if (!kg_server_name_valid(host) || host[0] == '*') {
-		p->lineno = l->line[KG_LK_BACKEND];
-		return kg_cfg_fail(p, "backend = %s: '%s' cannot be checked against the origin's "
-				   "certificate; add backend_name = NAME", l->backend.text, host);
-	}
-	snprintf(o->name, sizeof(o->name), "%s", host);
-	return 1;
-}
-
-static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
-{
-	static const enum kg_lkey required[] = {
-		KG_LK_LISTEN, KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_BACKEND,
-	};
-	/* what only a TLS listener uses */
-	static const enum kg_lkey tls_only[] = {
-		KG_LK_CERT, KG_LK_KEY, KG_LK_CLIENT_CA, KG_LK_TRUST, KG_LK_CRL, KG_LK_CRL_STALE,
-		KG_LK_VERIFY_DEPTH, KG_LK_TLS_MIN, KG_LK_TLS_MAX, KG_LK_CIPHERS, KG_LK_CIPHERSUITES,
-		KG_LK_CLIENT_AUTH, KG_LK_PROXY_PROTOCOL_CERT,
-	};
-	size_t i;
-
-	p->lineno = l->line[KG_LK_SECTION];
-	if (l->tls_off) {
-		for (i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
-			if (l->line[tls_only[i]]) {
-				p->lineno = l->line[tls_only[i]];
-				return kg_cfg_fail(p, "'%s' has no effect with tls = off (plain TCP in); "
-						   "remove it from [listener %s]",
-						   kg_lkey_names[tls_only[i]], l->name);
-			}
-		if (!l->origin.on) {
-			p->lineno = l->line[KG_LK_TLS];
-			return kg_cfg_fail(p, "tls = off (client mode) is for speaking TLS to the "
-					   "backend: add backend_tls = on (and backend_cert, backend_key "
-					   "for mTLS) to [listener %s]", l->name);
-		}
-	}
-	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!l->line[required[i]] && !(l->tls_off && required[i] != KG_LK_LISTEN &&
-						required[i] != KG_LK_BACKEND))
-			return kg_cfg_fail(p, "[listener %s] has no '%s'; every listener needs listen, "
-					   "cert, key, client_ca and backend (tls = off: listen and "
-					   "backend)", l->name, kg_lkey_names[required[i]]);
-	if (l->tls_min > l->tls_max) {
-		p->lineno = l->line[KG_LK_TLS_MIN];
-		return kg_cfg_fail(p, "tls_min (%s) is above tls_max (%s)",
-				   l->tls_min == TLS1_3_VERSION ? "1.3" : "1.2",
-				   l->tls_max == TLS1_3_VERSION ? "1.3" : "1.2");
-	}
-	return kg_origin_check(p, l);
+	if (what == KG_INI_ERROR)
+		kg_cfg_fail(p, "%s", name);
+	else if (what == KG_INI_SECTION)
+		kg_start_section(p, name);
+	else
+		kg_cfg_key(p, name, value);
+	return !p->rc;
 }
 
 static void kg_listener_conf_release(struct kg_listener_conf *l)
@@ -851,7 +571,6 @@ static void kg_sni_free(struct kg_parse *p)
 int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
 {
 	struct kg_parse p = { .path = path, .err = err, .errlen = errlen };
-	size_t i, j;
 	int rc;
 
 	*out = NULL;
@@ -874,7 +593,7 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 			 strerror(errno));
 		goto fail;
 	}
-	rc = kg_cfg_read(&p);
+	rc = kg_ini_read(p.f, &p.lineno, kg_cfg_item, &p);
 	fclose(p.f);
 	if (p.rc) {
 		rc = p.rc;
@@ -890,51 +609,7 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 		rc = -EINVAL;
 		goto fail;
 	}
-	for (i = 0; i < p.cfg->n_listeners; i++) {
-		struct kg_listener_conf *l = &p.cfg->listeners[i];
-
-		if (!kg_listener_check(&p, l))
-			break;
-		for (j = 0; j < i && !p.rc; j++) {
-			struct kg_listener_conf *o = &p.cfg->listeners[j];
-
-			if (o->listen.len == l->listen.len &&
-			    !memcmp(&o->listen.ss, &l->listen.ss, l->listen.len) &&
-			    ((struct sockaddr_in *)&l->listen.ss)->sin_port != 0) {
-				p.lineno = l->line[KG_LK_LISTEN];
-				kg_cfg_fail(&p, "[listener %s] listens on %s like [listener %s]; "
-					    "give each its own address", l->name, l->listen.text, o->name);
-			}
-		}
-	}
-	for (i = 0; i < p.n_sni && !p.rc; i++) {
-		struct kg_listener_conf *g = &p.sni[i], *l = NULL;
-
-		for (j = 0; j < p.cfg->n_listeners; j++)
-			if (!strcmp(p.cfg->listeners[j].name, g->parent))
-				l = &p.cfg->listeners[j];
-		if (!l) {
-			p.lineno = g->line[KG_LK_SECTION];
-			kg_cfg_fail(&p, "[sni %s %s]: there is no [listener %s]; define it or fix the "
-				    "name", g->parent, g->server_name, g->parent);
-			break;
-		}
-		if (l->tls_off) {
-			p.lineno = g->line[KG_LK_SECTION];
-			kg_cfg_fail(&p, "[sni %s %s]: [listener %s] has tls = off, so there is no "
-				    "server name to choose by; remove the group or the tls line",
-				    g->parent, g->server_name, g->parent);
-			break;
-		}
-		kg_sni_attach(&p, g, l);
-	}
-	if (!p.rc && p.cfg->fleet.enabled) {
-		char ferr[512];
-
-		p.lineno = p.cfg->fleet.line;
-		if (kg_fleet_conf_check(&p.cfg->fleet, ferr, sizeof(ferr)))
-			kg_cfg_fail(&p, "%s", ferr);
-	}
+	kg_cfg_check(&p);
 	if (p.rc) {
 		rc = p.rc;
 		goto fail;
