@@ -1,3 +1,8 @@
+/*
+ * The main thread's sockets: the admin socket (`conn`, `stats`, `fleet`
+ * requests and their JSON replies) and the Prometheus endpoint, polled
+ * without blocking. Reads workers' state only through mailbox.c and stats.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

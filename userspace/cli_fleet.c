@@ -123,6 +123,27 @@ static int kg_cmd_fleet_status(struct kg_cli *cli, int argc, char **argv)
 	return KG_EXIT_OK;
 }
 
+/* The -c CONFIG of `fleet @cmd`, which must have a [fleet] section: its
+ * servers, bucket and credentials. KG_EXIT_OK with *@cfg the caller's. */
+static int kg_fleet_cli_config(struct kg_cli *cli, const char *cmd, struct kg_config **cfg)
+{
+	char err[1024] = "";
+
+	*cfg = NULL;
+	if (!cli->opt[KG_OPT_CONFIG])
+		return kg_cli_error(cli, KG_EXIT_USAGE, "fleet %s: give -c CONFIG (its [fleet] "
+				    "names the servers, bucket and credentials)", cmd);
+	if (kg_config_load(cli->opt[KG_OPT_CONFIG], cfg, err, sizeof(err)))
+		return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
+	if (!(*cfg)->fleet.enabled) {
+		kg_config_free(*cfg);
+		*cfg = NULL;
+		return kg_cli_error(cli, KG_EXIT_USAGE, "%s has no [fleet] section",
+				    cli->opt[KG_OPT_CONFIG]);
+	}
+	return KG_EXIT_OK;
+}
+
 static int kg_cmd_fleet_list(struct kg_cli *cli, int argc, char **argv)
 {
 	struct kg_config *cfg = NULL;
@@ -131,16 +152,9 @@ static int kg_cmd_fleet_list(struct kg_cli *cli, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if (!cli->opt[KG_OPT_CONFIG])
-		return kg_cli_error(cli, KG_EXIT_USAGE, "fleet list: give -c CONFIG (its [fleet] "
-				    "names the servers, bucket and credentials)");
-	if (kg_config_load(cli->opt[KG_OPT_CONFIG], &cfg, err, sizeof(err)))
-		return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
-	if (!cfg->fleet.enabled) {
-		kg_config_free(cfg);
-		return kg_cli_error(cli, KG_EXIT_USAGE, "%s has no [fleet] section",
-				    cli->opt[KG_OPT_CONFIG]);
-	}
+	rc = kg_fleet_cli_config(cli, "list", &cfg);
+	if (rc != KG_EXIT_OK)
+		return rc;
 	kg_fleet_trust_only_ca(&cfg->fleet);
 	rc = kg_fleet_list(cfg, &a, err, sizeof(err));
 	kg_config_free(cfg);
@@ -175,15 +189,9 @@ static int kg_cmd_fleet_watch(struct kg_cli *cli, int argc, char **argv)
 	char err[1024] = "";
 	int rc;
 
-	if (!cli->opt[KG_OPT_CONFIG])
-		return kg_cli_error(cli, KG_EXIT_USAGE, "fleet watch: give -c CONFIG");
-	if (kg_config_load(cli->opt[KG_OPT_CONFIG], &cfg, err, sizeof(err)))
-		return kg_cli_error(cli, KG_EXIT_USAGE, "%s", err);
-	if (!cfg->fleet.enabled) {
-		kg_config_free(cfg);
-		return kg_cli_error(cli, KG_EXIT_USAGE, "%s has no [fleet] section",
-				    cli->opt[KG_OPT_CONFIG]);
-	}
+	rc = kg_fleet_cli_config(cli, "watch", &cfg);
+	if (rc != KG_EXIT_OK)
+		return rc;
 	/* no SA_RESTART: a signal ends the wait for the next entry too */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -1,3 +1,8 @@
+/*
+ * The configuration keys, one at a time: [global], [listener NAME],
+ * [sni LISTENER HOST] and [fleet] into struct kg_config. The syntax is
+ * ini.c's; what needs the whole file is config_check.c's.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +24,7 @@
 #include "kg_revoke.h"
 #include "log.h"
 
-const char *const kg_lkey_names[KG_LK__COUNT] = {
+static const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_SECTION] = "[listener]",
 	[KG_LK_LISTEN] = "listen",
 	[KG_LK_CERT] = "cert",
@@ -56,6 +61,11 @@ const char *const kg_lkey_names[KG_LK__COUNT] = {
 	[KG_LK_BACKEND_CIPHERS] = "backend_ciphers",
 	[KG_LK_BACKEND_CIPHERSUITES] = "backend_ciphersuites",
 };
+
+const char *kg_lkey_name(enum kg_lkey k)
+{
+	return k < KG_LK__COUNT && kg_lkey_names[k] ? kg_lkey_names[k] : "?";
+}
 
 static int kg_start_section(struct kg_parse *p, const char *section);
 

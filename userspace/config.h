@@ -24,6 +24,9 @@ enum kg_lkey {
 	KG_LK__COUNT
 };
 
+/* The key's name as written in the file ("backend_cert"), for messages. */
+const char *kg_lkey_name(enum kg_lkey k);
+
 enum kg_ktls_mode { KG_KTLS_AUTO, KG_KTLS_ON, KG_KTLS_OFF };
 
 struct kg_addr {

@@ -41,7 +41,7 @@ static int kg_sni_attach(struct kg_parse *p, struct kg_listener_conf *g, struct 
 		if (!g->line[required[i]])
 			return kg_cfg_fail(p, "[sni %s %s] has no '%s'; a server name group needs its "
 					   "own cert, key and client_ca", g->parent, g->server_name,
-					   kg_lkey_names[required[i]]);
+					   kg_lkey_name(required[i]));
 	if (!g->line[KG_LK_TRUST] && !kg_strdup_into(p, &g->trust, l->trust))
 		return 0;
 	if (!g->line[KG_LK_CRL] && !kg_strdup_into(p, &g->crl, l->crl))
@@ -93,7 +93,7 @@ static int kg_origin_check(struct kg_parse *p, struct kg_listener_conf *l)
 				p->lineno = l->line[needs_tls[i]];
 				return kg_cfg_fail(p, "'%s' has no effect while backend_tls is off; add "
 						   "backend_tls = on to [listener %s] or remove the line",
-						   kg_lkey_names[needs_tls[i]], l->name);
+						   kg_lkey_name(needs_tls[i]), l->name);
 			}
 		return 1;
 	}
@@ -161,7 +161,7 @@ static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 				p->lineno = l->line[tls_only[i]];
 				return kg_cfg_fail(p, "'%s' has no effect with tls = off (plain TCP in); "
 						   "remove it from [listener %s]",
-						   kg_lkey_names[tls_only[i]], l->name);
+						   kg_lkey_name(tls_only[i]), l->name);
 			}
 		if (!l->origin.on) {
 			p->lineno = l->line[KG_LK_TLS];
@@ -175,7 +175,7 @@ static int kg_listener_check(struct kg_parse *p, struct kg_listener_conf *l)
 						required[i] != KG_LK_BACKEND))
 			return kg_cfg_fail(p, "[listener %s] has no '%s'; every listener needs listen, "
 					   "cert, key, client_ca and backend (tls = off: listen and "
-					   "backend)", l->name, kg_lkey_names[required[i]]);
+					   "backend)", l->name, kg_lkey_name(required[i]));
 	if (l->tls_min > l->tls_max) {
 		p->lineno = l->line[KG_LK_TLS_MIN];
 		return kg_cfg_fail(p, "tls_min (%s) is above tls_max (%s)",

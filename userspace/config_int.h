@@ -29,9 +29,6 @@ struct kg_parse {
 	int rc;
 };
 
-/* The names of the listener keys, for messages. */
-extern const char *const kg_lkey_names[KG_LK__COUNT];
-
 /* Record "FILE:LINE: message" as the error unless one is recorded already
  * (the first is the one to fix). Returns 0, so that a key handler can
  * `return kg_cfg_fail(...)`. */

@@ -1,3 +1,8 @@
+/*
+ * The BPF objects of revocation: load or open the pinned map, socket tags
+ * and iterator, look up, tag, put, delete, scan. Knows no state file and
+ * no policy (revoke.c).
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -190,46 +190,14 @@ static bool kg_pend_same(const struct kg_pend *a, const struct kg_pend *b)
 	       !strcmp(a->text, b->text) && !strcmp(a->node, b->node);
 }
 
-/* Record @p as pending: it replaces an older change of the same key. */
-int kg_pend_add(const char *state_dir, const struct kg_pend *p, size_t *count)
+enum kg_pend_op { KG_PEND_ADD, KG_PEND_DONE, KG_PEND_DONE_ANY };
+
+/* One change to the pending file under its lock: read, change, save. */
+static int kg_pend_update(const char *state_dir, const struct kg_pend *p, enum kg_pend_op op,
+			  size_t *count)
 {
 	struct kg_pendset s = { 0 };
-	struct kg_pend *old, *ne;
-	int lfd, rc;
-
-	lfd = kg_pend_lock(state_dir);
-	if (lfd < 0)
-		return lfd;
-	rc = kg_pend_load(state_dir, &s);
-	if (rc)
-		goto out;
-	old = kg_pend_find(&s, p->fp);
-	if (old) {
-		*old = *p;
-	} else {
-		ne = realloc(s.e, (s.n + 1) * sizeof(*ne));
-		if (!ne) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		s.e = ne;
-		s.e[s.n++] = *p;
-	}
-	rc = kg_pend_save(state_dir, &s);
-	*count = s.n;
-out:
-	kg_pendset_release(&s);
-	kg_pend_unlock(lfd);
-	return rc;
-}
-
-/* Drop @p from the pending file if it is still the change recorded there
- * (a newer change of the same key, made meanwhile, stays); with @any_of_key,
- * whatever change of its key is there (@p is newer than all of them). */
-int kg_pend_done(const char *state_dir, const struct kg_pend *p, bool any_of_key)
-{
-	struct kg_pendset s = { 0 };
-	struct kg_pend *cur;
+	struct kg_pend *cur, *ne;
 	int lfd, rc;
 
 	lfd = kg_pend_lock(state_dir);
@@ -239,14 +207,42 @@ int kg_pend_done(const char *state_dir, const struct kg_pend *p, bool any_of_key
 	if (rc)
 		goto out;
 	cur = kg_pend_find(&s, p->fp);
-	if (cur && (any_of_key || kg_pend_same(cur, p))) {
+	if (op == KG_PEND_ADD && cur) {
+		*cur = *p;
+	} else if (op == KG_PEND_ADD) {
+		ne = realloc(s.e, (s.n + 1) * sizeof(*ne));
+		if (!ne) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		s.e = ne;
+		s.e[s.n++] = *p;
+	} else if (cur && (op == KG_PEND_DONE_ANY || kg_pend_same(cur, p))) {
 		*cur = s.e[--s.n];
-		rc = kg_pend_save(state_dir, &s);
+	} else {
+		goto out;	/* nothing to drop */
 	}
+	rc = kg_pend_save(state_dir, &s);
+	if (count)
+		*count = s.n;
 out:
 	kg_pendset_release(&s);
 	kg_pend_unlock(lfd);
 	return rc;
+}
+
+/* Record @p as pending: it replaces an older change of the same key. */
+int kg_pend_add(const char *state_dir, const struct kg_pend *p, size_t *count)
+{
+	return kg_pend_update(state_dir, p, KG_PEND_ADD, count);
+}
+
+/* Drop @p from the pending file if it is still the change recorded there
+ * (a newer change of the same key, made meanwhile, stays); with @any_of_key,
+ * whatever change of its key is there (@p is newer than all of them). */
+int kg_pend_done(const char *state_dir, const struct kg_pend *p, bool any_of_key)
+{
+	return kg_pend_update(state_dir, p, any_of_key ? KG_PEND_DONE_ANY : KG_PEND_DONE, NULL);
 }
 
 size_t kg_pend_count(const char *state_dir)

@@ -1,3 +1,8 @@
+/*
+ * The running gateway as a whole: listeners, workers, configuration
+ * generations and SIGHUP, the revocation thread, readiness and shutdown.
+ * Touches no connection: those belong to the workers (loop.c and after).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -67,6 +67,18 @@ static size_t kg_key_len(enum kg_cipher c)
 	return c == KG_C_AES128 ? 16 : 32;
 }
 
+/* AES-GCM's crypto_info: 4 bytes of the IV are the salt; the explicit
+ * nonce is the IV's other 8 bytes in TLS 1.3, the sequence number in 1.2. */
+static void kg_gcm_fill(unsigned char *dkey, const uint8_t *key, size_t klen, unsigned char *salt,
+			unsigned char *div, unsigned char *rec_seq, const uint8_t *iv,
+			const uint8_t seqbe[8], bool tls13)
+{
+	memcpy(dkey, key, klen);
+	memcpy(salt, iv, 4);
+	memcpy(div, tls13 ? iv + 4 : seqbe, 8);
+	memcpy(rec_seq, seqbe, 8);
+}
+
 /* Fill the kernel's crypto_info. @iv is the full 12-byte nonce base for
  * TLS 1.3 and ChaCha; for TLS 1.2 AES-GCM it is the 4-byte salt and the
  * explicit nonce starts at the sequence number. */
@@ -83,23 +95,13 @@ static socklen_t kg_crypto_info(union kg_crypto_info *ci, int version, enum kg_c
 	switch (c) {
 	case KG_C_AES128:
 		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci->aes128.key, key, 16);
-		memcpy(ci->aes128.salt, iv, 4);
-		if (version == TLS1_3_VERSION)
-			memcpy(ci->aes128.iv, iv + 4, 8);
-		else
-			memcpy(ci->aes128.iv, seqbe, 8);
-		memcpy(ci->aes128.rec_seq, seqbe, 8);
+		kg_gcm_fill(ci->aes128.key, key, 16, ci->aes128.salt, ci->aes128.iv,
+			    ci->aes128.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
 		return sizeof(ci->aes128);
 	case KG_C_AES256:
 		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci->aes256.key, key, 32);
-		memcpy(ci->aes256.salt, iv, 4);
-		if (version == TLS1_3_VERSION)
-			memcpy(ci->aes256.iv, iv + 4, 8);
-		else
-			memcpy(ci->aes256.iv, seqbe, 8);
-		memcpy(ci->aes256.rec_seq, seqbe, 8);
+		kg_gcm_fill(ci->aes256.key, key, 32, ci->aes256.salt, ci->aes256.iv,
+			    ci->aes256.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
 		return sizeof(ci->aes256);
 	case KG_C_CHACHA:
 		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;

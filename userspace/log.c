@@ -1,3 +1,7 @@
+/*
+ * Log lines on stderr, text or JSON, with quoting; the only writer of the
+ * process's log output.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

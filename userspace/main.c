@@ -1,3 +1,4 @@
+/* The ktlsgw binary: everything is a command of cli.c. */
 #include "cli.h"
 
 int main(int argc, char **argv)

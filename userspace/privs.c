@@ -1,3 +1,7 @@
+/*
+ * The privilege drop: become [global] user, keep cap_bpf and
+ * cap_dac_read_search, set no_new_privs. Called once, before any worker.
+ */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>

@@ -55,6 +55,14 @@ void kg_pool_init(struct kg_pool *p, const struct kg_pump_sys *sys);
 void kg_pool_release(struct kg_pool *p);
 /* Release what @c holds (buffers, pipes); pending bytes in them are lost. */
 void kg_pool_put_conn(struct kg_pool *p, struct kg_conn *c);
+/* For pump.c: the buffer in *@slot, or a pooled or new one put there
+ * (NULL: out of memory); give one back (idle connections hold none). */
+struct kg_buf *kg_buf_get(struct kg_pool *p, struct kg_buf **slot);
+void kg_buf_put(struct kg_pool *p, struct kg_buf **slot);
+/* A pipe into @fds unless it has one: 0 or -errno. Only an empty pipe goes
+ * back to the pool; one with bytes in it is closed. */
+int kg_pipe_get(struct kg_pool *p, int fds[2]);
+void kg_pipe_put(struct kg_pool *p, int fds[2], bool empty);
 
 enum kg_pump_verdict {
 	KG_PUMP_WAIT,		/* every side waits for readiness */

@@ -1,3 +1,8 @@
+/*
+ * Revocation as an operation: the state file first, then the pinned map,
+ * then the cut of live connections, under one lock. The file format is
+ * revstate.c's; the BPF objects are ebpf.c's.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

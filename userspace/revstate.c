@@ -1,3 +1,7 @@
+/*
+ * The revocation state file: an append journal (one fdatasync per change),
+ * replay, a damaged tail left out, compaction. Pure file code, no BPF.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>

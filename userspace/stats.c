@@ -1,3 +1,7 @@
+/*
+ * Counter names and the sum of the workers' counters. Workers write their
+ * own set; this file only reads.
+ */
 #include <string.h>
 
 #include "conn.h"

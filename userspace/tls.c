@@ -1,3 +1,8 @@
+/*
+ * The TLS contexts of a listener: the server context (and one per [sni]
+ * group) and the client context toward the origin, built from the
+ * configuration. The per-handshake checks they call are tls_verify.c's.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +15,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_int.h"
 #include "revoke.h"
 #include "verify.h"
 
@@ -59,62 +65,6 @@ static void kg_cfgerr(char *err, size_t errlen, const char *cfgpath, unsigned li
 
 #define KG_CFGERR(l, key, ...) kg_cfgerr(err, errlen, cfgpath, (l)->line[key], __VA_ARGS__)
 
-/*
- * A tag or lookup that failed with @err (-errno). Under revocation =
- * required the client is refused (the reject line and its counter carry
- * reason=revocation_unavailable); under best-effort it is let through.
- * Returns the verify error to fail with, or X509_V_OK.
- */
-static int kg_rev_failed(const struct kg_rev_hook *h, X509 *leaf, const char *what, int err)
-{
-	char desc[512];
-
-	kg_cert_describe(leaf, desc, sizeof(desc));
-	if (h->best_effort) {
-		kg_warn("revocation: %s failed (%s) for %s; accepting it (revocation = best-effort)",
-			what, strerror(-err), desc);
-		return X509_V_OK;
-	}
-	kg_err("revocation: %s failed (%s) for %s; refusing the client (revocation = required): "
-	       "check the BPF maps under the pin root, or set revocation = best-effort",
-	       what, strerror(-err), desc);
-	return KG_V_ERR_REVOCATION_UNAVAILABLE;
-}
-
-/*
- * Tag the socket first, then look the certificate up: a revocation that
- * lands between the two is still caught by the next scan, which finds the
- * tag. A socket that cannot be tagged could never be cut, so under
- * revocation = required it is refused like a failed lookup. Resumption is
- * off, so every connection passes here.
- */
-static int kg_check_revoked(const struct kg_rev_hook *h, SSL *ssl, X509 *leaf,
-			    struct kg_hs_info *hs)
-{
-	uint8_t fp[KG_FP_LEN];
-	uint64_t id = hs ? hs->conn_id : 0;
-	int rc, e = X509_V_OK;
-
-	if (!leaf || kg_fp_x509(leaf, fp))
-		return X509_V_ERR_UNSPECIFIED;
-	if (h->rev || h->lookup) {
-		rc = h->tag ? h->tag(h, SSL_get_fd(ssl), fp, id) :
-		     h->rev ? kg_ebpf_tag(h->rev->bpf, SSL_get_fd(ssl), fp, id) : 0;
-		if (rc)
-			e = kg_rev_failed(h, leaf, "tagging the client socket", rc);
-		rc = h->lookup ? h->lookup(h, fp) : kg_ebpf_revoked(h->rev->bpf, fp, NULL);
-		/* a revoked certificate is named as such, whatever else failed */
-		if (rc == 1)
-			return X509_V_ERR_CERT_REVOKED;
-		if (rc < 0 && e == X509_V_OK)
-			e = kg_rev_failed(h, leaf, "the revoked-map lookup", rc);
-		return e;
-	}
-	if (h->fallback && kg_revstate_find((struct kg_revstate *)h->fallback, fp))
-		return X509_V_ERR_CERT_REVOKED;
-	return X509_V_OK;
-}
-
 /* Add every CRL of a PEM file (or the one of a DER file) to @st. Returns
  * how many, or -errno. */
 static int kg_crls_load(X509_STORE *st, const char *path)
@@ -141,99 +91,6 @@ static int kg_crls_load(X509_STORE *st, const char *path)
 	ERR_clear_error();
 	BIO_free(b);
 	return n;
-}
-
-static int kg_verify_cb(int ok, X509_STORE_CTX *xs)
-{
-	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	struct kg_hs_info *hs = SSL_get_app_data(ssl);
-	int e;
-
-	/* Keep the leaf so a rejection can be logged with its subject and
-	 * fingerprint: OpenSSL drops it from the session when verification fails. */
-	if (hs && !hs->leaf) {
-		hs->leaf = X509_STORE_CTX_get0_cert(xs);
-		if (hs->leaf)
-			X509_up_ref(hs->leaf);
-	}
-	if (!ok && t->crl_stale_ok &&
-	    X509_STORE_CTX_get_error(xs) == X509_V_ERR_CRL_HAS_EXPIRED) {
-		/* crl_stale = warn: a CRL past nextUpdate still counts */
-		kg_warn("CRL of \"%s\" is past its nextUpdate; accepting (crl_stale = warn): "
-			"publish a fresh CRL and reload with SIGHUP",
-			X509_NAME_oneline(X509_get_issuer_name(X509_STORE_CTX_get_current_cert(xs)),
-					  (char[256]){0}, 256));
-		X509_STORE_CTX_set_error(xs, X509_V_OK);
-		return 1;
-	}
-	if (!ok) {
-		if (hs && hs->verify_err == X509_V_OK)
-			hs->verify_err = X509_STORE_CTX_get_error(xs);
-		return 0;
-	}
-	if (X509_STORE_CTX_get_error_depth(xs) != 0)
-		return 1;
-	/* The chain is good up to a trust anchor; now the stricter rules:
-	 * the leaf's own issuer must be one the listener lists in client_ca */
-	e = kg_verify_issuer(t->issuers, X509_STORE_CTX_get0_chain(xs));
-	if (e == X509_V_OK && t->rev)
-		e = kg_check_revoked(t->rev, ssl, X509_STORE_CTX_get0_cert(xs), hs);
-	if (e != X509_V_OK) {
-		X509_STORE_CTX_set_error(xs, e);
-		if (hs && hs->verify_err == X509_V_OK)
-			hs->verify_err = e;
-		return 0;
-	}
-	return 1;
-}
-
-/*
- * Replaces OpenSSL's call to X509_verify_cert() for client certificates.
- * Most clients send only their leaf (curl --cert leaf.pem, s_client without
- * -cert_chain), so the listener's client_ca certificates join the chain
- * the client sent as untrusted chain-building material: they can complete
- * the path but anchor nothing, and the path must still end in `trust`.
- * (SSL_CTX_add0_chain_cert would not do: that chain is the one the server
- * sends, and adding them to the store would make them anchors.)
- */
-static int kg_cert_verify_cb(X509_STORE_CTX *xs, void *arg)
-{
-	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct kg_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	struct kg_hs_info *hs = SSL_get_app_data(ssl);
-	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xs), *more = NULL;
-	int i, n = sk_X509_num(sent), rc;
-
-	/* A client that sends more certificates than any valid path could use
-	 * (leaf, verify_depth intermediates, a root) is abusive even if a path
-	 * exists: refuse it before building a chain from the padding. */
-	if (n > SSL_get_verify_depth(ssl) + 2) {
-		if (hs && !hs->leaf && X509_STORE_CTX_get0_cert(xs) &&
-		    X509_up_ref(X509_STORE_CTX_get0_cert(xs)))
-			hs->leaf = X509_STORE_CTX_get0_cert(xs);
-		if (hs && hs->verify_err == X509_V_OK)
-			hs->verify_err = X509_V_ERR_CERT_CHAIN_TOO_LONG;
-		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_CHAIN_TOO_LONG);
-		return 0;
-	}
-	/* the client's certificates first: its own intermediates are tried first */
-	more = sent ? sk_X509_dup(sent) : sk_X509_new_null();
-	for (i = 0; more && i < sk_X509_num(t->issuers); i++)
-		if (!sk_X509_push(more, sk_X509_value(t->issuers, i))) {
-			sk_X509_free(more);
-			more = NULL;
-		}
-	if (!more) {
-		kg_log_ssl(KG_LOG_ERR, "client certificate check: out of memory");
-		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
-		return 0;
-	}
-	X509_STORE_CTX_set0_untrusted(xs, more);
-	rc = X509_verify_cert(xs);
-	X509_STORE_CTX_set0_untrusted(xs, sent);
-	sk_X509_free(more);	/* the certificates stay owned by t->issuers */
-	return rc;
 }
 
 static void kg_info_cb(const SSL *ssl, int where, int ret)
@@ -340,26 +197,77 @@ static int kg_key_private(const struct kg_listener_conf *l, enum kg_lkey key, co
 	if (stat(path, &ks) || !(ks.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)))
 		return 0;
 	KG_CFGERR(l, key, "%s = %s is %s by other users (mode %04o); run `chmod 600 %s` (or 640 "
-		  "with a dedicated group)", key == KG_LK_KEY ? "key" : "backend_key", path,
+		  "with a dedicated group)", kg_lkey_name(key), path,
 		  ks.st_mode & S_IROTH ? "readable" : "writable", (unsigned)(ks.st_mode & 07777), path);
 	return -EINVAL;
 }
 
-/* The origin's certificate: keep it and the first error, so a refusal can
- * be logged with what was wrong and whose certificate it was. */
-static int kg_origin_verify_cb(int ok, X509_STORE_CTX *xs)
-{
-	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct kg_hs_info *hs = ssl ? SSL_get_app_data(ssl) : NULL;
+/* What a listener's server context and its client context toward the
+ * origin set up alike, each from its own keys. */
+struct kg_ctx_role {
+	int tls_min, tls_max;
+	const char *cert, *key, *ciphers, *ciphersuites;
+	enum kg_lkey k_version, k_cert, k_key, k_ciphers, k_ciphersuites;
+	const char *cert_is;		/* whose certificate @cert is, for messages */
+};
 
-	if (hs && !hs->leaf) {
-		hs->leaf = X509_STORE_CTX_get0_cert(xs);
-		if (hs->leaf)
-			X509_up_ref(hs->leaf);
+/* Versions, our certificate and key (if any), cipher lists, modes. 0, or
+ * -EINVAL with "FILE:LINE: cause; next step" in @err. */
+static int kg_ctx_common(SSL_CTX *ctx, const struct kg_listener_conf *l,
+			 const struct kg_ctx_role *r, const char *cfgpath, char *err, size_t errlen)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, r->tls_min) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, r->tls_max) != 1) {
+		KG_CFGERR(l, r->k_version, "cannot set the TLS version range of %s",
+			  kg_lkey_name(r->k_version));
+		return -EINVAL;
 	}
-	if (!ok && hs && hs->verify_err == X509_V_OK)
-		hs->verify_err = X509_STORE_CTX_get_error(xs);
-	return ok;
+	if (r->cert) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, r->cert) != 1) {
+			KG_CFGERR(l, r->k_cert, "%s = %s: not a PEM certificate chain; give %s "
+				  "followed by its intermediates", kg_lkey_name(r->k_cert), r->cert,
+				  r->cert_is);
+			return -EINVAL;
+		}
+		if (kg_key_private(l, r->k_key, r->key, cfgpath, err, errlen))
+			return -EINVAL;
+		/* OpenSSL checks the pair while loading: say which mistake it is */
+		if (SSL_CTX_use_PrivateKey_file(ctx, r->key, SSL_FILETYPE_PEM) != 1 &&
+		    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+			KG_CFGERR(l, r->k_key, "%s = %s: cannot load the private key (PEM, "
+				  "unencrypted)", kg_lkey_name(r->k_key), r->key);
+			return -EINVAL;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			ERR_clear_error();
+			KG_CFGERR(l, r->k_key, "%s = %s does not match %s = %s; pair each certificate "
+				  "with its own key", kg_lkey_name(r->k_key), r->key,
+				  kg_lkey_name(r->k_cert), r->cert);
+			return -EINVAL;
+		}
+	}
+	/* TLS 1.2 default: forward-secret AEAD suites only (no CBC: LUCKY13) */
+	if (!r->ciphers && SSL_CTX_set_cipher_list(ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
+		KG_CFGERR(l, KG_LK_SECTION, "the default TLS 1.2 cipher list is not usable here");
+		return -EINVAL;
+	}
+	if (r->ciphers && SSL_CTX_set_cipher_list(ctx, r->ciphers) != 1) {
+		KG_CFGERR(l, r->k_ciphers, "%s = %s: no usable TLS 1.2 cipher; see "
+			  "`openssl ciphers -v`", kg_lkey_name(r->k_ciphers), r->ciphers);
+		return -EINVAL;
+	}
+	if (r->ciphersuites && SSL_CTX_set_ciphersuites(ctx, r->ciphersuites) != 1) {
+		KG_CFGERR(l, r->k_ciphersuites, "%s = %s: no usable TLS 1.3 suite; e.g. "
+			  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+			  kg_lkey_name(r->k_ciphersuites), r->ciphersuites);
+		return -EINVAL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+	SSL_CTX_set_info_callback(ctx, kg_info_cb);
+	return 0;
 }
 
 /*
@@ -372,6 +280,13 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 			       SSL_CTX **out, char *err, size_t errlen)
 {
 	const struct kg_origin_conf *o = &l->origin;
+	const struct kg_ctx_role role = {
+		.tls_min = o->tls_min, .tls_max = o->tls_max, .cert = o->cert, .key = o->key,
+		.ciphers = o->ciphers, .ciphersuites = o->ciphersuites,
+		.k_version = KG_LK_BACKEND_TLS_MIN, .k_cert = KG_LK_BACKEND_CERT,
+		.k_key = KG_LK_BACKEND_KEY, .k_ciphers = KG_LK_BACKEND_CIPHERS,
+		.k_ciphersuites = KG_LK_BACKEND_CIPHERSUITES, .cert_is = "our client certificate",
+	};
 	X509_VERIFY_PARAM *vp;
 	SSL_CTX *ctx;
 	int rc = -EINVAL;
@@ -384,11 +299,8 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 		kg_ssl_errstr(err, errlen, strlen(err));
 		return -ENOMEM;
 	}
-	if (SSL_CTX_set_min_proto_version(ctx, o->tls_min) != 1 ||
-	    SSL_CTX_set_max_proto_version(ctx, o->tls_max) != 1) {
-		KG_CFGERR(l, KG_LK_BACKEND_TLS, "cannot set the backend TLS version range");
+	if (kg_ctx_common(ctx, l, &role, cfgpath, err, errlen))
 		goto fail;
-	}
 	if (o->ca) {
 		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
 			KG_CFGERR(l, KG_LK_BACKEND_CA, "backend_ca = %s: no PEM certificate found; give "
@@ -400,45 +312,9 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 			  "be loaded; add backend_ca = FILE");
 		goto fail;
 	}
-	if (o->cert) {
-		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
-			KG_CFGERR(l, KG_LK_BACKEND_CERT, "backend_cert = %s: not a PEM certificate chain; "
-				  "give our client certificate followed by its intermediates", o->cert);
-			goto fail;
-		}
-		if (kg_key_private(l, KG_LK_BACKEND_KEY, o->key, cfgpath, err, errlen))
-			goto fail;
-		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(ctx) != 1) {
-			if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-				ERR_clear_error();
-				KG_CFGERR(l, KG_LK_BACKEND_KEY, "backend_key = %s does not match "
-					  "backend_cert = %s; pair each certificate with its own key",
-					  o->key, o->cert);
-			} else {
-				KG_CFGERR(l, KG_LK_BACKEND_KEY, "backend_key = %s: cannot load the private "
-					  "key (PEM, unencrypted) or it does not match backend_cert", o->key);
-			}
-			goto fail;
-		}
-	}
-	if (!o->ciphers && SSL_CTX_set_cipher_list(ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
-		KG_CFGERR(l, KG_LK_BACKEND_TLS, "the default TLS 1.2 cipher list is not usable here");
-		goto fail;
-	}
-	if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) {
-		KG_CFGERR(l, KG_LK_BACKEND_CIPHERS, "backend_ciphers = %s: no usable TLS 1.2 cipher; "
-			  "see `openssl ciphers -v`", o->ciphers);
-		goto fail;
-	}
-	if (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1) {
-		KG_CFGERR(l, KG_LK_BACKEND_CIPHERSUITES, "backend_ciphersuites = %s: no usable TLS 1.3 "
-			  "suite; e.g. TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", o->ciphersuites);
-		goto fail;
-	}
 	/* The origin must prove who it is: a chain to backend_ca, a server
 	 * certificate, dates, and the name (or address) we dialled. */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, kg_origin_verify_cb);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, kg_tls_origin_verify_cb);
 	SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
 	vp = SSL_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -449,16 +325,28 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 			  o->name[0] ? o->name : o->ip);
 		goto fail;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
-	SSL_CTX_set_info_callback(ctx, kg_info_cb);
 	*out = ctx;
 	return 0;
 fail:
 	SSL_CTX_free(ctx);
 	return rc;
+}
+
+/* What every new SSL of either role starts with: a clean @hs as its app
+ * data, and read-ahead (several records per recv(2), fewer syscalls on bulk
+ * transfers) only where no kTLS offload may follow: a record read ahead
+ * would sit in OpenSSL's buffer, out of the kernel's reach. Decided here,
+ * per SSL, so kg_ktls_ctx_setup may run before or after the context is
+ * built. */
+static void kg_tls_ssl_start(SSL *ssl, struct kg_hs_info *hs)
+{
+	hs->verify_err = X509_V_OK;
+	hs->alert_sent = -1;
+	hs->alert_rcvd = -1;
+	hs->ssl_reason = 0;
+	hs->leaf = NULL;
+	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(SSL_get_SSL_CTX(ssl)) & SSL_OP_ENABLE_KTLS));
+	SSL_set_app_data(ssl, hs);
 }
 
 SSL *kg_tls_origin_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
@@ -474,14 +362,7 @@ SSL *kg_tls_origin_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 		ERR_clear_error();
 		return NULL;
 	}
-	hs->verify_err = X509_V_OK;
-	hs->alert_sent = -1;
-	hs->alert_rcvd = -1;
-	hs->ssl_reason = 0;
-	hs->leaf = NULL;
-	/* read-ahead only where no kTLS offload may follow (see kg_tls_new) */
-	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->origin) & SSL_OP_ENABLE_KTLS));
-	SSL_set_app_data(ssl, hs);
+	kg_tls_ssl_start(ssl, hs);
 	SSL_set_connect_state(ssl);
 	return ssl;
 }
@@ -546,6 +427,12 @@ int kg_tls_ctx_new(const struct kg_listener_conf *l, const char *cfgpath,
 static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpath,
 			    struct kg_tls_ctx **out, char *err, size_t errlen)
 {
+	const struct kg_ctx_role role = {
+		.tls_min = l->tls_min, .tls_max = l->tls_max, .cert = l->cert, .key = l->key,
+		.ciphers = l->ciphers, .ciphersuites = l->ciphersuites, .k_version = KG_LK_TLS_MIN,
+		.k_cert = KG_LK_CERT, .k_key = KG_LK_KEY, .k_ciphers = KG_LK_CIPHERS,
+		.k_ciphersuites = KG_LK_CIPHERSUITES, .cert_is = "the server certificate",
+	};
 	STACK_OF(X509_NAME) *names = NULL;
 	struct kg_tls_ctx *t;
 	X509_STORE *st;
@@ -565,35 +452,8 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 		goto fail;
 	}
 	SSL_CTX_set_app_data(t->ctx, t);
-	if (SSL_CTX_set_min_proto_version(t->ctx, l->tls_min) != 1 ||
-	    SSL_CTX_set_max_proto_version(t->ctx, l->tls_max) != 1) {
-		KG_CFGERR(l, KG_LK_TLS_MIN, "cannot set the TLS version range");
+	if (kg_ctx_common(t->ctx, l, &role, cfgpath, err, errlen))
 		goto fail;
-	}
-	if (SSL_CTX_use_certificate_chain_file(t->ctx, l->cert) != 1) {
-		KG_CFGERR(l, KG_LK_CERT, "cert = %s: not a PEM certificate chain; give the server "
-			  "certificate followed by its intermediates", l->cert);
-		goto fail;
-	}
-	if (kg_key_private(l, KG_LK_KEY, l->key, cfgpath, err, errlen))
-		goto fail;
-	if (SSL_CTX_use_PrivateKey_file(t->ctx, l->key, SSL_FILETYPE_PEM) != 1) {
-		/* OpenSSL checks the pair while loading: say which mistake it is */
-		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-			ERR_clear_error();
-			KG_CFGERR(l, KG_LK_KEY, "key = %s does not match cert = %s; pair each "
-				  "certificate with its own key", l->key, l->cert);
-		} else {
-			KG_CFGERR(l, KG_LK_KEY, "key = %s: cannot load the private key (PEM, "
-				  "unencrypted)", l->key);
-		}
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(t->ctx) != 1) {
-		KG_CFGERR(l, KG_LK_KEY, "key = %s does not match cert = %s; pair each certificate "
-			  "with its own key", l->key, l->cert);
-		goto fail;
-	}
 	st = SSL_CTX_get_cert_store(t->ctx);
 	rc = kg_certs_load(l->client_ca, &t->issuers);
 	if (rc) {
@@ -650,8 +510,8 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	/* client_auth = optional: a client may send no certificate; one that
 	 * sends one is verified all the same (SSL_VERIFY_PEER) */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER |
-			   (l->client_auth_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT), kg_verify_cb);
-	SSL_CTX_set_cert_verify_callback(t->ctx, kg_cert_verify_cb, NULL);
+			   (l->client_auth_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT), kg_tls_verify_cb);
+	SSL_CTX_set_cert_verify_callback(t->ctx, kg_tls_cert_verify_cb, NULL);
 	SSL_CTX_set_verify_depth(t->ctx, l->verify_depth);
 
 	/* The CertificateRequest names the client CAs so clients pick the right cert. */
@@ -665,31 +525,11 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	if (names)
 		SSL_CTX_set_client_CA_list(t->ctx, names);
 
-	/* TLS 1.2 default: forward-secret AEAD suites only (no CBC: LUCKY13) */
-	if (!l->ciphers && SSL_CTX_set_cipher_list(t->ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
-		KG_CFGERR(l, KG_LK_SECTION, "the default TLS 1.2 cipher list is not usable here");
-		goto fail;
-	}
-	if (l->ciphers && SSL_CTX_set_cipher_list(t->ctx, l->ciphers) != 1) {
-		KG_CFGERR(l, KG_LK_CIPHERS, "ciphers = %s: no usable TLS 1.2 cipher; see "
-			  "`openssl ciphers -v`", l->ciphers);
-		goto fail;
-	}
-	if (l->ciphersuites && SSL_CTX_set_ciphersuites(t->ctx, l->ciphersuites) != 1) {
-		KG_CFGERR(l, KG_LK_CIPHERSUITES, "ciphersuites = %s: no usable TLS 1.3 suite; e.g. "
-			  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384", l->ciphersuites);
-		goto fail;
-	}
 	/* No resumption: a resumed session skips certificate verification, and
 	 * revocation must be checked on every handshake. */
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
-	SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
-	SSL_CTX_set_info_callback(t->ctx, kg_info_cb);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	*out = t;
 	return 0;
 fail:
@@ -707,18 +547,7 @@ SSL *kg_tls_new(struct kg_tls_ctx *t, int fd, struct kg_hs_info *hs)
 		SSL_free(ssl);
 		return NULL;
 	}
-	hs->verify_err = X509_V_OK;
-	hs->alert_sent = -1;
-	hs->alert_rcvd = -1;
-	hs->ssl_reason = 0;
-	hs->leaf = NULL;
-	/* Read-ahead (several records per recv(2), fewer syscalls on bulk
-	 * transfers) only where no kTLS offload may follow: a record read
-	 * ahead would sit in OpenSSL's buffer, out of the kernel's reach.
-	 * Decided here, per SSL, so kg_ktls_ctx_setup may run before or after
-	 * the context is built. */
-	SSL_set_read_ahead(ssl, !(SSL_CTX_get_options(t->ctx) & SSL_OP_ENABLE_KTLS));
-	SSL_set_app_data(ssl, hs);
+	kg_tls_ssl_start(ssl, hs);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }

@@ -1,3 +1,8 @@
+/*
+ * Certificate facts as pure functions: SHA-256 fingerprints and their hex
+ * forms, the direct-issuer rule, names for log lines, reading PEM bundles.
+ * No sockets; unit-tested directly.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

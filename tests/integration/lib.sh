@@ -78,6 +78,28 @@ fp() {
 
 # free_port: a TCP port on 127.0.0.1 that nothing holds now (the kernel's
 # pick), for a listener whose configuration needs a fixed port (metrics)
+# ktls_mode WHAT: MODE=ktls where the kernel has the tls ULP (loading the
+# module if need be), else MODE=userspace, said in one line; inside the VM
+# a missing ULP fails. KT is the ktls key the cells use.
+ktls_mode() {
+	if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || modprobe tls 2>/dev/null; then
+		MODE=ktls
+		echo "# $1: kernel $(uname -r) has the tls ULP: checking real offload"
+	elif [ "${KG_IN_VM:-0}" = 1 ]; then
+		nok "$1: the VM's kernel $(uname -r) has no tls ULP (modules not loaded?)"
+		exit 1
+	else
+		MODE=userspace
+		echo "# $1: kernel $(uname -r) has no tls ULP: the same cells run on the userspace path"
+	fi
+	KT=$([ $MODE = ktls ] && echo on || echo auto)
+}
+
+# tls_stat NAME: a counter of /proc/net/tls_stat (0 without kTLS)
+tls_stat() {
+	awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
+}
+
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -8,22 +8,8 @@ set -u
 
 make_pki
 start_backend echo echo
-if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || modprobe tls 2>/dev/null; then
-	MODE=ktls
-	echo "# kTLS suite: kernel $(uname -r) has the tls ULP: checking real offload"
-elif [ "${KG_IN_VM:-0}" = 1 ]; then
-	nok "kTLS suite: the VM's kernel $(uname -r) has no tls ULP (modules not loaded?)"
-	exit 1
-else
-	MODE=userspace
-	echo "# kTLS suite: kernel $(uname -r) has no tls ULP: the same cells run on the userspace path"
-fi
-KT=$([ $MODE = ktls ] && echo on || echo auto)
+ktls_mode "kTLS suite"
 BYTES=${KG_KTLS_BYTES:-4194304}
-
-tls_stat() { # NAME
-	awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
-}
 
 cell() { # VERSION CIPHER(openssl name for 1.2 / suite for 1.3) LABEL
 	local ver=$1 cipher=$2 label=$3 cfg=$T/cell.conf key

@@ -14,35 +14,18 @@ set -u
 
 make_pki
 start_backend echo echo
-if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || modprobe tls 2>/dev/null; then
-	MODE=ktls
-	echo "# kTLS origin leg: kernel $(uname -r) has the tls ULP: checking real offload"
-elif [ "${KG_IN_VM:-0}" = 1 ]; then
-	nok "kTLS origin leg: the VM's kernel $(uname -r) has no tls ULP (modules not loaded?)"
-	exit 1
-else
-	MODE=userspace
-	echo "# kTLS origin leg: kernel $(uname -r) has no tls ULP: the cells run on the userspace path"
-fi
+ktls_mode "kTLS origin leg"
 if ! command -v socat >/dev/null; then
 	nok "socat is missing (sh tests/deps.sh)"
 	exit 1
 fi
-KT=$([ $MODE = ktls ] && echo on || echo auto)
 BYTES=${KG_KTLS_BYTES:-1048576}
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 SPORT=$(free_port)
 socat "OPENSSL-LISTEN:$SPORT,bind=127.0.0.1,reuseaddr,fork,cert=$P/server.pem,key=$P/server.key,cafile=$P/client-ca-chain.pem,verify=1" \
 	"TCP:127.0.0.1:$echo_PORT" 2>"$T/socat.log" &
 PIDS="$PIDS $!"
 wait_listen "$SPORT" 600 || { nok "socat TLS origin did not start: $(cat "$T/socat.log")"; exit 1; }
-
-tls_stat() { # NAME
-	awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
-}
 
 cell() { # VERSION CIPHER(openssl name for 1.2 / suite for 1.3) LABEL
 	local ver=$1 cipher=$2 label=$3 cfg=$T/cell.conf key
