@@ -39,15 +39,6 @@
 #define SOL_TLS 282
 #endif
 
-union kg_crypto_info {
-	struct tls_crypto_info info;
-	struct tls12_crypto_info_aes_gcm_128 aes128;
-	struct tls12_crypto_info_aes_gcm_256 aes256;
-	struct tls12_crypto_info_chacha20_poly1305 chacha;
-};
-
-enum kg_cipher { KG_C_AES128, KG_C_AES256, KG_C_CHACHA, KG_C_NONE };
-
 static enum kg_cipher kg_cipher_of(const SSL_CIPHER *c)
 {
 	switch (SSL_CIPHER_get_cipher_nid(c)) {
@@ -67,53 +58,6 @@ static size_t kg_key_len(enum kg_cipher c)
 	return c == KG_C_AES128 ? 16 : 32;
 }
 
-/* AES-GCM's crypto_info: 4 bytes of the IV are the salt; the explicit
- * nonce is the IV's other 8 bytes in TLS 1.3, the sequence number in 1.2. */
-static void kg_gcm_fill(unsigned char *dkey, const uint8_t *key, size_t klen, unsigned char *salt,
-			unsigned char *div, unsigned char *rec_seq, const uint8_t *iv,
-			const uint8_t seqbe[8], bool tls13)
-{
-	memcpy(dkey, key, klen);
-	memcpy(salt, iv, 4);
-	memcpy(div, tls13 ? iv + 4 : seqbe, 8);
-	memcpy(rec_seq, seqbe, 8);
-}
-
-/* Fill the kernel's crypto_info. @iv is the full 12-byte nonce base for
- * TLS 1.3 and ChaCha; for TLS 1.2 AES-GCM it is the 4-byte salt and the
- * explicit nonce starts at the sequence number. */
-static socklen_t kg_crypto_info(union kg_crypto_info *ci, int version, enum kg_cipher c,
-				const uint8_t *key, const uint8_t *iv, uint64_t seq)
-{
-	uint8_t seqbe[8];
-	int i;
-
-	for (i = 7; i >= 0; i--, seq >>= 8)
-		seqbe[i] = (uint8_t)seq;
-	memset(ci, 0, sizeof(*ci));
-	ci->info.version = version == TLS1_3_VERSION ? TLS_1_3_VERSION : TLS_1_2_VERSION;
-	switch (c) {
-	case KG_C_AES128:
-		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		kg_gcm_fill(ci->aes128.key, key, 16, ci->aes128.salt, ci->aes128.iv,
-			    ci->aes128.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
-		return sizeof(ci->aes128);
-	case KG_C_AES256:
-		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		kg_gcm_fill(ci->aes256.key, key, 32, ci->aes256.salt, ci->aes256.iv,
-			    ci->aes256.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
-		return sizeof(ci->aes256);
-	case KG_C_CHACHA:
-		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci->chacha.key, key, 32);
-		memcpy(ci->chacha.iv, iv, 12);
-		memcpy(ci->chacha.rec_seq, seqbe, 8);
-		return sizeof(ci->chacha);
-	case KG_C_NONE:
-		break;
-	}
-	return 0;
-}
 
 /* ---- key derivation (ktls_kdf.c) ----------------------------------------- */
 
@@ -310,7 +254,7 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 	/* Receive first: if it fails nothing changed and OpenSSL keeps both
 	 * directions; a transmit key installed behind OpenSSL's back is final. */
 	if (need & KG_KTLS_RX) {
-		cilen = kg_crypto_info(&ci, version, c, keys[rx], ivs[rx], seq);
+		cilen = kg_ktls_crypto_info(&ci, version, c, keys[rx], ivs[rx], seq);
 		if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, cilen)) {
 			snprintf(why, whylen, "TLS_RX: %s", strerror(errno));
 			need &= ~KG_KTLS_TX;	/* stay consistent: OpenSSL keeps TX too */
@@ -319,7 +263,7 @@ int kg_ktls_offload_keep(SSL *ssl, int fd, char *why, size_t whylen, struct kg_k
 		}
 	}
 	if (need & KG_KTLS_TX) {
-		cilen = kg_crypto_info(&ci, version, c, keys[1 - rx], ivs[1 - rx], seq);
+		cilen = kg_ktls_crypto_info(&ci, version, c, keys[1 - rx], ivs[1 - rx], seq);
 		if (setsockopt(fd, SOL_TLS, TLS_TX, &ci, cilen))
 			snprintf(why, whylen, "TLS_TX: %s", strerror(errno));
 		else
@@ -369,7 +313,7 @@ int kg_ktls_rekey(int fd, struct kg_ktls_keys *k, int dir)
 		rc = -EPROTO;
 		goto out;
 	}
-	cilen = kg_crypto_info(&ci, TLS1_3_VERSION, (enum kg_cipher)k->cipher, key, iv, 0);
+	cilen = kg_ktls_crypto_info(&ci, TLS1_3_VERSION, (enum kg_cipher)k->cipher, key, iv, 0);
 	if (setsockopt(fd, SOL_TLS, dir == KG_KTLS_RX ? TLS_RX : TLS_TX, &ci, cilen))
 		rc = -errno;
 	else {
@@ -425,7 +369,7 @@ bool kg_ktls_can_rekey(char *why, size_t whylen)
 {
 	uint8_t key[16] = { 0 }, iv[12] = { 0 };
 	union kg_crypto_info ci;
-	socklen_t cl = kg_crypto_info(&ci, TLS1_3_VERSION, KG_C_AES128, key, iv, 0);
+	socklen_t cl = kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_AES128, key, iv, 0);
 	bool ok = false;
 	int fds[2];
 
@@ -580,7 +524,7 @@ size_t kg_ktls_matrix(struct kg_ktls_cell *cells, size_t max)
 					snprintf(cell->why, sizeof(cell->why), "probe failed");
 					continue;
 				}
-				cl = kg_crypto_info(&ci, versions[v], ciphers[k].c, key, iv, 0);
+				cl = kg_ktls_crypto_info(&ci, versions[v], ciphers[k].c, key, iv, 0);
 				if (setsockopt(fds[0], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ||
 				    setsockopt(fds[0], SOL_TLS, d == KG_KTLS_TX ? TLS_TX : TLS_RX, &ci, cl))
 					snprintf(cell->why, sizeof(cell->why), "kernel refuses it: %s%s",

@@ -11,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
+#include <openssl/ssl.h>
 
 #include "ktls_kdf.h"
 #include "log.h"
@@ -124,4 +125,51 @@ int kg_ktls_tls12_key_block(const EVP_MD *md, const uint8_t *master, size_t mlen
 	 * secret's seed has the client's first) */
 	return kg_ktls_tls12_prf(md, master, mlen, "key expansion", server_random, 32,
 				 client_random, 32, out, outlen);
+}
+
+/* ---- what the kernel is given ------------------------------------------- */
+
+/* AES-GCM's crypto_info: 4 bytes of the IV are the salt; the explicit
+ * nonce is the IV's other 8 bytes in TLS 1.3, the sequence number in 1.2. */
+static void kg_gcm_fill(unsigned char *dkey, const uint8_t *key, size_t klen, unsigned char *salt,
+			unsigned char *div, unsigned char *rec_seq, const uint8_t *iv,
+			const uint8_t seqbe[8], bool tls13)
+{
+	memcpy(dkey, key, klen);
+	memcpy(salt, iv, 4);
+	memcpy(div, tls13 ? iv + 4 : seqbe, 8);
+	memcpy(rec_seq, seqbe, 8);
+}
+
+socklen_t kg_ktls_crypto_info(union kg_crypto_info *ci, int version, enum kg_cipher c,
+			      const uint8_t *key, const uint8_t *iv, uint64_t seq)
+{
+	uint8_t seqbe[8];
+	int i;
+
+	for (i = 7; i >= 0; i--, seq >>= 8)
+		seqbe[i] = (uint8_t)seq;
+	memset(ci, 0, sizeof(*ci));
+	ci->info.version = version == TLS1_3_VERSION ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+	switch (c) {
+	case KG_C_AES128:
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		kg_gcm_fill(ci->aes128.key, key, 16, ci->aes128.salt, ci->aes128.iv,
+			    ci->aes128.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
+		return sizeof(ci->aes128);
+	case KG_C_AES256:
+		ci->info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		kg_gcm_fill(ci->aes256.key, key, 32, ci->aes256.salt, ci->aes256.iv,
+			    ci->aes256.rec_seq, iv, seqbe, version == TLS1_3_VERSION);
+		return sizeof(ci->aes256);
+	case KG_C_CHACHA:
+		ci->info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->chacha.key, key, 32);
+		memcpy(ci->chacha.iv, iv, 12);
+		memcpy(ci->chacha.rec_seq, seqbe, 8);
+		return sizeof(ci->chacha);
+	case KG_C_NONE:
+		break;
+	}
+	return 0;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
 
 #define KG_KTLS_SECRET_MAX 48	/* SHA-384, the largest TLS 1.3 suite hash */
 #define KG_KTLS_KEY_MAX 32
@@ -46,5 +48,25 @@ int kg_ktls_tls12_prf(const EVP_MD *md, const uint8_t *secret, size_t slen, cons
 int kg_ktls_tls12_key_block(const EVP_MD *md, const uint8_t *master, size_t mlen,
 			    const uint8_t server_random[32], const uint8_t client_random[32],
 			    uint8_t *out, size_t outlen) __attribute__((warn_unused_result));
+
+/* The kernel's TLS_TX / TLS_RX argument for one direction. */
+union kg_crypto_info {
+	struct tls_crypto_info info;
+	struct tls12_crypto_info_aes_gcm_128 aes128;
+	struct tls12_crypto_info_aes_gcm_256 aes256;
+	struct tls12_crypto_info_chacha20_poly1305 chacha;
+};
+
+enum kg_cipher { KG_C_AES128, KG_C_AES256, KG_C_CHACHA, KG_C_NONE };
+
+/*
+ * Fill @ci for @version (TLS1_2_VERSION or TLS1_3_VERSION) and cipher @c
+ * from the record key, the IV and the next record's sequence number @seq.
+ * @iv is the full 12-byte nonce base for TLS 1.3 and ChaCha20; for TLS 1.2
+ * AES-GCM its first 4 bytes are the salt and the explicit nonce starts at
+ * the sequence number. The size to pass to setsockopt, 0 for KG_C_NONE.
+ */
+socklen_t kg_ktls_crypto_info(union kg_crypto_info *ci, int version, enum kg_cipher c,
+			      const uint8_t *key, const uint8_t *iv, uint64_t seq);
 
 #endif

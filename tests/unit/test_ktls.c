@@ -361,6 +361,53 @@ static int pki_teardown(void **state)
 	return kg_test_rmdir(pkidir);
 }
 
+/*
+ * What the kernel is given (linux/tls.h): for AES-GCM the salt is the
+ * IV's first 4 bytes; the 8-byte iv field is the IV's other 8 bytes in
+ * TLS 1.3 and the record sequence number in TLS 1.2; rec_seq is the
+ * sequence number, big-endian. ChaCha20 takes the whole 12-byte IV.
+ */
+static void test_ktls_crypto_info_layout(void **state)
+{
+	const uint8_t seqbe[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint64_t seq = 0x0102030405060708ULL;
+	uint8_t key[32], iv[12];
+	union kg_crypto_info ci;
+
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)(0xa0 + i);
+	for (int i = 0; i < 12; i++)
+		iv[i] = (uint8_t)(0x10 + i);
+
+	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_AES128, key, iv, seq),
+			 sizeof(ci.aes128));
+	assert_int_equal(ci.info.version, TLS_1_3_VERSION);
+	assert_int_equal(ci.info.cipher_type, TLS_CIPHER_AES_GCM_128);
+	assert_memory_equal(ci.aes128.key, key, 16);
+	assert_memory_equal(ci.aes128.salt, iv, 4);
+	assert_memory_equal(ci.aes128.iv, iv + 4, 8);
+	assert_memory_equal(ci.aes128.rec_seq, seqbe, 8);
+
+	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_2_VERSION, KG_C_AES256, key, iv, seq),
+			 sizeof(ci.aes256));
+	assert_int_equal(ci.info.version, TLS_1_2_VERSION);
+	assert_int_equal(ci.info.cipher_type, TLS_CIPHER_AES_GCM_256);
+	assert_memory_equal(ci.aes256.key, key, 32);
+	assert_memory_equal(ci.aes256.salt, iv, 4);
+	assert_memory_equal(ci.aes256.iv, seqbe, 8);
+	assert_memory_equal(ci.aes256.rec_seq, seqbe, 8);
+
+	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_CHACHA, key, iv, 0),
+			 sizeof(ci.chacha));
+	assert_int_equal(ci.info.cipher_type, TLS_CIPHER_CHACHA20_POLY1305);
+	assert_memory_equal(ci.chacha.key, key, 32);
+	assert_memory_equal(ci.chacha.iv, iv, 12);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(ci.chacha.rec_seq[i], 0);
+
+	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_NONE, key, iv, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_ktls_tls12_key_block),
 		cmocka_unit_test(test_ktls_expand_label_rejects_what_tls_cannot_encode),
 		cmocka_unit_test(test_ktls_rejected_handshake_leaves_no_secret),
+		cmocka_unit_test(test_ktls_crypto_info_layout),
 	};
 
 	/* before OpenSSL allocates anything */

@@ -519,6 +519,23 @@ static void test_pump_backend_reset_mid_stream(void **state)
 	free(a);
 }
 
+/* A backend that resets while the client is idle: nothing to send, so the
+ * reset is met by the read; it must end the connection as an error, never
+ * as the backend's clean end (which would give the client close_notify). */
+static void test_pump_backend_reset_idle(void **state)
+{
+	enum kg_close_reason why;
+	struct rig r;
+
+	rig_up(&r, NULL);
+	abort_socket(r.backend);
+	r.backend = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
+	assert_false(r.c.flags & KG_CF_C_WR_SHUT);	/* no close_notify toward the client */
+	rig_down(&r);
+}
+
 /* ---- the origin leg: TLS toward the backend, plain clients ------------- */
 
 static void send_plain(int fd, const unsigned char *p, size_t len);
@@ -1003,6 +1020,91 @@ static void test_pump_splice_backend_fin(void **state)
 	rig_down(&r);
 }
 
+/* A bare FIN on the kernel-TLS client leg (the kernel reports EOF with no
+ * close_notify record before it): the bytes before it are delivered, the
+ * end is a truncation, and the backend is not given a clean FIN. */
+static void test_pump_splice_fin_without_close_notify(void **state)
+{
+	unsigned char a[3000], b[3000];
+	enum kg_close_reason why = KG_CLOSE_NONE;
+	size_t got = 0;
+	ssize_t n;
+	struct rig r;
+
+	fill_pattern(a, sizeof(a), 27);
+	rig_ktls(&r, 0, NULL, 0, 0);
+	send_plain(r.client, a, sizeof(a));
+	while (got < sizeof(a) && (n = backend_read(&r, b + got, sizeof(b) - got)) > 0)
+		got += (size_t)n;
+	assert_int_equal(got, sizeof(a));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(shutdown(r.client, SHUT_WR), 0);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_TRUNCATED);
+	assert_true(r.c.flags & KG_CF_TRUNCATED);
+	assert_false(r.c.flags & KG_CF_B_WR_SHUT);
+	assert_int_equal(recv(r.backend, b, sizeof(b), 0), -1);	/* no FIN was passed on */
+	assert_int_equal(errno, EAGAIN);
+	rig_down(&r);
+}
+
+/* The same bare FIN where the kTLS client leg is read with recv(2) (a TLS
+ * origin in userspace on the other leg): still a truncation, and the origin
+ * gets no close_notify. */
+static void test_pump_ktls_recv_fin_without_close_notify(void **state)
+{
+	unsigned char buf[64];
+	enum kg_close_reason why = KG_CLOSE_NONE;
+	struct rig r;
+	int err = 0;
+
+	rig_up_legs(&r, &fake_kernel, false, true);
+	SSL_free(r.c.ssl);
+	SSL_free(r.cssl);
+	r.c.ssl = r.cssl = NULL;
+	r.c.ktls = KG_KTLS_TX | KG_KTLS_RX;
+	memset(&k, 0, sizeof(k));
+	k.cfd = r.c.cfd;
+	send_plain(r.client, (const unsigned char *)"data", 4);
+	assert_int_equal(backend_read(&r, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "data", 4);
+	assert_int_equal(shutdown(r.client, SHUT_WR), 0);
+	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
+	assert_int_equal(why, KG_CLOSE_TRUNCATED);
+	assert_false(r.c.flags & KG_CF_B_WR_SHUT);
+	/* the origin reads nothing more: neither bytes nor a close_notify */
+	assert_int_equal(SSL_read(r.osrv, buf, sizeof(buf)), -1);
+	err = SSL_get_error(r.osrv, -1);
+	assert_int_equal(err, SSL_ERROR_WANT_READ);
+	rig_down(&r);
+}
+
+/* A buffer given back with bytes still in it (a connection torn down
+ * mid-stream) is handed out empty to the next connection: one client's
+ * bytes never reach another. */
+static void test_pool_recycled_buffer_is_empty(void **state)
+{
+	struct kg_pool p;
+	struct kg_conn c;
+	struct kg_buf *b, *slot = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.pc2b[0] = c.pc2b[1] = c.pb2c[0] = c.pb2c[1] = -1;
+	kg_pool_init(&p, NULL);
+	b = kg_buf_get(&p, &c.c2b);
+	assert_non_null(b);
+	memcpy(b->data, "secret of the last client", 25);
+	b->off = 3;
+	b->len = 22;
+	kg_pool_put_conn(&p, &c);
+	assert_null(c.c2b);
+	assert_ptr_equal(kg_buf_get(&p, &slot), b);	/* the same buffer, from the cache */
+	assert_int_equal(slot->off, 0);
+	assert_int_equal(slot->len, 0);
+	kg_buf_put(&p, &slot);
+	kg_pool_release(&p);
+}
+
 /* ---- kernel TLS on the origin leg ------------------------------------- */
 
 /* Both legs offloaded: each side writes plain bytes standing for what its
@@ -1192,6 +1294,7 @@ int main(void)
 		cmocka_unit_test(test_pump_fin_without_close_notify),
 		cmocka_unit_test(test_pump_client_reset_mid_stream),
 		cmocka_unit_test(test_pump_backend_reset_mid_stream),
+		cmocka_unit_test(test_pump_backend_reset_idle),
 		cmocka_unit_test(test_pump_tls_origin_copies_both_ways),
 		cmocka_unit_test(test_pump_tls_origin_backpressure),
 		cmocka_unit_test(test_pump_tls_origin_half_close),
@@ -1205,6 +1308,9 @@ int main(void)
 		cmocka_unit_test(test_pump_splice_rekey_malformed),
 		cmocka_unit_test(test_pump_splice_unexpected_record),
 		cmocka_unit_test(test_pump_splice_backend_fin),
+		cmocka_unit_test(test_pump_splice_fin_without_close_notify),
+		cmocka_unit_test(test_pump_ktls_recv_fin_without_close_notify),
+		cmocka_unit_test(test_pool_recycled_buffer_is_empty),
 		cmocka_unit_test(test_pump_ktls_origin_ticket_skipped),
 		cmocka_unit_test(test_pump_ktls_origin_close_notify),
 		cmocka_unit_test(test_pump_ktls_client_close_notify_to_origin),
