@@ -28,8 +28,15 @@ fetch_vm_kernel() {
 			echo "deps: the $k kernel could not be fetched now; make test-kernels will try again" >&2
 	done
 }
+# HAProxy 3.0 from Debian's source (the PROXY v2 CN test): built once per
+# machine, not in every test run
+build_haproxy3() {
+	$SUDO sh "$(dirname "$0")/tools/haproxy3.sh" >/dev/null ||
+		echo "deps: HAProxy 3.0 could not be built now; test_proxy.sh will try again" >&2
+}
 if [ -z "$missing" ]; then
 	fetch_vm_kernel
+	build_haproxy3
 	exit 0
 fi
 echo "installing:$missing" >&2
@@ -38,6 +45,7 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fetch_vm_kernel
+build_haproxy3
 # prometheus is installed for promtool (the metrics test), haproxy as a
 # PROXY v2 peer, nginx as a TLS origin and nats-server for the fleet test
 # (the tests run their own instances): their services are not wanted on a

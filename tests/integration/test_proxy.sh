@@ -61,14 +61,14 @@ stop_gw
 
 # The CN (and fingerprint) from the header, logged by HAProxy itself: 2.6
 # cannot read TLVs, so this part runs HAProxy 3.0 built from Debian's source.
-if ! sh tests/tools/haproxy3.sh "$B" >"$T/haproxy3-build.log" 2>&1; then
+if ! HAPROXY3=$(sh tests/tools/haproxy3.sh 2>"$T/haproxy3-build.log"); then
 	nok "building HAProxy 3.0 for the CN check failed: $(tail -3 "$T/haproxy3-build.log")"
 	exit 1
 fi
 HP3=$((HP + 1))
 haproxy_cfg "$HP3" "haproxy3-pp client=%ci:%cp cn=%[lua.pp2_ssl(0x22)] version=%[lua.pp2_ssl(0x21)] cipher=%[lua.pp2_ssl(0x23)] sha256=%[fc_pp_tlv(0xE0),hex,lower]" \
 	"  lua-load $PWD/tests/tools/pp2_ssl.lua" > "$T/haproxy3.cfg"
-"$B/haproxy3/haproxy" -f "$T/haproxy3.cfg" -db >"$T/haproxy3.log" 2>&1 &
+"$HAPROXY3" -f "$T/haproxy3.cfg" -db >"$T/haproxy3.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_listen "$HP3"
 # HAProxy 3.0 refuses any TLV over 1024 bytes, so no certificate TLV here
