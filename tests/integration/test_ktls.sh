@@ -7,8 +7,8 @@
 #     backports (the newest trixie-backports kernel, which can rekey);
 #   - `make test-kernels`: bookworm, trixie (6.12) and backports, each with
 #     the origin-leg cells (KG_VM_ORIGIN=1).
-# The VMs run side by side (each emulated CPU is one host thread) and their
-# reports are printed in order. A VM run that fails in any way fails the
+# The VMs run side by side (each emulated CPU is one host thread), the
+# host's cells meanwhile, and the VMs' reports are printed in order after. A VM run that fails in any way fails the
 # suite: it never shrinks to the host's cells. Bookworm's kernel is
 # required (tests/deps.sh fetches it); another kernel that could not be
 # fetched (no archive reachable) is a skip with its reason; one that was
@@ -17,12 +17,6 @@ set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 export B
-bash tests/ktls/cells.sh
-bash tests/ktls/origin.sh
-if [ "${KG_SKIP_VM:-0}" = 1 ]; then
-	echo "skip - kTLS VM suite (KG_SKIP_VM=1)"
-	exit 0
-fi
 D=$(mktemp -d /tmp/kg-ktls-vm.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$D"' EXIT
 
@@ -39,6 +33,7 @@ vm_suite() {
 }
 
 kernels=${KG_VM_KERNELS:-bookworm backports}
+[ "${KG_SKIP_VM:-0}" = 1 ] && kernels=""
 run=""
 for k in $kernels; do
 	if [ "$k" != bookworm ] && ! kernel-config/vm-run --kernel "$k" --fetch >"$D/$k.fetch" 2>&1; then
@@ -50,6 +45,13 @@ for k in $kernels; do
 	vm_suite "$k" "$origin" &
 	run="$run $k"
 done
+# the host's cells while the VMs boot and run
+bash tests/ktls/cells.sh
+bash tests/ktls/origin.sh
+if [ "${KG_SKIP_VM:-0}" = 1 ]; then
+	echo "skip - kTLS VM suite (KG_SKIP_VM=1)"
+	exit 0
+fi
 wait
 fail=0
 for k in $run; do
