@@ -147,6 +147,34 @@ static void kg_gw_free(struct kg_gw *gw)
 	kg_cfg_gen_put(gw->gen);
 }
 
+unsigned kg_fault(const char *name)
+{
+	const char *f = getenv("KTLSGW_FAULT");
+	size_t len = strlen(name);
+
+	while (f && *f) {
+		if (!strncmp(f, name, len) && (f[len] == ':' || f[len] == ',' || !f[len]))
+			return f[len] == ':' ? (unsigned)strtoul(f + len + 1, NULL, 10) : 1;
+		f = strchr(f, ',');
+		if (f)
+			f++;
+	}
+	return 0;
+}
+
+static int kg_fault_rev_tag(const struct kg_rev_hook *h, int fd, const uint8_t fp[KG_FP_LEN],
+			    uint64_t conn_id)
+{
+	(void)h; (void)fd; (void)fp; (void)conn_id;
+	return -EIO;
+}
+
+static int kg_fault_rev_lookup(const struct kg_rev_hook *h, const uint8_t fp[KG_FP_LEN])
+{
+	(void)h; (void)fp;
+	return -EIO;
+}
+
 static int kg_gw_revocation_start(struct kg_gw *gw)
 {
 	struct kg_config *cfg = gw->cfg;
@@ -168,6 +196,9 @@ static int kg_gw_revocation_start(struct kg_gw *gw)
 			return rc;
 		}
 		gw->hook.rev = gw->rev;
+		/* test seams (kg_fault): a tag or a lookup that fails at handshake time */
+		gw->hook.tag = kg_fault("revtag") ? kg_fault_rev_tag : NULL;
+		gw->hook.lookup = kg_fault("revlookup") ? kg_fault_rev_lookup : NULL;
 		kg_info("revocation: %d revoked certificate%s loaded from %s/revoked into %s/revoked; "
 			"live connections cut by %s, scan every %u ms", rc, rc == 1 ? "" : "s",
 			cfg->state_dir, cfg->pin_root,

@@ -48,15 +48,6 @@ static void __attribute__((noreturn)) kg_loop_fatal(struct kg_worker *w, const c
 	_exit(1);
 }
 
-/* Test seam: KTLSGW_FAULT=ring:N makes the Nth submit of each worker fail
- * with EIO, to prove the fail-stop above. */
-static unsigned kg_fault_ring_after(void)
-{
-	const char *f = getenv("KTLSGW_FAULT");
-
-	return f && !strncmp(f, "ring:", 5) ? (unsigned)strtoul(f + 5, NULL, 10) : 0;
-}
-
 struct io_uring_sqe *kg_loop_sqe(struct kg_worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
@@ -238,7 +229,7 @@ static void *kg_worker_main(void *arg)
 {
 	struct kg_worker *w = arg;
 	struct io_uring_cqe *cqe;
-	unsigned fault = kg_fault_ring_after(), submits = 0;
+	unsigned fault = kg_fault("ring"), submits = 0;
 	int stop_seen = 0, rc;
 
 	w->now_ms = kg_now_ms();
