@@ -5,8 +5,8 @@
 # (FIN without close_notify) reaches the backend as a reset and is counted;
 # peer-controlled text cannot forge log lines; a drain keeps revocation and
 # the admin socket and the metrics working and a second signal (SIGINT or
-# SIGTERM) ends it; a worker whose ring fails stops the whole process with
-# exit 1.
+# SIGTERM) ends it; a worker whose ring fails, or whose submission queue
+# stays full, stops the whole process with exit 1.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -262,6 +262,34 @@ else
 	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
 		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
 		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
+fi
+
+# --- a worker whose submission queue stays full stops the process ------------
+# KTLSGW_FAULT=sqfull:N: from each worker's Nth request for an SQE on, the
+# ring looks full; kg_loop_sqe must give up after its bounded tries, not spin.
+: > "$T/gw.log"
+rm -f "$T/gw.ready"
+KTLSGW_FAULT=sqfull:4 "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
+FPID=$!
+if wait_file "$T/gw.ready" 100; then
+	port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
+	for i in $(seq 40); do
+		kill -0 "$FPID" 2>/dev/null || break
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+		sleep 0.2
+	done
+fi
+n=100
+while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if kill -0 "$FPID" 2>/dev/null; then
+	kill -KILL "$FPID"
+	nok "a submission queue that stays full left the gateway running (spinning in kg_loop_sqe?)"
+else
+	wait "$FPID"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "io_uring submission queue stays full: .*; stopping the gateway (exit 1)" "$T/gw.log" &&
+		ok "a submission queue that stays full stops the gateway with exit 1 and says why" ||
+		nok "full SQ fault: exit $rc, log: $(tail -3 "$T/gw.log")"
 fi
 
 # --- counters add up over every worker, beyond 256 ---------------------------
