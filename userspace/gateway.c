@@ -312,6 +312,19 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
  * connections get the new one; established connections keep theirs.
  * Listener addresses and [global] settings need a restart.
  */
+/* Test seam (kg_fault): KTLSGW_FAULT=reload_alloc:N makes the Nth
+ * allocation made by reloads (counted over the process's SIGHUPs: the
+ * snapshot array, the configuration's generation, one snapshot per
+ * listener) fail, to prove that a reload that runs out of memory leaves
+ * the running configuration whole. */
+static bool kg_reload_alloc_fails(void)
+{
+	static unsigned n;
+	unsigned at = kg_fault("reload_alloc");
+
+	return at && ++n == at;
+}
+
 static void kg_gw_reload(struct kg_gw *gw)
 {
 	struct kg_lsnap **ns = NULL;
@@ -330,8 +343,8 @@ static void kg_gw_reload(struct kg_gw *gw)
 		if (strcmp(ncfg->listeners[i].name, gw->lst[i].conf->name) ||
 		    strcmp(ncfg->listeners[i].listen.text, gw->lst[i].conf->listen.text))
 			goto structure;
-	ns = calloc(gw->n_lst, sizeof(*ns));
-	ngen = kg_cfg_gen_new(ncfg);
+	ns = kg_reload_alloc_fails() ? NULL : calloc(gw->n_lst, sizeof(*ns));
+	ngen = kg_reload_alloc_fails() ? NULL : kg_cfg_gen_new(ncfg);
 	if (ngen)
 		ncfg = NULL;	/* ngen owns it */
 	if (!ns || !ngen) {
@@ -346,7 +359,7 @@ static void kg_gw_reload(struct kg_gw *gw)
 			kg_err("SIGHUP: %s; the running configuration stays in force", err);
 			goto fail;
 		}
-		ns[i] = kg_lsnap_new(ngen, i, t);
+		ns[i] = kg_reload_alloc_fails() ? NULL : kg_lsnap_new(ngen, i, t);
 		if (!ns[i]) {
 			kg_tls_ctx_put(t);
 			kg_err("SIGHUP: out of memory; the running configuration stays in force");

@@ -85,7 +85,8 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file) __attribute__((warn
  *                queue stays full (loop.c)
  *   revtag       tagging a client socket fails with EIO (handshake-time
  *                revocation, tls_verify.c)
- *   revlookup    the revoked-map lookup fails with EIO (same) */
+ *   revlookup    the revoked-map lookup fails with EIO (same)
+ *   reload_alloc:N  the Nth allocation made by reloads fails (gateway.c) */
 unsigned kg_fault(const char *name);
 
 #endif
