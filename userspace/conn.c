@@ -347,9 +347,10 @@ void kg_conn_end(struct kg_worker *w, struct kg_conn *c, enum kg_close_reason r)
 		c->bfd = -1;
 	}
 	/* close_notify says "that was everything": never after dropping bytes
-	 * meant for the client, nor when its stream broke. OpenSSL has sent
-	 * its own alert for a protocol error; the FIN below lets it arrive. */
-	if (!broken && r != KG_CLOSE_REJECTED && !kg_pump_pending_to_client(c))
+	 * meant for the client (kg_pump_close_notify refuses while any are
+	 * pending), nor when its stream broke. OpenSSL has sent its own alert
+	 * for a protocol error; the FIN below lets it arrive. */
+	if (!broken && r != KG_CLOSE_REJECTED)
 		(void)kg_pump_close_notify(&w->pool, c);
 	kg_pool_put_conn(&w->pool, c);
 	(void)shutdown(c->cfd, SHUT_WR);

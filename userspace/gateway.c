@@ -147,6 +147,34 @@ static void kg_gw_free(struct kg_gw *gw)
 	kg_cfg_gen_put(gw->gen);
 }
 
+unsigned kg_fault(const char *name)
+{
+	const char *f = getenv("KTLSGW_FAULT");
+	size_t len = strlen(name);
+
+	while (f && *f) {
+		if (!strncmp(f, name, len) && (f[len] == ':' || f[len] == ',' || !f[len]))
+			return f[len] == ':' ? (unsigned)strtoul(f + len + 1, NULL, 10) : 1;
+		f = strchr(f, ',');
+		if (f)
+			f++;
+	}
+	return 0;
+}
+
+static int kg_fault_rev_tag(const struct kg_rev_hook *h, int fd, const uint8_t fp[KG_FP_LEN],
+			    uint64_t conn_id)
+{
+	(void)h; (void)fd; (void)fp; (void)conn_id;
+	return -EIO;
+}
+
+static int kg_fault_rev_lookup(const struct kg_rev_hook *h, const uint8_t fp[KG_FP_LEN])
+{
+	(void)h; (void)fp;
+	return -EIO;
+}
+
 static int kg_gw_revocation_start(struct kg_gw *gw)
 {
 	struct kg_config *cfg = gw->cfg;
@@ -168,6 +196,9 @@ static int kg_gw_revocation_start(struct kg_gw *gw)
 			return rc;
 		}
 		gw->hook.rev = gw->rev;
+		/* test seams (kg_fault): a tag or a lookup that fails at handshake time */
+		gw->hook.tag = kg_fault("revtag") ? kg_fault_rev_tag : NULL;
+		gw->hook.lookup = kg_fault("revlookup") ? kg_fault_rev_lookup : NULL;
 		kg_info("revocation: %d revoked certificate%s loaded from %s/revoked into %s/revoked; "
 			"live connections cut by %s, scan every %u ms", rc, rc == 1 ? "" : "s",
 			cfg->state_dir, cfg->pin_root,
@@ -281,6 +312,19 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
  * connections get the new one; established connections keep theirs.
  * Listener addresses and [global] settings need a restart.
  */
+/* Test seam (kg_fault): KTLSGW_FAULT=reload_alloc:N makes the Nth
+ * allocation made by reloads (counted over the process's SIGHUPs: the
+ * snapshot array, the configuration's generation, one snapshot per
+ * listener) fail, to prove that a reload that runs out of memory leaves
+ * the running configuration whole. */
+static bool kg_reload_alloc_fails(void)
+{
+	static unsigned n;
+	unsigned at = kg_fault("reload_alloc");
+
+	return at && ++n == at;
+}
+
 static void kg_gw_reload(struct kg_gw *gw)
 {
 	struct kg_lsnap **ns = NULL;
@@ -299,8 +343,8 @@ static void kg_gw_reload(struct kg_gw *gw)
 		if (strcmp(ncfg->listeners[i].name, gw->lst[i].conf->name) ||
 		    strcmp(ncfg->listeners[i].listen.text, gw->lst[i].conf->listen.text))
 			goto structure;
-	ns = calloc(gw->n_lst, sizeof(*ns));
-	ngen = kg_cfg_gen_new(ncfg);
+	ns = kg_reload_alloc_fails() ? NULL : calloc(gw->n_lst, sizeof(*ns));
+	ngen = kg_reload_alloc_fails() ? NULL : kg_cfg_gen_new(ncfg);
 	if (ngen)
 		ncfg = NULL;	/* ngen owns it */
 	if (!ns || !ngen) {
@@ -315,7 +359,7 @@ static void kg_gw_reload(struct kg_gw *gw)
 			kg_err("SIGHUP: %s; the running configuration stays in force", err);
 			goto fail;
 		}
-		ns[i] = kg_lsnap_new(ngen, i, t);
+		ns[i] = kg_reload_alloc_fails() ? NULL : kg_lsnap_new(ngen, i, t);
 		if (!ns[i]) {
 			kg_tls_ctx_put(t);
 			kg_err("SIGHUP: out of memory; the running configuration stays in force");

@@ -78,4 +78,15 @@ struct kg_gw {
  */
 int kg_gw_run(struct kg_config *cfg, const char *ready_file) __attribute__((warn_unused_result));
 
+/* Test seams: KTLSGW_FAULT is a comma-separated list of NAME or NAME:N.
+ * Returns N for NAME (1 when given without a number), 0 when absent:
+ *   ring:N       each worker's Nth submit fails with EIO (loop.c)
+ *   sqfull:N     from each worker's Nth SQE request on, the submission
+ *                queue stays full (loop.c)
+ *   revtag       tagging a client socket fails with EIO (handshake-time
+ *                revocation, tls_verify.c)
+ *   revlookup    the revoked-map lookup fails with EIO (same)
+ *   reload_alloc:N  the Nth allocation made by reloads fails (gateway.c) */
+unsigned kg_fault(const char *name);
+
 #endif

@@ -48,18 +48,25 @@ static void __attribute__((noreturn)) kg_loop_fatal(struct kg_worker *w, const c
 	_exit(1);
 }
 
-/* Test seam: KTLSGW_FAULT=ring:N makes the Nth submit of each worker fail
- * with EIO, to prove the fail-stop above. */
-static unsigned kg_fault_ring_after(void)
+/* Test seam (kg_fault): KTLSGW_FAULT=sqfull:N makes the SQ ring look full
+ * to every request from each worker's Nth on, to prove the bound below. */
+static struct io_uring_sqe *kg_get_sqe(struct kg_worker *w)
 {
-	const char *f = getenv("KTLSGW_FAULT");
+	static __thread unsigned fault_at, calls;
+	static __thread bool fault_read;
 
-	return f && !strncmp(f, "ring:", 5) ? (unsigned)strtoul(f + 5, NULL, 10) : 0;
+	if (!fault_read) {
+		fault_at = kg_fault("sqfull");
+		fault_read = true;
+	}
+	if (fault_at && ++calls >= fault_at)
+		return NULL;
+	return io_uring_get_sqe(&w->ring);
 }
 
 struct io_uring_sqe *kg_loop_sqe(struct kg_worker *w)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	struct io_uring_sqe *sqe = kg_get_sqe(w);
 	int rc = 0;
 
 	for (unsigned i = 0; !sqe && i < KG_SQE_TRIES; i++) {
@@ -67,7 +74,7 @@ struct io_uring_sqe *kg_loop_sqe(struct kg_worker *w)
 		rc = io_uring_submit(&w->ring);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			break;
-		sqe = io_uring_get_sqe(&w->ring);
+		sqe = kg_get_sqe(w);
 	}
 	if (!sqe)
 		kg_loop_fatal(w, "io_uring submission queue stays full", rc ? rc : -EBUSY);
@@ -238,7 +245,7 @@ static void *kg_worker_main(void *arg)
 {
 	struct kg_worker *w = arg;
 	struct io_uring_cqe *cqe;
-	unsigned fault = kg_fault_ring_after(), submits = 0;
+	unsigned fault = kg_fault("ring"), submits = 0;
 	int stop_seen = 0, rc;
 
 	w->now_ms = kg_now_ms();

@@ -139,6 +139,11 @@ static int kg_leg_close_notify(struct kg_pool *pool, struct kg_conn *c, bool cli
 
 int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c)
 {
+	/* close_notify says "that was everything": never while bytes meant
+	 * for the client still sit in our buffer or pipe (a caller that ends
+	 * the connection now drops them: the client must see the cut) */
+	if (kg_pump_pending_to_client(c))
+		return -EPIPE;
 	return kg_leg_close_notify(pool, c, true);
 }
 

@@ -89,7 +89,9 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 enum kg_close_reason kg_pump_check_errors(struct kg_conn *c);
 
 /* Send close_notify to the client, through OpenSSL or the kernel.
- * Returns 0, or -EAGAIN when the socket is full. */
+ * Returns 0, -EAGAIN when the socket is full, or -EPIPE, sending nothing,
+ * while bytes for the client are pending (kg_pump_pending_to_client): a
+ * close_notify then would make a truncated stream look whole. */
 int kg_pump_close_notify(struct kg_pool *pool, struct kg_conn *c);
 
 /* True while bytes for the client sit in our buffer or pipe. */

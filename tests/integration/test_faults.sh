@@ -2,8 +2,9 @@
 # Faults around the gateway: a backend that resets mid-stream or stops
 # reading (memory must stay bounded), descriptor exhaustion (no spin, and
 # service resumes), BPF unavailable (required refuses to start, best-effort
-# serves with the state file), and a full disk while persisting a revocation
-# (refused, never acknowledged). A backend refusing connections and a
+# serves with the state file), a revocation tag or lookup failing at handshake
+# time under required (refused, logged, counted), and a full disk while
+# persisting a revocation (refused, never acknowledged). A backend refusing connections and a
 # read-only state directory are covered in test_core.sh and test_revoke.sh.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -164,6 +165,48 @@ admin_socket ="
 	rm -rf "$D" "/sys/fs/bpf/ktlsgw-nobpf-$$"
 else
 	skip "BPF-unavailable case needs root to create the unprivileged start"
+fi
+
+# --- a revocation check that fails at handshake time (required: refused) -------
+# KTLSGW_FAULT=revlookup / revtag make the revoked-map lookup / the socket tag
+# fail with EIO; under revocation = required the client must be refused with
+# a reject line and a counter, never let in unchecked or uncuttable.
+if [ "$(id -u)" = 0 ]; then
+	RFPINS=/sys/fs/bpf/ktlsgw-revfault-$$
+	{
+		GC_STATE=$T/state-rf global_conf "workers = 1
+bpf_pin_root = $RFPINS
+revocation = required
+admin_socket =
+metrics = 127.0.0.1:$MPORT"
+		listener_conf edge "$echo_PORT"
+	} > "$T/rf.conf"
+	for fault in revlookup:"the revoked-map lookup" revtag:"tagging the client socket"; do
+		what=${fault#*:}; fault=${fault%%:*}
+		m=$(logmark)
+		if ! KTLSGW_FAULT=$fault start_gw "$T/rf.conf"; then
+			if logsince "$m" | grep -q "revocation:"; then
+				skip "BPF revocation unavailable here for the $fault fault"
+			else
+				nok "gateway with KTLSGW_FAULT=$fault did not start"
+			fi
+			continue
+		fi
+		c=$(metric ktlsgw_handshake_rejects_total 'reason="revocation_unavailable"')
+		a=$(sclient "$GW_edge" alice)
+		if ! grep -q "^ping$" <<<"$a" &&
+		   wait_since "$m" "revocation: $what failed \(Input/output error\) for .*refusing the client \(revocation = required\)" &&
+		   wait_since "$m" "reject .*reason=revocation_unavailable" &&
+		   [ "$(metric ktlsgw_handshake_rejects_total 'reason="revocation_unavailable"')" -gt "$c" ]; then
+			ok "revocation = required, $what fails: the client is refused, logged (reject reason=revocation_unavailable) and counted"
+		else
+			nok "required, $fault fault: alice: $(tail -1 <<<"$a"); counter $c -> $(metric ktlsgw_handshake_rejects_total 'reason="revocation_unavailable"'); log: $(logsince "$m" | grep -E 'revocation|reject')"
+		fi
+		stop_gw
+	done
+	rm -rf "$RFPINS"
+else
+	skip "handshake-time revocation faults need root (BPF)"
 fi
 
 # --- disk full while persisting a revocation ----------------------------------------------

@@ -4,8 +4,9 @@
 # that leaves mid-handshake is client_closed; a client stream cut short
 # (FIN without close_notify) reaches the backend as a reset and is counted;
 # peer-controlled text cannot forge log lines; a drain keeps revocation and
-# the admin socket working and a second signal ends it; a worker whose ring
-# fails stops the whole process with exit 1.
+# the admin socket and the metrics working and a second signal (SIGINT or
+# SIGTERM) ends it; a worker whose ring fails, or whose submission queue
+# stays full, stops the whole process with exit 1.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -200,6 +201,42 @@ wait "$GW_PID" 2>/dev/null
 GW_PID=
 exec 5>&-
 
+# --- a second SIGTERM ends a drain as SIGINT does; the metrics answer meanwhile --
+if start_gw "$T/gw.conf"; then
+	mkfifo "$T/hold3.in"
+	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/alice.pem" "$P/alice.key" \
+		< "$T/hold3.in" > "$T/hold3.out" 2>&1 &
+	exec 6>"$T/hold3.in"
+	printf 'alice stays\n' >&6
+	n=100
+	while [ "$(metric ktlsgw_connections_active worker)" -lt 1 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	m=$(logmark)
+	kill -TERM "$GW_PID"
+	wait_since "$m" "SIGTERM: no new connections" 200 || nok "first SIGTERM not logged"
+	if curl -s --max-time 10 "127.0.0.1:$MPORT/metrics" | grep -q '^ktlsgw_connections_active{.*} 1$'; then
+		ok "during a drain the metrics endpoint answers (the held connection is active)"
+	else
+		nok "metrics during a drain: $(curl -s --max-time 10 "127.0.0.1:$MPORT/metrics" | grep -m2 connections_active)"
+	fi
+	m=$(logmark)
+	t0=$(date +%s%N)
+	kill -TERM "$GW_PID"
+	n=100
+	while kill -0 "$GW_PID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	el=$(( ($(date +%s%N) - t0) / 1000000 ))
+	if ! kill -0 "$GW_PID" 2>/dev/null && logsince "$m" | grep -q "SIGTERM: closing every connection now"; then
+		ok "a second SIGTERM during a 60 s drain ends the process (${el} ms)"
+	else
+		nok "a second SIGTERM during a drain was ignored: $(logsince "$m" | grep SIGTERM)"
+		kill -KILL "$GW_PID" 2>/dev/null
+	fi
+	wait "$GW_PID" 2>/dev/null
+	GW_PID=
+	exec 6>&-
+else
+	nok "the gateway restarts for the second-SIGTERM drain"
+fi
+
 # --- a worker whose io_uring fails stops the process -------------------------
 sed -i "s|^admin_socket = .*|admin_socket = $T/admin2.sock|; s|^metrics = .*||" "$T/gw.conf"
 : > "$T/gw.log"
@@ -225,6 +262,34 @@ else
 	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
 		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
 		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
+fi
+
+# --- a worker whose submission queue stays full stops the process ------------
+# KTLSGW_FAULT=sqfull:N: from each worker's Nth request for an SQE on, the
+# ring looks full; kg_loop_sqe must give up after its bounded tries, not spin.
+: > "$T/gw.log"
+rm -f "$T/gw.ready"
+KTLSGW_FAULT=sqfull:4 "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
+FPID=$!
+if wait_file "$T/gw.ready" 100; then
+	port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
+	for i in $(seq 40); do
+		kill -0 "$FPID" 2>/dev/null || break
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+		sleep 0.2
+	done
+fi
+n=100
+while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if kill -0 "$FPID" 2>/dev/null; then
+	kill -KILL "$FPID"
+	nok "a submission queue that stays full left the gateway running (spinning in kg_loop_sqe?)"
+else
+	wait "$FPID"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "io_uring submission queue stays full: .*; stopping the gateway (exit 1)" "$T/gw.log" &&
+		ok "a submission queue that stays full stops the gateway with exit 1 and says why" ||
+		nok "full SQ fault: exit $rc, log: $(tail -3 "$T/gw.log")"
 fi
 
 # --- counters add up over every worker, beyond 256 ---------------------------

@@ -2,7 +2,8 @@
 # CRL files and SIGHUP: a CRL-listed client gets certificate_revoked; a stale
 # CRL is refused (or accepted with crl_stale = warn); SIGHUP swaps the server
 # certificate and the CRL while a long transfer goes on intact; a broken
-# certificate on SIGHUP keeps the old configuration serving.
+# certificate on SIGHUP keeps the old configuration serving; a reload that
+# runs out of memory at any of its allocations does too, ASan-clean.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -83,4 +84,50 @@ else
 	nok "stale CRL warn: $(grep -i crl "$T/gw.log" | tail -2)"
 fi
 stop_gw
+
+# --- a reload that runs out of memory ------------------------------------------
+# On the soak's AddressSanitizer build (soak.sh builds it the same way, under
+# the same lock), KTLSGW_FAULT=reload_alloc:N fails the Nth allocation of the
+# reloads (1: the snapshot array, 2: the configuration's generation, 3: the
+# listener's snapshot): the old configuration serves on, the next SIGHUP
+# applies, and at exit the sanitizer reports no double free, no use of freed
+# memory and no leak.
+GB=$B/asan
+cp "$P/client-ca.crl.pem" "$T/crl.pem"
+conf reject
+mkdir -p "$B"
+if flock "$B/asan.lock" make -s B="$GB" CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	"$GB/ktlsgw" >"$T/asan-build.log" 2>&1; then
+	for n in 1 2 3; do
+		: > "$T/gw.log"
+		if ! ASAN_OPTIONS=detect_leaks=1:exitcode=23:log_path=$T/asan.$n \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$T/ubsan.$n \
+			KTLSGW=$GB/ktlsgw KTLSGW_FAULT=reload_alloc:$n start_gw "$T/gw.conf"; then
+			nok "ASan gateway with KTLSGW_FAULT=reload_alloc:$n did not start: $(tail -2 "$T/gw.log")"
+			continue
+		fi
+		m=$(logmark)
+		kill -HUP "$GW_PID"
+		wait_since "$m" "SIGHUP: " 300
+		a=$(sclient "$GW_edge" alice)
+		m2=$(logmark)
+		kill -HUP "$GW_PID"
+		wait_since "$m2" "SIGHUP: " 300
+		b=$(sclient "$GW_edge" alice)
+		kill -TERM "$GW_PID"
+		wait_gone "$GW_PID" 600
+		wait "$GW_PID"
+		rc=$?
+		GW_PID=
+		if logsince "$m" | head -1 | grep -q "SIGHUP: out of memory; the running configuration stays in force" &&
+		   grep -q "^ping$" <<<"$a" && logsince "$m2" | grep -q "SIGHUP: configuration reloaded" &&
+		   grep -q "^ping$" <<<"$b" && [ "$rc" = 0 ] && ! ls "$T"/asan."$n".* "$T"/ubsan."$n".* >/dev/null 2>&1; then
+			ok "reload allocation $n fails: the old configuration serves, the next SIGHUP applies, ASan clean at exit"
+		else
+			nok "reload_alloc:$n: exit $rc; log: $(grep SIGHUP "$T/gw.log" | tr '\n' ' '); alice: $(tail -1 <<<"$a") / $(tail -1 <<<"$b"); $(cat "$T"/asan."$n".* "$T"/ubsan."$n".* 2>/dev/null | grep -m3 -E 'ERROR|SUMMARY|runtime error')"
+		fi
+	done
+else
+	nok "the ASan build failed: $(tail -3 "$T/asan-build.log")"
+fi
 rm -rf "$T"

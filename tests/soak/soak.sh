@@ -24,7 +24,8 @@ trap 'cleanup; rm -rf "$PINS"' EXIT
 case $MODE in
 asan)
 	GB=$B/asan
-	make -s B="$GB" CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	# the lock: test_reload.sh builds the same ASan binary (make -j test)
+	flock "$B/asan.lock" make -s B="$GB" CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		"$GB/ktlsgw" || { bad "ASan build failed"; exit 1; }
 	# a bounded quarantine so RSS says something (ASan keeps freed memory
 	# there to catch use-after-free); the RSS bound below allows for it

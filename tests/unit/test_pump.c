@@ -832,6 +832,43 @@ static void send_plain(int fd, const unsigned char *p, size_t len)
 	}
 }
 
+/* Issue 12, item 10: the connection ends (max_lifetime, drain, KeyUpdate)
+ * while bytes for the client still sit in the pipe, the client not reading.
+ * Those bytes are dropped, so no close_notify may follow them: the kernel
+ * would send it as soon as the client makes room, and the client would take
+ * its cut-short stream for a whole one. With nothing pending it is sent. */
+static void test_pump_no_close_notify_over_pending_bytes(void **state)
+{
+	enum { LEN = 1 << 20 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	enum kg_close_reason why;
+	size_t got = 0, sent;
+	struct rig r;
+
+	fill_pattern(a, LEN, 30);
+	rig_ktls(&r, 0, NULL, 0, 0);
+	sent = stream(&r, false, a, LEN, b, 0, false);
+	assert_true(sent < LEN);				/* backpressure reached the backend */
+	assert_int_equal(pump(&r, &why), KG_PUMP_WAIT);
+	assert_true(kg_pump_pending_to_client(&r.c));
+	got = drain_plain(r.client, b, LEN);			/* room again, the pump not run */
+	assert_true(got > 0);
+	assert_true(kg_pump_pending_to_client(&r.c));
+	assert_int_equal(kg_pump_close_notify(&r.pool, &r.c), -EPIPE);
+	assert_int_equal(k.n_alerts, 0);
+	rig_down(&r);
+
+	rig_ktls(&r, 0, NULL, 0, 0);
+	assert_false(kg_pump_pending_to_client(&r.c));
+	assert_int_equal(kg_pump_close_notify(&r.pool, &r.c), 0);
+	assert_int_equal(k.n_alerts, 1);
+	assert_int_equal(k.alerts_sent[0][1], 0);		/* close_notify */
+	assert_int_equal(k.alerts_sent[0][2], r.c.cfd);
+	rig_down(&r);
+	free(a);
+	free(b);
+}
+
 /* A close_notify met in the middle of a splice: the data before it reaches
  * the backend intact, then the backend gets a clean FIN. */
 static void test_pump_splice_close_notify_mid_stream(void **state)
@@ -1301,6 +1338,7 @@ int main(void)
 		cmocka_unit_test(test_pump_tls_origin_fin_without_close_notify),
 		cmocka_unit_test(test_pump_tls_origin_garbage),
 		cmocka_unit_test(test_pump_plain_client_tls_origin),
+		cmocka_unit_test(test_pump_no_close_notify_over_pending_bytes),
 		cmocka_unit_test(test_pump_splice_close_notify_mid_stream),
 		cmocka_unit_test(test_pump_splice_keyupdate),
 		cmocka_unit_test(test_pump_splice_rekey),
