@@ -138,6 +138,24 @@ ${3:-}
 CONF
 }
 
+# client_mode_conf NAME ORIGIN-PORT [EXTRA]: a client-mode listener (tls =
+# off: plain TCP in) whose origin leg is mTLS to "localhost" on ORIGIN-PORT
+# with alice's certificate
+client_mode_conf() {
+	cat <<CONF
+[listener $1]
+listen = 127.0.0.1:0
+tls = off
+backend = 127.0.0.1:$2
+backend_tls = on
+backend_ca = $P/ca.pem
+backend_name = localhost
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key
+${3:-}
+CONF
+}
+
 # cert_args CERT: s_client arguments presenting CERT: a name in $P (alice),
 # a .pem path (its key next to it), or nothing for ""; the certificate file
 # is its own chain (-cert_chain), as the test PKI's leaves are sent alone

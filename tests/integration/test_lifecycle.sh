@@ -237,60 +237,46 @@ else
 	nok "the gateway restarts for the second-SIGTERM drain"
 fi
 
-# --- a worker whose io_uring fails stops the process -------------------------
-sed -i "s|^admin_socket = .*|admin_socket = $T/admin2.sock|; s|^metrics = .*||" "$T/gw.conf"
-: > "$T/gw.log"
-rm -f "$T/gw.ready"
-KTLSGW_FAULT=ring:4 "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
-FPID=$!
-if wait_file "$T/gw.ready" 100; then
-	port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
-	for i in $(seq 40); do
-		kill -0 "$FPID" 2>/dev/null || break
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
-		sleep 0.2
-	done
-fi
-n=100
-while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-if kill -0 "$FPID" 2>/dev/null; then
-	kill -KILL "$FPID"
-	nok "a failing io_uring left the gateway running"
-else
+# fault_stops FAULT LOG-REGEX WHAT: with KTLSGW_FAULT=FAULT and clients
+# connecting, the gateway must exit 1 with LOG-REGEX in its log (fail-stop:
+# systemd restarts it), not keep running
+fault_stops() {
+	local fault=$1 re=$2 what=$3 port i n=300 rc
+	: > "$T/gw.log"
+	rm -f "$T/gw.ready"
+	KTLSGW_FAULT=$fault "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
+	FPID=$!
+	if wait_file "$T/gw.ready" 100; then
+		port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
+		for i in $(seq 40); do
+			kill -0 "$FPID" 2>/dev/null || break
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+			sleep 0.2
+		done
+	fi
+	while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	if kill -0 "$FPID" 2>/dev/null; then
+		kill -KILL "$FPID"
+		nok "$what: the gateway kept running ($fault)"
+		return
+	fi
 	wait "$FPID"
 	rc=$?
-	[ "$rc" = 1 ] && grep -q "io_uring_enter: Input/output error; stopping the gateway (exit 1)" "$T/gw.log" &&
-		ok "a failing io_uring stops the gateway with exit 1 and says why" ||
-		nok "ring fault: exit $rc, log: $(tail -3 "$T/gw.log")"
-fi
+	[ "$rc" = 1 ] && grep -q "$re" "$T/gw.log" &&
+		ok "$what: the gateway stops with exit 1 and says why" ||
+		nok "$what ($fault): exit $rc, log: $(tail -3 "$T/gw.log")"
+}
+
+# --- a worker whose io_uring fails stops the process -------------------------
+sed -i "s|^admin_socket = .*|admin_socket = $T/admin2.sock|; s|^metrics = .*||" "$T/gw.conf"
+fault_stops ring:4 "io_uring_enter: Input/output error; stopping the gateway (exit 1)" \
+	"a failing io_uring"
 
 # --- a worker whose submission queue stays full stops the process ------------
 # KTLSGW_FAULT=sqfull:N: from each worker's Nth request for an SQE on, the
 # ring looks full; kg_loop_sqe must give up after its bounded tries, not spin.
-: > "$T/gw.log"
-rm -f "$T/gw.ready"
-KTLSGW_FAULT=sqfull:4 "$KTLSGW" run -c "$T/gw.conf" --ready-file "$T/gw.ready" >>"$T/gw.log" 2>&1 &
-FPID=$!
-if wait_file "$T/gw.ready" 100; then
-	port=$(awk '{print $2}' "$T/gw.ready"); port=${port##*:}
-	for i in $(seq 40); do
-		kill -0 "$FPID" 2>/dev/null || break
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
-		sleep 0.2
-	done
-fi
-n=100
-while kill -0 "$FPID" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-if kill -0 "$FPID" 2>/dev/null; then
-	kill -KILL "$FPID"
-	nok "a submission queue that stays full left the gateway running (spinning in kg_loop_sqe?)"
-else
-	wait "$FPID"
-	rc=$?
-	[ "$rc" = 1 ] && grep -q "io_uring submission queue stays full: .*; stopping the gateway (exit 1)" "$T/gw.log" &&
-		ok "a submission queue that stays full stops the gateway with exit 1 and says why" ||
-		nok "full SQ fault: exit $rc, log: $(tail -3 "$T/gw.log")"
-fi
+fault_stops sqfull:4 "io_uring submission queue stays full: .*; stopping the gateway (exit 1)" \
+	"a submission queue that stays full"
 
 # --- counters add up over every worker, beyond 256 ---------------------------
 cat > "$T/many.conf" <<CONF

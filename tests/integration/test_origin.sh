@@ -135,17 +135,7 @@ backend_ca = $P/ca.pem"
 	OC=$P/stranger.pem OK=$P/stranger.key origin rogue13 "$sgood_PORT"
 	listener_conf optional "$PP2_PORT" "client_auth = optional
 proxy_protocol = v2"
-	cat <<CONF
-[listener client]
-listen = 127.0.0.1:0
-tls = off
-backend = 127.0.0.1:$NGINX_PORT
-backend_tls = on
-backend_ca = $P/ca.pem
-backend_name = localhost
-backend_cert = $P/alice.pem
-backend_key = $P/alice.key
-CONF
+	client_mode_conf client "$NGINX_PORT"
 } > "$T/gw.conf"
 start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
 

@@ -252,18 +252,7 @@ if want_part client; then
 	global_conf "workers = 1
 revocation = off
 admin_socket ="
-	cat <<CONF
-[listener local]
-listen = 127.0.0.1:0
-tls = off
-ktls = $KT
-backend = 127.0.0.1:$SPORT
-backend_tls = on
-backend_ca = $P/ca.pem
-backend_name = localhost
-backend_cert = $P/alice.pem
-backend_key = $P/alice.key
-CONF
+	client_mode_conf local "$SPORT" "ktls = $KT"
 } > "$T/local.conf"
 : > "$T/gw.log"
 if start_gw "$T/local.conf"; then

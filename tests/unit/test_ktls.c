@@ -361,6 +361,16 @@ static int pki_teardown(void **state)
 	return kg_test_rmdir(pkidir);
 }
 
+static void check_gcm(const unsigned char *k, size_t klen, const unsigned char *salt,
+		      const unsigned char *nonce, const unsigned char *rec_seq, const uint8_t *key,
+		      const uint8_t *iv, const uint8_t *want_nonce, const uint8_t *seqbe)
+{
+	assert_memory_equal(k, key, klen);
+	assert_memory_equal(salt, iv, 4);
+	assert_memory_equal(nonce, want_nonce, 8);
+	assert_memory_equal(rec_seq, seqbe, 8);
+}
+
 /*
  * What the kernel is given (linux/tls.h): for AES-GCM the salt is the
  * IV's first 4 bytes; the 8-byte iv field is the IV's other 8 bytes in
@@ -379,23 +389,20 @@ static void test_ktls_crypto_info_layout(void **state)
 	for (int i = 0; i < 12; i++)
 		iv[i] = (uint8_t)(0x10 + i);
 
+	/* TLS 1.3 AES-128-GCM: the explicit nonce is the IV's last 8 bytes */
 	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_AES128, key, iv, seq),
 			 sizeof(ci.aes128));
 	assert_int_equal(ci.info.version, TLS_1_3_VERSION);
 	assert_int_equal(ci.info.cipher_type, TLS_CIPHER_AES_GCM_128);
-	assert_memory_equal(ci.aes128.key, key, 16);
-	assert_memory_equal(ci.aes128.salt, iv, 4);
-	assert_memory_equal(ci.aes128.iv, iv + 4, 8);
-	assert_memory_equal(ci.aes128.rec_seq, seqbe, 8);
-
+	check_gcm(ci.aes128.key, 16, ci.aes128.salt, ci.aes128.iv, ci.aes128.rec_seq, key, iv,
+		  iv + 4, seqbe);
+	/* TLS 1.2 AES-256-GCM: the explicit nonce is the sequence number */
 	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_2_VERSION, KG_C_AES256, key, iv, seq),
 			 sizeof(ci.aes256));
 	assert_int_equal(ci.info.version, TLS_1_2_VERSION);
 	assert_int_equal(ci.info.cipher_type, TLS_CIPHER_AES_GCM_256);
-	assert_memory_equal(ci.aes256.key, key, 32);
-	assert_memory_equal(ci.aes256.salt, iv, 4);
-	assert_memory_equal(ci.aes256.iv, seqbe, 8);
-	assert_memory_equal(ci.aes256.rec_seq, seqbe, 8);
+	check_gcm(ci.aes256.key, 32, ci.aes256.salt, ci.aes256.iv, ci.aes256.rec_seq, key, iv,
+		  seqbe, seqbe);
 
 	assert_int_equal(kg_ktls_crypto_info(&ci, TLS1_3_VERSION, KG_C_CHACHA, key, iv, 0),
 			 sizeof(ci.chacha));
