@@ -305,13 +305,6 @@ static int kg_gw_tls_ctx(struct kg_gw *gw, const struct kg_listener_conf *l, con
 	return 0;
 }
 
-/*
- * SIGHUP: re-read the configuration and rebuild every listener's TLS context
- * (certificates, keys, CAs, CRLs, ciphers, timeouts, backend). All or
- * nothing: any error keeps the running configuration and says why. New
- * connections get the new one; established connections keep theirs.
- * Listener addresses and [global] settings need a restart.
- */
 /* Test seam (kg_fault): KTLSGW_FAULT=reload_alloc:N makes the Nth
  * allocation made by reloads (counted over the process's SIGHUPs: the
  * snapshot array, the configuration's generation, one snapshot per
@@ -325,6 +318,13 @@ static bool kg_reload_alloc_fails(void)
 	return at && ++n == at;
 }
 
+/*
+ * SIGHUP: re-read the configuration and rebuild every listener's TLS context
+ * (certificates, keys, CAs, CRLs, ciphers, timeouts, backend). All or
+ * nothing: any error keeps the running configuration and says why. New
+ * connections get the new one; established connections keep theirs.
+ * Listener addresses and [global] settings need a restart.
+ */
 static void kg_gw_reload(struct kg_gw *gw)
 {
 	struct kg_lsnap **ns = NULL;
@@ -409,6 +409,9 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 	int rc, sig;
 	long ncpu;
 
+	if (getenv("KTLSGW_FAULT"))
+		kg_warn("KTLSGW_FAULT=%s: test fault seams are active (failures are injected on "
+			"purpose); unset it outside the test suite", getenv("KTLSGW_FAULT"));
 	gw.gen = kg_cfg_gen_new(cfg);
 	if (!gw.gen) {
 		kg_config_free(cfg);

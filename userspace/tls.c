@@ -207,19 +207,19 @@ static int kg_key_private(const struct kg_listener_conf *l, enum kg_lkey key, co
 struct kg_ctx_role {
 	int tls_min, tls_max;
 	const char *cert, *key, *ciphers, *ciphersuites;
-	enum kg_lkey k_version, k_cert, k_key, k_ciphers, k_ciphersuites;
+	enum kg_lkey k_min, k_max, k_cert, k_key, k_ciphers, k_ciphersuites;
 	const char *cert_is;		/* whose certificate @cert is, for messages */
 };
 
-/* Versions, our certificate and key (if any), cipher lists, modes. 0, or
- * -EINVAL with "FILE:LINE: cause; next step" in @err. */
-static int kg_ctx_common(SSL_CTX *ctx, const struct kg_listener_conf *l,
-			 const struct kg_ctx_role *r, const char *cfgpath, char *err, size_t errlen)
+/* Versions and our certificate and key (if any). 0, or -EINVAL with
+ * "FILE:LINE: cause; next step" in @err. */
+static int kg_ctx_identity(SSL_CTX *ctx, const struct kg_listener_conf *l,
+			   const struct kg_ctx_role *r, const char *cfgpath, char *err, size_t errlen)
 {
 	if (SSL_CTX_set_min_proto_version(ctx, r->tls_min) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, r->tls_max) != 1) {
-		KG_CFGERR(l, r->k_version, "cannot set the TLS version range of %s",
-			  kg_lkey_name(r->k_version));
+		KG_CFGERR(l, l->line[r->k_min] ? r->k_min : r->k_max,
+			  "cannot set the TLS version range");
 		return -EINVAL;
 	}
 	if (r->cert) {
@@ -246,6 +246,13 @@ static int kg_ctx_common(SSL_CTX *ctx, const struct kg_listener_conf *l,
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* Cipher lists and modes, last: 0 or -EINVAL as kg_ctx_identity. */
+static int kg_ctx_ciphers(SSL_CTX *ctx, const struct kg_listener_conf *l,
+			  const struct kg_ctx_role *r, const char *cfgpath, char *err, size_t errlen)
+{
 	/* TLS 1.2 default: forward-secret AEAD suites only (no CBC: LUCKY13) */
 	if (!r->ciphers && SSL_CTX_set_cipher_list(ctx, KG_TLS12_DEFAULT_CIPHERS) != 1) {
 		KG_CFGERR(l, KG_LK_SECTION, "the default TLS 1.2 cipher list is not usable here");
@@ -283,8 +290,9 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 	const struct kg_ctx_role role = {
 		.tls_min = o->tls_min, .tls_max = o->tls_max, .cert = o->cert, .key = o->key,
 		.ciphers = o->ciphers, .ciphersuites = o->ciphersuites,
-		.k_version = KG_LK_BACKEND_TLS_MIN, .k_cert = KG_LK_BACKEND_CERT,
-		.k_key = KG_LK_BACKEND_KEY, .k_ciphers = KG_LK_BACKEND_CIPHERS,
+		.k_min = KG_LK_BACKEND_TLS_MIN, .k_max = KG_LK_BACKEND_TLS_MAX,
+		.k_cert = KG_LK_BACKEND_CERT, .k_key = KG_LK_BACKEND_KEY,
+		.k_ciphers = KG_LK_BACKEND_CIPHERS,
 		.k_ciphersuites = KG_LK_BACKEND_CIPHERSUITES, .cert_is = "our client certificate",
 	};
 	X509_VERIFY_PARAM *vp;
@@ -299,8 +307,6 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 		kg_ssl_errstr(err, errlen, strlen(err));
 		return -ENOMEM;
 	}
-	if (kg_ctx_common(ctx, l, &role, cfgpath, err, errlen))
-		goto fail;
 	if (o->ca) {
 		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
 			KG_CFGERR(l, KG_LK_BACKEND_CA, "backend_ca = %s: no PEM certificate found; give "
@@ -312,6 +318,9 @@ static int kg_tls_origin_build(const struct kg_listener_conf *l, const char *cfg
 			  "be loaded; add backend_ca = FILE");
 		goto fail;
 	}
+	if (kg_ctx_identity(ctx, l, &role, cfgpath, err, errlen) ||
+	    kg_ctx_ciphers(ctx, l, &role, cfgpath, err, errlen))
+		goto fail;
 	/* The origin must prove who it is: a chain to backend_ca, a server
 	 * certificate, dates, and the name (or address) we dialled. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, kg_tls_origin_verify_cb);
@@ -429,8 +438,8 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 {
 	const struct kg_ctx_role role = {
 		.tls_min = l->tls_min, .tls_max = l->tls_max, .cert = l->cert, .key = l->key,
-		.ciphers = l->ciphers, .ciphersuites = l->ciphersuites, .k_version = KG_LK_TLS_MIN,
-		.k_cert = KG_LK_CERT, .k_key = KG_LK_KEY, .k_ciphers = KG_LK_CIPHERS,
+		.ciphers = l->ciphers, .ciphersuites = l->ciphersuites,
+		.k_min = KG_LK_TLS_MIN, .k_max = KG_LK_TLS_MAX, .k_cert = KG_LK_CERT, .k_key = KG_LK_KEY, .k_ciphers = KG_LK_CIPHERS,
 		.k_ciphersuites = KG_LK_CIPHERSUITES, .cert_is = "the server certificate",
 	};
 	STACK_OF(X509_NAME) *names = NULL;
@@ -452,7 +461,7 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 		goto fail;
 	}
 	SSL_CTX_set_app_data(t->ctx, t);
-	if (kg_ctx_common(t->ctx, l, &role, cfgpath, err, errlen))
+	if (kg_ctx_identity(t->ctx, l, &role, cfgpath, err, errlen))
 		goto fail;
 	st = SSL_CTX_get_cert_store(t->ctx);
 	rc = kg_certs_load(l->client_ca, &t->issuers);
@@ -525,6 +534,8 @@ static int kg_tls_ctx_build(const struct kg_listener_conf *l, const char *cfgpat
 	if (names)
 		SSL_CTX_set_client_CA_list(t->ctx, names);
 
+	if (kg_ctx_ciphers(t->ctx, l, &role, cfgpath, err, errlen))
+		goto fail;
 	/* No resumption: a resumed session skips certificate verification, and
 	 * revocation must be checked on every handshake. */
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);

@@ -76,8 +76,6 @@ fp() {
 	openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing holds now (the kernel's
-# pick), for a listener whose configuration needs a fixed port (metrics)
 # ktls_mode WHAT: MODE=ktls where the kernel has the tls ULP (loading the
 # module if need be), else MODE=userspace, said in one line; inside the VM
 # a missing ULP fails. KT is the ktls key the cells use.
@@ -100,6 +98,8 @@ tls_stat() {
 	awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0
 }
 
+# free_port: a TCP port on 127.0.0.1 that nothing holds now (the kernel's
+# pick), for a listener whose configuration needs a fixed port (metrics)
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -25,6 +25,10 @@ start_gw "$T/gw.conf" || { nok "gateway start"; exit 1; }
 timeout 600 testssl --quiet --color 0 --warnings batch --add-ca "$P/ca.pem" -p -s -f -P -S -U \
 	--jsonfile "$T/testssl.json" "127.0.0.1:$GW_demo" >"$T/testssl.txt" 2>&1
 rc=$?
+if [ "$rc" = 124 ]; then
+	nok "testssl did not finish in 600 s: its JSON would be partial ($(tail -2 "$T/testssl.txt"))"
+	exit 1
+fi
 if [ ! -s "$T/testssl.json" ]; then
 	nok "testssl produced no JSON (exit $rc): $(tail -5 "$T/testssl.txt")"
 	exit 1

@@ -17,6 +17,15 @@ if [ -x "$OUT/haproxy" ]; then
 	echo "$OUT/haproxy"
 	exit 0
 fi
+# one build at a time (deps.sh and test runs of several checkouts share it)
+mkdir -p "$(dirname "$OUT")"
+if [ -z "${KG_HAPROXY3_LOCKED:-}" ]; then
+	KG_HAPROXY3_LOCKED=1 exec flock "$OUT.lock" sh "$0" "$@"
+fi
+if [ -x "$OUT/haproxy" ]; then
+	echo "$OUT/haproxy"
+	exit 0
+fi
 [ -r /usr/include/lua5.4/lua.h ] || { echo "haproxy3: liblua5.4-dev missing (sh tests/deps.sh)" >&2; exit 1; }
 mkdir -p "$OUT"
 tgz=$OUT/haproxy_$V.orig.tar.gz
