@@ -154,14 +154,24 @@ else
 	nok "slow clients did not connect: $(cat "$T/slow.err")"
 fi
 
+# hold_conn NAME WHO ACTIVE: WHO's TLS connection held open through the
+# gateway (tlsprobe hold, fed through the fifo $T/NAME.in, which stays open
+# on fd $HOLD_FD until the caller closes it); then wait (bounded) until
+# ACTIVE connections are counted
+hold_conn() {
+	local n=100
+	mkfifo "$T/$1.in"
+	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/$2.pem" "$P/$2.key" \
+		< "$T/$1.in" > "$T/$1.out" 2>&1 &
+	exec {HOLD_FD}>"$T/$1.in"
+	printf '%s stays\n' "$2" >&"$HOLD_FD"
+	while [ "$(metric ktlsgw_connections_active worker)" -lt "$3" ] && [ $n -gt 0 ]; do
+		sleep 0.1; n=$((n - 1)); done
+}
+
 # --- drain: revocation and the admin socket keep working; a 2nd signal ends it --
-mkfifo "$T/hold2.in"
-timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/carol.pem" "$P/carol.key" \
-	< "$T/hold2.in" > "$T/hold2.out" 2>&1 &
-exec 5>"$T/hold2.in"
-printf 'carol stays\n' >&5
-n=100
-while [ "$(metric ktlsgw_connections_active worker)" -lt 2 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+hold_conn hold2 carol 2
+H2=$HOLD_FD
 kill -TERM "$GW_PID"
 wait_since 0 "SIGTERM: no new connections" 200 || nok "SIGTERM not logged"
 if "$KTLSGW" stats -s "$T/admin.sock" >"$T/stats.out" 2>&1; then
@@ -199,17 +209,12 @@ else
 fi
 wait "$GW_PID" 2>/dev/null
 GW_PID=
-exec 5>&-
+exec {H2}>&-
 
 # --- a second SIGTERM ends a drain as SIGINT does; the metrics answer meanwhile --
 if start_gw "$T/gw.conf"; then
-	mkfifo "$T/hold3.in"
-	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/alice.pem" "$P/alice.key" \
-		< "$T/hold3.in" > "$T/hold3.out" 2>&1 &
-	exec 6>"$T/hold3.in"
-	printf 'alice stays\n' >&6
-	n=100
-	while [ "$(metric ktlsgw_connections_active worker)" -lt 1 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	hold_conn hold3 alice 1
+	H3=$HOLD_FD
 	m=$(logmark)
 	kill -TERM "$GW_PID"
 	wait_since "$m" "SIGTERM: no new connections" 200 || nok "first SIGTERM not logged"
@@ -232,7 +237,7 @@ if start_gw "$T/gw.conf"; then
 	fi
 	wait "$GW_PID" 2>/dev/null
 	GW_PID=
-	exec 6>&-
+	exec {H3}>&-
 else
 	nok "the gateway restarts for the second-SIGTERM drain"
 fi

@@ -21,6 +21,12 @@ if ! command -v socat >/dev/null; then
 fi
 BYTES=${KG_KTLS_BYTES:-1048576}
 
+# the origin leg toward socat: TLS, verified against the test CA, with
+# alice's certificate (the origin requires one)
+ORIGIN_MTLS="backend_tls = on
+backend_ca = $P/ca.pem
+backend_cert = $P/alice.pem
+backend_key = $P/alice.key"
 SPORT=$(free_port)
 socat "OPENSSL-LISTEN:$SPORT,bind=127.0.0.1,reuseaddr,fork,cert=$P/server.pem,key=$P/server.key,cafile=$P/client-ca-chain.pem,verify=1" \
 	"TCP:127.0.0.1:$echo_PORT" 2>"$T/socat.log" &
@@ -107,10 +113,7 @@ if [ $MODE = ktls ] && want_part zc; then
 revocation = off
 admin_socket ="
 		listener_conf zc "$SPORT" "ktls = on
-backend_tls = on
-backend_ca = $P/ca.pem
-backend_cert = $P/alice.pem
-backend_key = $P/alice.key"
+$ORIGIN_MTLS"
 	} > "$T/zc.conf"
 	: > "$T/gw.log"
 	if start_gw "$T/zc.conf"; then
@@ -284,10 +287,7 @@ bpf_pin_root = $PINS
 revocation_scan_interval = 100ms
 admin_socket = $T/admin.sock"
 		listener_conf revo "$SPORT" "ktls = $KT
-backend_tls = on
-backend_ca = $P/ca.pem
-backend_cert = $P/alice.pem
-backend_key = $P/alice.key"
+$ORIGIN_MTLS"
 	} > "$T/revo.conf"
 	: > "$T/gw.log"
 	if start_gw "$T/revo.conf"; then
