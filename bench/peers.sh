@@ -10,12 +10,18 @@
 
 declare -A USED=()
 port_busy() { timeout 1 bash -c ">/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-# a random high port that nothing listens on and that is not taken here
+# Listening ports come from below the kernel's ephemeral range: a port in it
+# may still be held by a client connection of an earlier run in TIME_WAIT,
+# and bind() then fails with EADDRINUSE (seen on a second run on one machine).
+PORT_LO=10000 PORT_HI=32767
+read -r _eph _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null &&
+	[ "${_eph:-0}" -gt $((PORT_LO + 2000)) ] && PORT_HI=$((_eph - 1))
+# a random port that nothing listens on and that is not taken here
 # (call it in the current shell, not in $(...), or USED forgets it)
 port() { # VAR (locals prefixed: VAR is the caller's, maybe "p")
 	local _pp _pi
 	for _pi in $(seq 1 50); do
-		_pp=$((20000 + RANDOM % 30000))
+		_pp=$((PORT_LO + RANDOM % (PORT_HI - PORT_LO + 1)))
 		[ -z "${USED[$_pp]:-}" ] && ! port_busy $_pp && { USED[$_pp]=1; printf -v "$1" %s "$_pp"; return 0; }
 	done
 	echo "no free port found" >&2
