@@ -49,7 +49,7 @@ peer_conf_nginx() { # KEY WORKERS
 	local key=$1 w=$2 be
 	printf '%s\n' "${NGX_LOAD:-}"
 	[ -n "${NGX_EXTRA:-}" ] && printf '%s\n' "$NGX_EXTRA"
-	printf 'worker_processes %s;\npid %s/%s.pid;\nerror_log %s/%s.err warn;\ndaemon off;\nevents { worker_connections 8192; }\nstream {\n' \
+	printf 'worker_processes %s;\npid %s/%s.pid;\nerror_log %s/%s.err warn;\ndaemon off;\nevents { worker_connections 32768; }\nstream {\n' \
 		"$w" "$T" "$key" "$T" "$key"
 	for be in sink source echo; do
 		printf ' server { listen 127.0.0.1:%s ssl; ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key; ssl_verify_client on; ssl_client_certificate %s/client-ca-chain.pem; ssl_verify_depth 2; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; proxy_half_close on; proxy_pass 127.0.0.1:%s; }\n' \
@@ -60,7 +60,7 @@ peer_conf_nginx() { # KEY WORKERS
 
 peer_conf_haproxy() { # KEY WORKERS
 	local key=$1 w=$2 be
-	printf 'global\n  nbthread %s\n  maxconn 4000\n  ssl-server-verify none\n  tune.ssl.default-dh-param 2048\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n' "$w"
+	printf 'global\n  nbthread %s\n  maxconn %s\n  ssl-server-verify none\n  tune.ssl.default-dh-param 2048\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n' "$w" "${PEER_MAXCONN:-4000}"
 	for be in sink source echo; do
 		printf 'listen %s\n  bind 127.0.0.1:%s ssl crt %s/server-combined.pem ca-file %s/client-ca-chain.pem verify required no-tls-tickets\n  server b 127.0.0.1:%s\n' \
 			"$be" "${FRONT[$key.$be]}" "$P" "$P" "$(peer_backend $be)"
