@@ -27,6 +27,9 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 	uint32_t i;
 	int n;
 
+	/* counted before the answer, so a reader who has the list sees it;
+	 * a kill or a revocation cut must never get here (tests count it) */
+	KG_STAT_ADD(&w->stats, conn_snapshots, 1);
 	pthread_mutex_lock(&r->mu);
 	for (i = 0; i < w->cap; i++) {
 		struct kg_conn *c = w->conns[i];

@@ -32,6 +32,7 @@ struct kg_stats {
 	uint64_t rekeys_rx, rekeys_tx;	/* KeyUpdates followed in the kernel (rekey) */
 	uint64_t accept_errors;
 	uint64_t tag_errors;		/* sockets that could not be tagged for revocation */
+	uint64_t conn_snapshots;	/* connection lists built (`conn list`), never for a kill */
 	uint64_t paths[KG_PATH__COUNT][2][KG_STAT_CIPHERS];
 	uint64_t closes[KG_CLOSES_MAX];	/* by enum kg_close_reason */
 };

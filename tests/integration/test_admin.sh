@@ -1,7 +1,9 @@
 #!/bin/bash
 # Operating it: `conn list` shows live sessions with fingerprint and data path,
-# `conn kill` ends one, `stats` counts, the metrics page passes promtool and
-# every rejection reason moves its own counter, SIGTERM drains.
+# `conn kill` ends one, and neither it nor a revocation cut builds a
+# connection list (ktlsgw_conn_snapshots_total), `stats` counts, the metrics
+# page passes promtool and every rejection reason moves its own counter,
+# SIGTERM drains.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +50,84 @@ else
 fi
 "$KTLSGW" conn kill 999999 $A 2>"$T/e"; rc=$?
 [ $rc = 1 ] && grep -q "no connection 999999" "$T/e" && ok "conn kill of an unknown ID: exit 1, says so" || nok "conn kill unknown: rc=$rc"
+
+# --- conn kill and a revocation cut find the connection by ID ---------------
+# ktlsgw_conn_snapshots_total counts the connection lists workers build.
+# `conn list` moves it (one per worker), so it is live; a kill and a
+# revocation cut must leave it alone: they go to the worker the ID names,
+# which finds the connection by its slot, never by listing them all.
+snaps() { metric ktlsgw_conn_snapshots_total worker; }
+# held NAME CERT: CERT's openssl session, held open (stdin) until
+# $T/held.stop, waited for until NAME has come back; HELD_PID is the client.
+# NAME must not start with a letter s_client takes for a command (Q, R, k, K)
+held() {
+	# shellcheck disable=SC2046
+	( printf '%s\n' "$1"; while [ ! -e "$T/held.stop" ]; do sleep 0.1; done ) |
+		timeout 120 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
+		-CAfile "$P/ca.pem" $(cert_args "$2") >"$T/$1.out" 2>&1 &
+	HELD_PID=$!
+	wait_log "^$1$" 100 "$T/$1.out" || nok "held $1: no echo: $(tail -2 "$T/$1.out")"
+}
+# id_of SUBJECT: its connection's ID in the reply of `conn list -j` (stdin)
+id_of() {
+	python3 -c 'import json, sys
+print(next((c["id"] for c in json.load(sys.stdin) if c["subject"] == sys.argv[1]), ""))' "$1"
+}
+held victim alice; KP=$HELD_PID
+held bystander dave; SP=$HELD_PID
+held revokee carol; CP=$HELD_PID
+s0=$(snaps)
+js=$("$KTLSGW" -j stats $A | python3 -c 'import json, sys; print(json.load(sys.stdin)["conn_snapshots"])')
+[ "$js" = "$s0" ] && ok "stats conn_snapshots = metric ktlsgw_conn_snapshots_total = $s0" ||
+	nok "stats conn_snapshots $js, metric $s0"
+"$KTLSGW" -j conn list $A >"$T/list.json"
+kid=$(id_of alice <"$T/list.json"); cid=$(id_of carol <"$T/list.json")
+s1=$(snaps)
+if [ -n "$kid" ] && [ -n "$cid" ] && [ "$s1" = $((s0 + 2)) ]; then
+	ok "conn list of 3 held connections built one list per worker: ktlsgw_conn_snapshots_total $s0 -> $s1"
+else
+	nok "conn list: snapshots $s0 -> $s1 (2 workers), alice=$kid carol=$cid"
+fi
+"$KTLSGW" conn kill "$kid" $A >"$T/kill.out" 2>&1
+wait_gone "$KP" 50
+s2=$(snaps)
+if ! kill -0 "$KP" 2>/dev/null && grep -q "conn=$kid .*reason=killed" "$T/gw.log" && kill -0 "$SP" &&
+   [ "$s2" = "$s1" ]; then
+	ok "conn kill $kid ended that connection alone and built no connection list ($s1 -> $s2)"
+else
+	nok "conn kill $kid: client $(kill -0 "$KP" 2>/dev/null && echo alive || echo gone), snapshots $s1 -> $s2; $(cat "$T/kill.out")"
+fi
+# The revocation is written into the pinned map with bpftool (as an operator
+# may): `revoke add` cuts in its own process where the kernel has
+# bpf_sock_destroy, and then the gateway's pass has nothing to kill; an
+# entry it did not write, the gateway's own revocation pass finds and cuts
+# on every kernel, through the owning worker's mailbox.
+if ! grep -q "live connections cut by" "$T/gw.log"; then
+	skip "revocation cut without a connection list: BPF revocation unavailable here ($(grep -m1 'revocation:' "$T/gw.log"))"
+elif ! command -v bpftool >/dev/null; then
+	skip "revocation cut without a connection list: bpftool not installed"
+else
+	m=$(logmark)
+	# shellcheck disable=SC2046
+	bpftool map update pinned "/sys/fs/bpf/ktlsgw-test-admin-$$/revoked" key hex $(fp "$P/carol.pem" |
+		sed 's/../& /g') value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 >"$T/rev.out" 2>&1
+	wait_since "$m" "access .*conn=$cid .*reason=revoked" 100
+	wait_gone "$CP" 50
+	# Two kills of the cut ID, each answered by its worker: the second
+	# comes from a later mailbox pass than any kill the revocation scan
+	# posted before the first, so a list built on that path is counted.
+	k1=$("$KTLSGW" conn kill "$cid" $A 2>&1); k2=$("$KTLSGW" conn kill "$cid" $A 2>&1)
+	s3=$(snaps)
+	if ! kill -0 "$CP" 2>/dev/null && logsince "$m" | grep -q "conn=$cid .*reason=revoked" &&
+	   [ "$(printf '%s\n%s\n' "$k1" "$k2" | grep -c "no connection $cid")" = 2 ] && kill -0 "$SP" &&
+	   [ "$s3" = "$s2" ]; then
+		ok "the revocation pass cut conn $cid alone and built no connection list ($s2 -> $s3)"
+	else
+		nok "revocation cut of $cid: client $(kill -0 "$CP" 2>/dev/null && echo alive || echo gone), snapshots $s2 -> $s3; $(cat "$T/rev.out"); $(logsince "$m" | grep -c "conn=$cid .*reason=revoked") access line; $k1; $k2"
+	fi
+fi
+touch "$T/held.stop"
+wait_gone "$SP" 50 || kill "$SP" 2>/dev/null
 
 # --- each rejection reason moves its own counter --------------------------
 try() { # CERT (empty = none) [s_client args]: true when the echo came back
