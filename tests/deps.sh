@@ -5,7 +5,7 @@ set -eu
 PKGS="make gcc clang pkg-config libssl-dev liburing-dev libcmocka-dev \
 libbpf-dev libjson-c-dev libnats-dev nats-server bpftool openssl curl gnutls-bin socat iproute2 procps bc prometheus man-db haproxy \
 liblua5.4-dev testssl.sh valgrind libclang-rt-14-dev util-linux python3 strace \
-qemu-system-x86 busybox-static kmod xz-utils zstd nginx"
+qemu-system-x86 busybox-static kmod xz-utils zstd nginx libnginx-mod-stream stunnel4"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
