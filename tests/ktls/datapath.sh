@@ -3,7 +3,8 @@
 # zero-copy (gateway rchar+wchar < 1% of the bytes proxied), close_notify in
 # each direction, a client KeyUpdate ends cleanly and is counted, a flood of
 # control records costs no CPU once it stops, and revoking a certificate cuts
-# an offloaded connection (kernel without bpf_sock_destroy: the gateway does).
+# an offloaded connection (kernel without bpf_sock_destroy: the gateway does),
+# and an idle offloaded connection costs at most 1 KiB of the gateway's memory.
 set -u
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -162,5 +163,19 @@ else
 	skip "revocation in the VM: $(grep -m1 'revocation' "$T/gw.log")"
 fi
 stop_gw
+
+# --- idle memory per connection, offloaded and not (a size, not a timing) -----
+N_IDLE=${KG_IDLE_CONNS:-500}
+bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
+# private pages (PSS falls while the client maps the same libraries)
+kib() { grep "\"path\":\"$1\"" "$T/idle.jsonl" | grep -o '"private_kib_per_conn":-\?[0-9.]*' | cut -d: -f2; }
+kt=$(kib ktls) us=$(kib userspace)
+# the userspace figure shows the method sees connections at all
+if [ -n "$kt" ] && [ -n "$us" ] && grep -q '"ok":true' "$T/idle.jsonl" &&
+   [ "$(echo "$kt <= 1.0" | bc -l)" = 1 ] && [ "$(echo "$us >= 5" | bc -l)" = 1 ]; then
+	ok "idle memory: $N_IDLE idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's private memory, held minus before, / N; the bound is 1 KiB offloaded)"
+else
+	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound 1 KiB); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
+fi
 rm -rf "$T" "$PINS"
 [ "$FAIL" -eq 0 ]
