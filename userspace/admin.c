@@ -92,9 +92,10 @@ int kg_metrics_listen(const struct kg_addr *a, char *err, size_t errlen)
  * Every worker's live connections, parsed into a JSON array the caller
  * puts. The workers answer with text ("{…},{…}", see kg_json_conn_render)
  * because it crosses threads as one buffer; reading it back with the
- * parser means a reply is valid JSON whatever a worker wrote, and `conn
- * kill` finds IDs by value. NULL when out of memory or when the workers'
- * text does not parse (logged).
+ * parser means a reply is valid JSON whatever a worker wrote. Only `conn
+ * list` builds one: `conn kill` and the revocation pass go to the owning
+ * worker by the ID (ktlsgw_conn_snapshots_total counts these lists). NULL
+ * when out of memory or when the workers' text does not parse (logged).
  */
 static struct json_object *kg_conn_snapshot(struct kg_gw *gw)
 {

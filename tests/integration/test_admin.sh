@@ -62,7 +62,7 @@ snaps() { metric ktlsgw_conn_snapshots_total worker; }
 # NAME must not start with a letter s_client takes for a command (Q, R, k, K)
 held() {
 	# shellcheck disable=SC2046
-	( printf '%s\n' "$1"; while [ ! -e "$T/held.stop" ]; do sleep 0.1; done ) |
+	( printf '%s\n' "$1"; while [ ! -e "$T/held.stop" ] && [ -d "$T" ]; do sleep 0.1; done ) |
 		timeout 120 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$GW_edge" \
 		-CAfile "$P/ca.pem" $(cert_args "$2") >"$T/$1.out" 2>&1 &
 	HELD_PID=$!
@@ -113,7 +113,8 @@ else
 		sed 's/../& /g') value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 >"$T/rev.out" 2>&1
 	wait_since "$m" "access .*conn=$cid .*reason=revoked" 100
 	wait_gone "$CP" 50
-	# Two kills of the cut ID, each answered by its worker: the second
+	# Two kills of the cut ID, each answered by the worker that owned it:
+	# the second
 	# comes from a later mailbox pass than any kill the revocation scan
 	# posted before the first, so a list built on that path is counted.
 	k1=$("$KTLSGW" conn kill "$cid" $A 2>&1); k2=$("$KTLSGW" conn kill "$cid" $A 2>&1)
