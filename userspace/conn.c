@@ -136,10 +136,7 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 	c->state = KG_ST_HANDSHAKE;
 	c->path = "handshake";
 	c->deadline_ms = w->now_ms + c->conf->handshake_timeout_ms;
-	snprintf(c->tls_version, sizeof(c->tls_version), "-");
-	snprintf(c->cipher, sizeof(c->cipher), "-");
-	snprintf(c->origin_tls, sizeof(c->origin_tls), "-");
-	snprintf(c->origin_cipher, sizeof(c->origin_cipher), "-");
+	c->tls_version = c->cipher = c->origin_tls = c->origin_cipher = "-";
 	c->server_name = "";
 	w->conns[c->slot] = c;
 	w->n_live++;
@@ -155,11 +152,37 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 	return 0;
 }
 
+/* Out of memory, c->detail borrows this, so the line that follows still
+ * says why; one per worker thread, as every connection stays on its own. */
+static __thread char kg_detail_scratch[KG_DETAIL_LEN];
+
+char *kg_conn_detail_buf(struct kg_conn *c)
+{
+	if (!c->detail) {
+		c->detail = malloc(KG_DETAIL_LEN);
+		if (!c->detail) {
+			c->detail = kg_detail_scratch;
+			c->detail_scratch = true;
+		}
+		c->detail[0] = '\0';
+	}
+	return c->detail;
+}
+
+void kg_conn_detail_free(struct kg_conn *c)
+{
+	if (!c->detail_scratch)
+		free(c->detail);
+	c->detail = NULL;
+	c->detail_scratch = false;
+}
+
 /* ---- log lines ---------------------------------------------------------- */
 
 static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 {
-	char fp[KG_FP_HEX_LEN] = "-", subj[4 * sizeof(c->cn) + 8], origin[128] = "";
+	char fp[KG_FP_HEX_LEN] = "-", subj[4 * (KG_CN_MAX + 1) + 8];
+	char origin[128] = "";
 	uint64_t dur = w->now_ms - c->start_ms;
 
 	if (c->has_fp)
@@ -167,7 +190,7 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 	if (kg_log_json()) {
 		struct json_object *o = kg_json_obj("suusssssssuuuss", "event", "access",
 			"conn", c->id, "worker", (uint64_t)w->idx, "listener", c->conf->name,
-			"server_name", c->server_name, "client", c->peer, "subject", c->cn,
+			"server_name", c->server_name, "client", c->peer, "subject", kg_conn_cn(c),
 			"sha256", fp, "tls", c->tls_version, "cipher", c->cipher,
 			"bytes_in", c->bytes_in, "bytes_out", c->bytes_out, "duration_ms", dur,
 			"path", c->path, "reason", kg_close_reason_str(c->reason));
@@ -189,7 +212,7 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 		json_object_put(o);
 		return;
 	}
-	kg_log_quote(subj, sizeof(subj), c->cn[0] ? c->cn : "-");
+	kg_log_quote(subj, sizeof(subj), c->cn ? c->cn : "-");
 	if (c->conf->origin.on)
 		snprintf(origin, sizeof(origin), " origin_tls=%s origin_cipher=%s", c->origin_tls,
 			 c->origin_cipher);
@@ -199,7 +222,8 @@ static void kg_access_log(struct kg_worker *w, struct kg_conn *c)
 		c->server_name[0] ? " server_name=" : "", c->server_name, c->peer, subj, fp,
 		c->tls_version, c->cipher, origin, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out, (unsigned long long)dur, c->path,
-		kg_close_reason_str(c->reason), c->detail[0] ? " detail=" : "", c->detail);
+		kg_close_reason_str(c->reason), kg_conn_detail(c)[0] ? " detail=" : "",
+		kg_conn_detail(c));
 }
 
 void kg_conn_log_reject(struct kg_worker *w, struct kg_conn *c, const char *reason)
@@ -216,7 +240,7 @@ void kg_conn_log_reject(struct kg_worker *w, struct kg_conn *c, const char *reas
 	kg_warn("reject conn=%llu listener=%s%s%s client=%s reason=%s alert=\"%s\" %s%s%s",
 		(unsigned long long)c->id, c->conf->name, c->server_name[0] ? " server_name=" : "",
 		c->server_name, c->peer, reason, alert, cert,
-		c->detail[0] ? " detail=" : "", c->detail);
+		kg_conn_detail(c)[0] ? " detail=" : "", kg_conn_detail(c));
 	c->logged_reject = true;
 }
 
@@ -255,6 +279,8 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	X509_free(c->hs.leaf);
 	X509_free(c->bhs.leaf);
 	free(c->pp);
+	free(c->cn);
+	kg_conn_detail_free(c);
 	kg_pool_put_conn(&w->pool, c);
 	kg_lsnap_put(c->snap);
 	KG_STAT_SUB(&w->stats, conns_active, 1);
@@ -409,12 +435,12 @@ void kg_conn_pump(struct kg_worker *w, struct kg_conn *c)
 		if (why == KG_CLOSE_BACKEND_ERROR && kg_origin_refused(w, c))
 			break;
 		if (why == KG_CLOSE_KEYUPDATE) {
-			char subj[4 * sizeof(c->cn) + 8];
+			char subj[4 * (KG_CN_MAX + 1) + 8];
 
 			KG_STAT_ADD(&w->stats, keyupdate_ends, 1);
 			kg_warn("conn=%llu client=%s subject=\"%s\": KeyUpdate received; kernel TLS "
 				"cannot rekey here, ending the connection cleanly", (unsigned long long)c->id,
-				c->peer, kg_log_quote(subj, sizeof(subj), c->cn));
+				c->peer, kg_log_quote(subj, sizeof(subj), kg_conn_cn(c)));
 		}
 		kg_conn_end(w, c, why);
 		break;
@@ -466,20 +492,22 @@ static void kg_conn_expired(struct kg_worker *w, struct kg_conn *c)
 {
 	switch (c->state) {
 	case KG_ST_HANDSHAKE:
-		snprintf(c->detail, sizeof(c->detail), "no complete handshake within %u ms",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "no complete handshake within %u ms",
 			 c->conf->handshake_timeout_ms);
 		kg_conn_log_reject(w, c, "handshake_timeout");
 		kg_conn_close(w, c, KG_CLOSE_HANDSHAKE_TIMEOUT);
 		break;
 	case KG_ST_CONNECTING:
-		snprintf(c->detail, sizeof(c->detail), "backend %s did not answer within %u ms",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "backend %s did not answer within %u ms",
 			 c->conf->backend.text, c->conf->connect_timeout_ms);
 		kg_err("conn=%llu listener=%s client=%s: %s", (unsigned long long)c->id,
-		       c->conf->name, c->peer, c->detail);
+		       c->conf->name, c->peer, kg_conn_detail(c));
 		kg_conn_end(w, c, KG_CLOSE_BACKEND_CONNECT);
 		break;
 	case KG_ST_ORIGIN:
-		snprintf(c->detail, sizeof(c->detail), "origin handshake did not finish within %u ms",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "origin handshake did not finish within %u ms",
 			 c->conf->handshake_timeout_ms);
 		kg_origin_failed(w, c);
 		break;
@@ -501,7 +529,8 @@ void kg_conn_tick(struct kg_worker *w)
 			continue;
 		if (c->conf->max_lifetime_ms && c->state == KG_ST_PROXY &&
 		    w->now_ms - c->start_ms >= c->conf->max_lifetime_ms) {
-			snprintf(c->detail, sizeof(c->detail), "max_lifetime %u ms", c->conf->max_lifetime_ms);
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "max_lifetime %u ms",
+				 c->conf->max_lifetime_ms);
 			kg_conn_end(w, c, KG_CLOSE_MAX_LIFETIME);
 			continue;
 		}

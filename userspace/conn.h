@@ -76,6 +76,7 @@ struct kg_conn {
 	unsigned flags;
 	int cfd, bfd;
 	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
+	bool detail_scratch;		/* detail is the per-thread scratch, not ours to free */
 	SSL *ssl;			/* the client leg's TLS; NULL with tls = off or kTLS both ways */
 	SSL *bssl;			/* the origin leg's TLS (backend_tls = on), NULL otherwise */
 	struct kg_lsnap *snap;		/* reference: what it started with (reload-safe) */
@@ -100,16 +101,55 @@ struct kg_conn {
 	uint64_t start_ms, deadline_ms;
 	const char *path;		/* data path, for the access log */
 	const char *server_name;	/* SNI group ("" = listener's own), lives in tls */
+	/* Never NULL: "-" until the handshake, then OpenSSL's static names
+	 * (or ours), which outlive the SSL an offload frees. */
+	const char *tls_version;
+	const char *cipher;
+	const char *origin_tls;		/* the origin leg: version and cipher, "-" for none */
+	const char *origin_cipher;
+	char *cn;			/* the client certificate's CN (owned, at most
+					 * KG_CN_MAX bytes), NULL for none, never "" */
+	char *detail;			/* why it ended (owned, KG_DETAIL_LEN bytes),
+					 * NULL until something is said */
 	uint8_t fp[KG_FP_LEN];
 	char peer[64];
-	char cn[256];
-	char tls_version[8];
-	char cipher[64];
-	char origin_tls[8];		/* the origin leg: version and cipher, "-" for none */
-	char origin_cipher[64];
 	char pathbuf[48];		/* path naming both legs, when the origin leg is TLS */
-	char detail[256];
 };
+
+/* An idle offloaded connection costs little more than this struct (the
+ * kernel holds its TLS state): text it may never need lives on the heap. */
+_Static_assert(sizeof(struct kg_conn) <= 600, "struct kg_conn grew past 600 bytes");
+
+/* The longest CN kept, in bytes: longer ones are cut, as they always were. */
+#define KG_CN_MAX 255
+/* The room kg_conn_detail_buf() gives, NUL included. */
+#define KG_DETAIL_LEN 256
+
+/* The client certificate's CN, "" when it has none (or sent no certificate). */
+static inline const char *kg_conn_cn(const struct kg_conn *c)
+{
+	return c->cn ? c->cn : "";
+}
+
+/* What went wrong, "" while nothing has been said. */
+static inline const char *kg_conn_detail(const struct kg_conn *c)
+{
+	return c->detail ? c->detail : "";
+}
+
+/* The buffer behind c->detail (KG_DETAIL_LEN bytes) for the caller to
+ * write, allocated on first use and owned by @c. Never NULL: out of memory
+ * it is a per-thread scratch buffer, which the next connection on this
+ * worker to run out of memory may overwrite. */
+char *kg_conn_detail_buf(struct kg_conn *c);
+/* Forget what c->detail said; the buffer stays for the next write. */
+static inline void kg_conn_detail_clear(struct kg_conn *c)
+{
+	if (c->detail)
+		c->detail[0] = '\0';
+}
+/* Release c->detail (for a connection ending, or one a test made). */
+void kg_conn_detail_free(struct kg_conn *c);
 
 const char *kg_close_reason_str(enum kg_close_reason r);
 

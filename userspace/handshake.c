@@ -79,7 +79,7 @@ static const char *kg_hs_failure_reason(struct kg_conn *c)
 		return kg_verify_reason(c->hs.verify_err);
 	if (c->hs.alert_sent == SSL_AD_CERTIFICATE_REQUIRED ||
 	    (c->hs.alert_sent == SSL_AD_HANDSHAKE_FAILURE && !c->hs.leaf &&
-	     strstr(c->detail, "certificate")))
+	     strstr(kg_conn_detail(c), "certificate")))
 		return "no_certificate";
 	if (c->hs.alert_rcvd >= 0)
 		return "client_alert";
@@ -109,15 +109,15 @@ static void kg_plain_start(struct kg_worker *w, struct kg_conn *c)
 	c->hs.alert_sent = c->hs.alert_rcvd = -1;
 	c->hs.verify_err = X509_V_OK;
 	if (getpeername(c->cfd, (struct sockaddr *)&ss, &sl) || !kg_addr_private(&ss)) {
-		snprintf(c->detail, sizeof(c->detail), "tls = off serves loopback and private "
-			 "networks only");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "tls = off serves loopback and private networks only");
 		kg_conn_log_reject(w, c, "client_not_private");
 		kg_conn_close(w, c, KG_CLOSE_REJECTED);
 		return;
 	}
 	kg_loop_poll_arm(w, c, true);
 	if (c->conf->proxy_v2 && kg_pp2_prepare(c, NULL)) {
-		kg_err("conn=%llu: %s", (unsigned long long)c->id, c->detail);
+		kg_err("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
@@ -132,7 +132,7 @@ void kg_hs_start(struct kg_worker *w, struct kg_conn *c)
 	}
 	c->ssl = kg_tls_new(c->tls, c->cfd, &c->hs);
 	if (!c->ssl) {
-		snprintf(c->detail, sizeof(c->detail), "out of memory for a TLS session");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for a TLS session");
 		kg_conn_close(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
@@ -171,10 +171,10 @@ static int kg_ktls_required(struct kg_worker *w, struct kg_conn *c, int done, co
 {
 	if (done == (KG_KTLS_TX | KG_KTLS_RX) || c->conf->ktls != KG_KTLS_ON)
 		return 0;
-	snprintf(c->detail, sizeof(c->detail), "ktls = on but %s%s offloaded: %s",
+	snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "ktls = on but %s%s offloaded: %s",
 		 done ? "only one direction" : "nothing", leg, why[0] ? why : "?");
 	kg_warn("conn=%llu listener=%s client=%s: refusing to serve: %s", (unsigned long long)c->id,
-		c->conf->name, c->peer, c->detail);
+		c->conf->name, c->peer, kg_conn_detail(c));
 	kg_conn_end(w, c, KG_CLOSE_KTLS_REQUIRED);
 	return 1;
 }
@@ -202,14 +202,15 @@ static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
 {
 	struct sockaddr_storage src, dst;
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
-	struct kg_pp2_info in = { .src = &src, .dst = &dst, .cn = c->cn, .cipher = c->cipher };
+	struct kg_pp2_info in = { .src = &src, .dst = &dst, .cn = kg_conn_cn(c),
+				   .cipher = c->cipher };
 	unsigned char *der = NULL;
 	int derlen = 0, n;
 	size_t cap;
 
 	if (getpeername(c->cfd, (struct sockaddr *)&src, &sl) ||
 	    getsockname(c->cfd, (struct sockaddr *)&dst, &dl)) {
-		snprintf(c->detail, sizeof(c->detail), "PROXY header: %s", strerror(errno));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "PROXY header: %s", strerror(errno));
 		return -1;
 	}
 	if (c->ssl) {
@@ -224,12 +225,12 @@ static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
 		in.cert_der = der;
 		in.cert_len = (size_t)derlen;
 	}
-	cap = 256 + (derlen > 0 ? (size_t)derlen : 0) + strlen(c->cn) + 128;
+	cap = 256 + (derlen > 0 ? (size_t)derlen : 0) + strlen(kg_conn_cn(c)) + 128;
 	c->pp = malloc(cap);
 	n = c->pp ? kg_pp2_build(c->pp, cap, &in) : -ENOMEM;
 	OPENSSL_free(der);
 	if (n < 0) {
-		snprintf(c->detail, sizeof(c->detail), "PROXY header: %s", strerror(-n));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "PROXY header: %s", strerror(-n));
 		return -1;
 	}
 	c->pp_len = (size_t)n;
@@ -240,19 +241,29 @@ static int kg_pp2_prepare(struct kg_conn *c, X509 *peer)
 static void kg_hs_done(struct kg_worker *w, struct kg_conn *c)
 {
 	X509 *peer = SSL_get0_peer_certificate(c->ssl);
+	char cn[KG_CN_MAX + 1] = "";
 
 	if (peer) {
 		c->has_fp = kg_fp_x509(peer, c->fp) == 0;
-		kg_cert_cn(peer, c->cn, sizeof(c->cn));
+		kg_cert_cn(peer, cn, sizeof(cn));
 	}
 	X509_free(c->hs.leaf);
 	c->hs.leaf = NULL;
 	KG_STAT_ADD(&w->stats, handshakes_ok, 1);
-	snprintf(c->tls_version, sizeof(c->tls_version), "%s", kg_tls_version_short(c->ssl));
-	snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+	/* static names: they outlive the SSL that an offload frees */
+	c->tls_version = kg_tls_version_short(c->ssl);
+	c->cipher = SSL_get_cipher_name(c->ssl);
 	c->server_name = kg_tls_server_name(c->ssl);
+	/* Without its CN the client would reach the backend (PROXY header)
+	 * and the logs nameless: end it instead. */
+	if (cn[0] && !(c->cn = strdup(cn))) {
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for the client's CN");
+		kg_err("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
+		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
+		return;
+	}
 	if (c->conf->proxy_v2 && kg_pp2_prepare(c, peer)) {
-		kg_err("conn=%llu: %s", (unsigned long long)c->id, c->detail);
+		kg_err("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
@@ -290,15 +301,15 @@ void kg_hs_event(struct kg_worker *w, struct kg_conn *c)
 	ec = ERR_peek_last_error();
 	c->hs.ssl_reason = ec ? ERR_GET_REASON(ec) : 0;
 	if (c->hs.verify_err != X509_V_OK)
-		snprintf(c->detail, sizeof(c->detail), "certificate verify failed: %s",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "certificate verify failed: %s",
 			 X509_verify_cert_error_string(c->hs.verify_err));
 	else if (ec)
-		snprintf(c->detail, sizeof(c->detail), "%s", ERR_reason_error_string(ec) ?
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s", ERR_reason_error_string(ec) ?
 			 ERR_reason_error_string(ec) : "?");
 	ERR_clear_error();
 	if (kg_hs_client_left(c, e)) {
 		/* The client went away mid-handshake: nothing to tell it. */
-		snprintf(c->detail, sizeof(c->detail), "client closed the connection");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "client closed the connection");
 		c->hs.alert_sent = -1;
 		kg_conn_log_reject(w, c, c->hs.alert_rcvd >= 0 ? "client_alert" : "client_closed");
 		kg_conn_close(w, c, KG_CLOSE_REJECTED);
@@ -315,7 +326,7 @@ static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(c->detail, sizeof(c->detail), "socket: %s", strerror(errno));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "socket: %s", strerror(errno));
 		kg_err("conn=%llu backend %s: cannot create a socket: %s", (unsigned long long)c->id,
 		       a->text, strerror(errno));
 		goto fail;
@@ -323,7 +334,8 @@ static void kg_backend_start(struct kg_worker *w, struct kg_conn *c)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bfd = fd;
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) && errno != EINPROGRESS) {
-		snprintf(c->detail, sizeof(c->detail), "connect %s: %s", a->text, strerror(errno));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "connect %s: %s", a->text, strerror(errno));
 		kg_err("conn=%llu backend %s: connect failed: %s", (unsigned long long)c->id,
 		       a->text, strerror(errno));
 		goto fail;
@@ -349,16 +361,17 @@ static int kg_backend_tag(struct kg_worker *w, struct kg_conn *c)
 	rc = kg_ebpf_tag(w->gw->rev->bpf, c->bfd, c->fp, c->id);
 	if (!rc)
 		return 0;
-	snprintf(c->detail, sizeof(c->detail), "cannot tag the backend socket for revocation: %s",
-		 strerror(-rc));
+	snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+		 "cannot tag the backend socket for revocation: %s", strerror(-rc));
 	KG_STAT_ADD(&w->stats, tag_errors, 1);
 	if (c->snap->gen->cfg->revocation != KG_REV_REQUIRED) {
-		kg_warn("conn=%llu: %s", (unsigned long long)c->id, c->detail);
-		c->detail[0] = '\0';
+		kg_warn("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
+		kg_conn_detail_clear(c);
 		return 0;
 	}
 	kg_err("conn=%llu listener=%s client=%s: %s; revocation = required refuses a connection "
-	       "it could not cut", (unsigned long long)c->id, c->conf->name, c->peer, c->detail);
+	       "it could not cut", (unsigned long long)c->id, c->conf->name, c->peer,
+	       kg_conn_detail(c));
 	return rc;
 }
 
@@ -375,7 +388,7 @@ void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c)
 	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLOUT | POLLERR | POLLHUP)))
 		return;		/* a spurious wake-up: still connecting */
 	if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-		snprintf(c->detail, sizeof(c->detail), "connect %s: %s",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "connect %s: %s",
 			 c->conf->backend.text, strerror(err ? err : errno));
 		kg_err("conn=%llu listener=%s client=%s backend %s: connect failed: %s; check that "
 		       "the backend is up", (unsigned long long)c->id, c->conf->name, c->peer,
@@ -389,7 +402,8 @@ void kg_hs_connect_event(struct kg_worker *w, struct kg_conn *c)
 		ssize_t n = send(c->bfd, c->pp, c->pp_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n != (ssize_t)c->pp_len) {
-			snprintf(c->detail, sizeof(c->detail), "PROXY header to the backend: %s",
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+				 "PROXY header to the backend: %s",
 				 n < 0 ? strerror(errno) : "short write");
 			kg_conn_end(w, c, KG_CLOSE_BACKEND_ERROR);
 			return;
@@ -425,13 +439,13 @@ static const char *kg_alert_name(int desc)
  */
 void kg_origin_failed(struct kg_worker *w, struct kg_conn *c)
 {
-	char subj[4 * sizeof(c->cn) + 8];
+	char subj[4 * (KG_CN_MAX + 1) + 8];
 
 	KG_STAT_ADD(&w->stats, backend_tls_fail, 1);
 	kg_err("conn=%llu listener=%s client=%s subject=\"%s\" backend %s: backend_tls_failed: %s",
 	       (unsigned long long)c->id, c->conf->name, c->peer,
-	       kg_log_quote(subj, sizeof(subj), c->cn[0] ? c->cn : "-"), c->conf->backend.text,
-	       c->detail);
+	       kg_log_quote(subj, sizeof(subj), c->cn ? c->cn : "-"), c->conf->backend.text,
+	       kg_conn_detail(c));
 	kg_conn_end(w, c, KG_CLOSE_BACKEND_TLS);
 }
 
@@ -450,14 +464,16 @@ static void kg_origin_describe(struct kg_conn *c, unsigned long ec)
 	if (c->bhs.verify_err != X509_V_OK) {
 		if (c->bhs.verify_err == X509_V_ERR_HOSTNAME_MISMATCH ||
 		    c->bhs.verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
-			snprintf(c->detail, sizeof(c->detail), "origin certificate does not name "
-				 "'%.100s'%s", o->name[0] ? o->name : o->ip, who);
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+				 "origin certificate does not name '%.100s'%s",
+				 o->name[0] ? o->name : o->ip, who);
 		else
-			snprintf(c->detail, sizeof(c->detail), "origin certificate refused (%s): %s%s",
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+				 "origin certificate refused (%s): %s%s",
 				 kg_verify_reason(c->bhs.verify_err),
 				 X509_verify_cert_error_string(c->bhs.verify_err), who);
 	} else if (c->bhs.alert_rcvd >= 0) {
-		snprintf(c->detail, sizeof(c->detail), "origin sent alert %s%s",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "origin sent alert %s%s",
 			 kg_alert_name(c->bhs.alert_rcvd),
 			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_REQUIRED ||
 			 c->bhs.alert_rcvd == SSL_AD_HANDSHAKE_FAILURE ?
@@ -465,11 +481,11 @@ static void kg_origin_describe(struct kg_conn *c, unsigned long ec)
 			 c->bhs.alert_rcvd == SSL_AD_UNKNOWN_CA || c->bhs.alert_rcvd == SSL_AD_BAD_CERTIFICATE ||
 			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_UNKNOWN ? " (it refused backend_cert)" : "");
 	} else if (ec) {
-		snprintf(c->detail, sizeof(c->detail), "origin handshake: %s",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "origin handshake: %s",
 			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
 	} else {
-		snprintf(c->detail, sizeof(c->detail), "origin closed the connection during the "
-			 "handshake");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "origin closed the connection during the handshake");
 	}
 }
 
@@ -539,9 +555,8 @@ void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
 	unsigned long ec;
 
 	if (rc == 1) {
-		snprintf(c->origin_tls, sizeof(c->origin_tls), "%s", kg_tls_version_short(c->bssl));
-		snprintf(c->origin_cipher, sizeof(c->origin_cipher), "%s",
-			 SSL_get_cipher_name(c->bssl));
+		c->origin_tls = kg_tls_version_short(c->bssl);
+		c->origin_cipher = SSL_get_cipher_name(c->bssl);
 		X509_free(c->bhs.leaf);
 		c->bhs.leaf = NULL;
 		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_origin_offload(w, c))
@@ -564,7 +579,7 @@ static void kg_origin_start(struct kg_worker *w, struct kg_conn *c)
 {
 	c->bssl = kg_tls_origin_new(c->tls, c->bfd, &c->bhs);
 	if (!c->bssl) {
-		snprintf(c->detail, sizeof(c->detail), "out of memory for a TLS session");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for a TLS session");
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
 		return;
 	}
@@ -601,11 +616,11 @@ static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c)
 		    [kg_stat_cipher_of(c->cipher)], 1);
 	c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
 	if (kg_log_enabled(KG_LOG_DEBUG)) {
-		char subj[4 * sizeof(c->cn) + 8];
+		char subj[4 * (KG_CN_MAX + 1) + 8];
 
 		kg_dbg("conn=%llu established client=%s subject=\"%s\" tls=%s cipher=%s "
 		       "origin_tls=%s origin_cipher=%s path=%s", (unsigned long long)c->id, c->peer,
-		       kg_log_quote(subj, sizeof(subj), c->cn), c->tls_version, c->cipher,
+		       kg_log_quote(subj, sizeof(subj), kg_conn_cn(c)), c->tls_version, c->cipher,
 		       c->origin_tls, c->origin_cipher, c->path);
 	}
 	kg_conn_pump(w, c);

@@ -43,7 +43,8 @@ static void kg_snapshot(struct kg_worker *w, struct kg_snap_req *r)
 			fp[0] = '\0';
 		ci = (struct kg_conn_info){
 			.id = c->id, .worker = w->idx, .listener = c->conf->name,
-			.server_name = c->server_name, .client = c->peer, .subject = c->cn, .sha256 = fp,
+			.server_name = c->server_name, .client = c->peer, .subject = kg_conn_cn(c),
+			.sha256 = fp,
 			.tls = c->tls_version, .cipher = c->cipher, .path = c->path,
 			.state = states[c->state], .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
 			.age_ms = w->now_ms - c->start_ms,
@@ -191,7 +192,7 @@ void kg_mbox_run(struct kg_worker *w)
 		if (!c)
 			continue;	/* gone meanwhile */
 		if (k[i].reason == KG_CLOSE_REVOKED)
-			snprintf(c->detail, sizeof(c->detail), "certificate revoked");
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "certificate revoked");
 		kg_conn_end(w, c, (enum kg_close_reason)k[i].reason);
 	}
 	free(k);

@@ -99,8 +99,8 @@ static int kg_ssl_status(struct kg_conn *c, SSL *ssl, bool client, int ret)
 			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "%s socket: %s", client ? "client" : "backend",
-			 strerror(err));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "%s socket: %s", client ? "client" : "backend", strerror(err));
 		return -1;
 	default:
 		ec = ERR_peek_last_error();
@@ -109,7 +109,8 @@ static int kg_ssl_status(struct kg_conn *c, SSL *ssl, bool client, int ret)
 			c->flags |= trunc;
 			return 1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "%s: %s", client ? "tls" : "backend tls",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "%s: %s", client ? "tls" : "backend tls",
 			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
 		ERR_clear_error();
 		return -1;
@@ -175,7 +176,7 @@ static int kg_ku_flush(struct kg_pool *pool, struct kg_conn *c, bool client)
 			return 0;
 		}
 	}
-	snprintf(c->detail, sizeof(c->detail), "our KeyUpdate to the %s: %s",
+	snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "our KeyUpdate to the %s: %s",
 		 client ? "client" : "origin", strerror(-r));
 	return r;
 }
@@ -227,7 +228,7 @@ static ssize_t kg_leg_read(struct kg_pool *pool, struct kg_conn *c, bool client,
 					return -EPROTO;
 				continue;
 			}
-			snprintf(c->detail, sizeof(c->detail), "%s recv: %s",
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s recv: %s",
 				 client ? "client" : "backend", strerror(r));
 			return -r;
 		}
@@ -262,7 +263,7 @@ static ssize_t kg_leg_write(struct kg_pool *pool, struct kg_conn *c, bool client
 			if (r == 0)
 				return -EAGAIN;
 			if (r > 0)
-				snprintf(c->detail, sizeof(c->detail), "%s stopped reading",
+				snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s stopped reading",
 					 client ? "client" : "backend");
 			return -EPIPE;
 		}
@@ -276,7 +277,7 @@ static ssize_t kg_leg_write(struct kg_pool *pool, struct kg_conn *c, bool client
 			r = errno;
 			if (r == EAGAIN || r == EINTR)
 				return -EAGAIN;
-			snprintf(c->detail, sizeof(c->detail), "%s send: %s",
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s send: %s",
 				 client ? "client" : "backend", strerror(r));
 			return -r;
 		}
@@ -404,7 +405,8 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 	if (type == -EAGAIN)
 		return 0;
 	if (type < 0) {
-		snprintf(c->detail, sizeof(c->detail), "%s kTLS receive: %s", who, strerror(-type));
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "%s kTLS receive: %s", who, strerror(-type));
 		return -1;
 	}
 	if (type == 0 && got == 0) {
@@ -420,7 +422,7 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			return 0;	/* user_canceled: a close_notify follows */
 		if (!client && got >= 2)
 			c->bhs.alert_rcvd = rec[1];	/* the origin refusing us (conn.c) */
-		snprintf(c->detail, sizeof(c->detail), "%s alert %s", who,
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s alert %s", who,
 			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");
 		return -1;
 	case 22:	/* handshake */
@@ -438,8 +440,9 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			int r = pool->sys->rekey(fd, c->kk[client ? 0 : 1], KG_KTLS_RX);
 
 			if (r) {
-				snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate: the kernel refused the "
-					 "next key: %s", who, strerror(-r));
+				snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+					 "%s KeyUpdate: the kernel refused the next key: %s",
+					 who, strerror(-r));
 				c->flags |= KG_CF_KEYUPDATE;
 				return -1;
 			}
@@ -456,7 +459,8 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			/* A KeyUpdate we could follow, but not as sent: more in
 			 * its record (RFC 8446 §5.1) or a request that is
 			 * neither 0 nor 1 (§4.6.3). */
-			snprintf(c->detail, sizeof(c->detail), "malformed KeyUpdate from the %s", who);
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+				 "malformed KeyUpdate from the %s", who);
 			if (got - off == 5)
 				desc = 47;	/* illegal_parameter */
 			break;
@@ -464,16 +468,17 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 		if (off < got && rec[off] == 24) {
 			/* The kernel cannot follow a TLS 1.3 key update before
 			 * 6.14: end cleanly. */
-			snprintf(c->detail, sizeof(c->detail), "%s KeyUpdate", who);
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s KeyUpdate", who);
 			c->flags |= KG_CF_KEYUPDATE;
 			return -1;
 		}
-		snprintf(c->detail, sizeof(c->detail), "unexpected handshake message %u from the %s",
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "unexpected handshake message %u from the %s",
 			 off < got ? rec[off] : 0, who);
 		break;
 	default:
-		snprintf(c->detail, sizeof(c->detail), "unexpected TLS record type %d from the %s",
-			 type, who);
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "unexpected TLS record type %d from the %s", type, who);
 		break;
 	}
 	/* Tell the peer why, as OpenSSL would: unexpected_message, unless
@@ -521,7 +526,8 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			if (!src_ktls || (errno != EINVAL && errno != EIO)) {
-				snprintf(c->detail, sizeof(c->detail), "%s splice: %s", src, strerror(errno));
+				snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+					 "%s splice: %s", src, strerror(errno));
 				rd_err = src_err;
 				break;
 			}
@@ -556,7 +562,8 @@ static int kg_half_splice(struct kg_pool *pool, struct kg_conn *c, bool c2b, boo
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		snprintf(c->detail, sizeof(c->detail), "%s splice: %s", dst, n ? strerror(errno) : "EOF");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "%s splice: %s", dst, n ? strerror(errno) : "EOF");
 		return c2b ? KG_HALF_BACKEND_ERR : KG_HALF_CLIENT_ERR;
 	}
 	if (!*plen)
@@ -577,8 +584,8 @@ enum kg_close_reason kg_pump_check_errors(struct kg_conn *c)
 			continue;
 		c->flags &= ~bit;
 		if (fd >= 0 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err) {
-			snprintf(c->detail, sizeof(c->detail), "%s: %s", side ? "backend" : "client",
-				 strerror(err));
+			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+				 "%s: %s", side ? "backend" : "client", strerror(err));
 			return side ? KG_CLOSE_BACKEND_ERROR : KG_CLOSE_CLIENT_ERROR;
 		}
 	}
@@ -605,7 +612,7 @@ enum kg_pump_verdict kg_pump_run(struct kg_pool *pool, struct kg_conn *c, unsign
 			if (c->flags & KG_CF_TRUNCATED) {
 				/* No close_notify: the client's stream may be cut
 				 * short, so the backend must not see a clean end. */
-				snprintf(c->detail, sizeof(c->detail),
+				snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
 					 "client closed without close_notify");
 				*any = true;
 				*why = KG_CLOSE_TRUNCATED;
@@ -636,7 +643,8 @@ fail:
 	*any = true;
 	switch (st) {
 	case KG_HALF_NOMEM:
-		snprintf(c->detail, sizeof(c->detail), "out of memory for buffers or pipes");
+		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
+			 "out of memory for buffers or pipes");
 		*why = KG_CLOSE_INTERNAL;
 		break;
 	case KG_HALF_BACKEND_ERR:

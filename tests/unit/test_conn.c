@@ -1,12 +1,16 @@
 /* cmocka tests for connection IDs: each names its worker and its table slot
  * whatever the number of connections before it, and no two live or past
- * connections share one (the slot's generation moves on every reuse). */
+ * connections share one (the slot's generation moves on every reuse). And
+ * for the text a connection keeps off its struct: none until it is said. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
+#include "conn.h"
 #include "loop.h"
 
 static void test_conn_id_names_worker_and_slot(void **state)
@@ -42,11 +46,39 @@ static void test_conn_id_survives_a_billion_connections(void **state)
 	assert_true(kg_conn_id_make(0, 8, 1) != first);
 }
 
+/* An idle connection holds no detail buffer; readers see "" for it and for
+ * a missing CN, and a cleared detail reads "" again. */
+static void test_conn_text_only_when_said(void **state)
+{
+	struct kg_conn c = { .cfd = -1, .bfd = -1 };
+	char *buf;
+
+	assert_null(c.detail);
+	assert_string_equal(kg_conn_detail(&c), "");
+	assert_string_equal(kg_conn_cn(&c), "");
+	kg_conn_detail_clear(&c);
+	assert_null(c.detail);
+	buf = kg_conn_detail_buf(&c);
+	assert_non_null(buf);
+	assert_string_equal(kg_conn_detail(&c), "");
+	snprintf(kg_conn_detail_buf(&c), KG_DETAIL_LEN, "backend %s refused", "10.0.0.1:80");
+	assert_ptr_equal(kg_conn_detail_buf(&c), buf);	/* one buffer, kept */
+	assert_string_equal(kg_conn_detail(&c), "backend 10.0.0.1:80 refused");
+	memset(buf, 'x', KG_DETAIL_LEN - 1);		/* its whole length is writable */
+	buf[KG_DETAIL_LEN - 1] = '\0';
+	kg_conn_detail_clear(&c);
+	assert_string_equal(kg_conn_detail(&c), "");
+	kg_conn_detail_free(&c);
+	assert_null(c.detail);
+	kg_conn_detail_free(&c);			/* twice is harmless */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conn_id_names_worker_and_slot),
 		cmocka_unit_test(test_conn_id_survives_a_billion_connections),
+		cmocka_unit_test(test_conn_text_only_when_said),
 	};
 
 	return cmocka_run_group_tests_name("conn", tests, NULL, NULL);

@@ -166,6 +166,7 @@ static void rig_down(struct rig *r)
 	SSL_free(r->osrv);
 	SSL_free(r->c.bssl);
 	kg_pool_put_conn(&r->pool, &r->c);
+	kg_conn_detail_free(&r->c);
 	kg_pool_release(&r->pool);
 	close(r->client);
 	close(r->backend);
@@ -488,7 +489,7 @@ static void test_pump_client_reset_mid_stream(void **state)
 	r.client = socket(AF_INET, SOCK_STREAM, 0);	/* rig_down closes it */
 	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 	assert_int_equal(why, KG_CLOSE_CLIENT_ERROR);
-	assert_non_null(strstr(r.c.detail, "reset"));
+	assert_non_null(strstr(kg_conn_detail(&r.c), "reset"));
 	rig_down(&r);
 }
 
@@ -514,7 +515,7 @@ static void test_pump_backend_reset_mid_stream(void **state)
 	}
 	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
-	assert_non_null(strstr(r.c.detail, "backend"));
+	assert_non_null(strstr(kg_conn_detail(&r.c), "backend"));
 	rig_down(&r);
 	free(a);
 }
@@ -650,7 +651,7 @@ static void test_pump_tls_origin_garbage(void **state)
 	send_plain(r.backend, (const unsigned char *)"\x17\x03\x03\x00\x05hello", 10);
 	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
-	assert_non_null(strstr(r.c.detail, "backend tls"));
+	assert_non_null(strstr(kg_conn_detail(&r.c), "backend tls"));
 	rig_down(&r);
 }
 
@@ -1005,7 +1006,7 @@ static void test_pump_splice_rekey_malformed(void **state)
 		send_plain(r.client, a, 1);
 		assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 		assert_int_equal(why, KG_CLOSE_CLIENT_ERROR);
-		assert_non_null(strstr(r.c.detail, "malformed KeyUpdate"));
+		assert_non_null(strstr(kg_conn_detail(&r.c), "malformed KeyUpdate"));
 		assert_int_equal(k.n_alerts, 1);
 		assert_int_equal(k.alerts_sent[0][1], i ? 10 : 47);
 		assert_int_equal(k.n_calls, 0);		/* no key moved */
@@ -1256,7 +1257,7 @@ static void test_pump_ktls_origin_keyupdate(void **state)
 	send_plain(r.backend, a, sizeof(a));
 	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 	assert_int_equal(why, KG_CLOSE_KEYUPDATE);
-	assert_non_null(strstr(r.c.detail, "origin KeyUpdate"));
+	assert_non_null(strstr(kg_conn_detail(&r.c), "origin KeyUpdate"));
 	assert_int_equal(drain_plain(r.client, b, sizeof(b)), 500);
 	rig_down(&r);
 }
