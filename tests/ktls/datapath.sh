@@ -4,7 +4,7 @@
 # each direction, a client KeyUpdate ends cleanly and is counted, a flood of
 # control records costs no CPU once it stops, and revoking a certificate cuts
 # an offloaded connection (kernel without bpf_sock_destroy: the gateway does),
-# and an idle offloaded connection costs at most 2 KiB of the gateway's memory.
+# and an idle offloaded connection costs at most 1 KiB of the gateway's memory.
 set -u
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -134,14 +134,22 @@ FL=$!
 # under TCG on a busy host the alerts alone can take minutes: wait for the
 # flood to be over, however long, before measuring the idle CPU
 while ! grep -q "round trip ok" "$T/flood.err" && kill -0 $FL 2>/dev/null; do sleep 0.1; done
-c0=$(cpu)
-sleep 3
-c1=$(cpu)
+# A spin never stops; a guest whose host is overloaded can charge a burst
+# of ticks to whatever ran last. So: up to three 3 s windows, and the
+# gateway must be idle (at most 30 ticks) in one of them.
+used=""
+for _ in 1 2 3; do
+	c0=$(cpu)
+	sleep 3
+	c1=$(cpu)
+	used="$used $((c1 - c0))"
+	[ $((c1 - c0)) -le 30 ] && break
+done
 wait $FL
 if grep -q '"ok":true' "$T/flood.out" && [ $((c1 - c0)) -le 30 ]; then
-	ok "flood of $N alert records consumed, connection still works, then $((c1 - c0)) ticks of gateway CPU in 3 s of idle (no spin)"
+	ok "flood of $N alert records consumed, connection still works, then gateway CPU ticks per 3 s of idle:$used (no spin)"
 else
-	nok "flood: $(cat "$T/flood.out" "$T/flood.err" | tail -2) cpu ticks over 3 s: $((c1 - c0))"
+	nok "flood: $(cat "$T/flood.out" "$T/flood.err" | tail -2) cpu ticks in three 3 s windows:$used"
 fi
 
 # --- revocation cuts an offloaded connection (6.1: no bpf_sock_destroy) -------
@@ -166,9 +174,9 @@ stop_gw
 
 # --- idle memory per connection, offloaded and not (a size, not a timing) -----
 N_IDLE=${KG_IDLE_CONNS:-300}
-# a guard against growth: today 1.40 KiB (struct kg_conn is 1,120 bytes of
-# it); the 1 KiB goal is not met yet (README, "The kTLS test VM")
-IDLE_MAX_KIB=2
+# measured 0.63-0.76 KiB (struct kg_conn is 512 bytes of it; README, "The
+# kTLS test VM")
+IDLE_MAX_KIB=1
 bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
 # the marginal cost in private pages: with 2N connections open minus with N,
 # / N (PSS falls while the client maps the same libraries, and the first
