@@ -203,8 +203,12 @@ sclient() {
 # s_hold PORT CERT STOP-FILE: a client (run it in the background) that
 # holds its connection open, sending nothing, until STOP-FILE exists
 s_hold() {
+	# Also stop once the stop file's directory is gone: a caller that
+	# touched it and cleaned up before this loop looked would hold the
+	# test's output pipe open for ever.
 	# shellcheck disable=SC2046
-	(while [ ! -e "$3" ]; do sleep 0.1; done) | timeout 300 openssl s_client -quiet -no_ign_eof \
+	(while [ ! -e "$3" ] && [ -d "$(dirname "$3")" ]; do sleep 0.1; done) |
+		timeout 300 openssl s_client -quiet -no_ign_eof \
 		-connect "127.0.0.1:$1" -CAfile "${CA:-$P/ca.pem}" $(cert_args "$2") >/dev/null 2>&1
 }
 
