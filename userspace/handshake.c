@@ -366,7 +366,7 @@ static int kg_backend_tag(struct kg_worker *w, struct kg_conn *c)
 	KG_STAT_ADD(&w->stats, tag_errors, 1);
 	if (c->snap->gen->cfg->revocation != KG_REV_REQUIRED) {
 		kg_warn("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
-		kg_conn_detail_clear(c);
+		kg_conn_detail_free(c);	/* a connection that lives on keeps no buffer */
 		return 0;
 	}
 	kg_err("conn=%llu listener=%s client=%s: %s; revocation = required refuses a connection "
