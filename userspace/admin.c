@@ -178,6 +178,9 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "ktls_rekeys_rx", st.rekeys_rx);
 	rc |= kg_json_add_u64(o, "ktls_rekeys_tx", st.rekeys_tx);
 	rc |= kg_json_add_u64(o, "conn_snapshots", st.conn_snapshots);
+	rc |= kg_json_add_u64(o, "heap_trims", st.heap_trims);
+	rc |= kg_json_add_u64(o, "heap_trim_conns", st.heap_trim_conns);
+	rc |= kg_json_add_u64(o, "heap_trim_live", st.heap_trim_live);
 	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
 	if (gw->fleet)
 		rc |= kg_json_object_add(o, "fleet", kg_fleet_status_json(gw->fleet));
@@ -364,6 +367,9 @@ static char *kg_metrics_text(struct kg_gw *gw)
 	KG_COUNTER("ktlsgw_conn_snapshots_total", "Connection lists a worker built for `conn list` "
 		   "(a kill or a revocation cut finds its connection by ID and builds none).",
 		   conn_snapshots);
+	KG_COUNTER("ktlsgw_heap_trims_total", "Times a worker returned free heap to the kernel "
+		   "after a burst of handshakes (one quiet second after the last accept).",
+		   heap_trims);
 	kg_metric_head(&b, "ktlsgw_connections_closed_total", "counter",
 		       "Connections ended, by the reason the access log gives.");
 	for (w = 0; w < gw->n_workers; w++)

@@ -12,6 +12,7 @@
  * busy connection never starves the others.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,37 @@ void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
 	c->on_ready = false;
 }
 
+/*
+ * Return the heap a burst of handshakes left free to the kernel once the
+ * burst is over: a handshake's peak (OpenSSL's session, the peer chain,
+ * transcript buffers) is far above what a connection keeps, and glibc holds
+ * freed chunks for reuse, so after a storm of N handshakes the process stays
+ * at the storm's peak. After one second with no connection opened or closed
+ * (or at most every minute while they keep coming), malloc_trim() gives back
+ * the free pages of every arena; live memory is untouched.
+ */
+static void kg_heap_tick(struct kg_worker *w)
+{
+	uint64_t accepted = __atomic_load_n(&w->stats.conns_total, __ATOMIC_RELAXED);
+
+	if (accepted != w->trim_accepted || w->n_live != w->trim_live) {
+		w->trim_accepted = accepted;
+		w->trim_live = w->n_live;
+		w->trim_quiet_ms = w->now_ms;
+		if (!w->trim_due)
+			w->trim_first_ms = w->now_ms;
+		w->trim_due = true;
+	}
+	if (w->trim_due && (w->now_ms - w->trim_quiet_ms >= KG_TRIM_QUIET_MS ||
+			    w->now_ms - w->trim_first_ms >= KG_TRIM_MAX_MS)) {
+		malloc_trim(0);
+		w->trim_due = false;
+		KG_STAT_ADD(&w->stats, heap_trims, 1);
+		__atomic_store_n(&w->stats.heap_trim_conns, accepted, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->stats.heap_trim_live, (uint64_t)w->n_live, __ATOMIC_RELAXED);
+	}
+}
+
 static void kg_tick_arm(struct kg_worker *w)
 {
 	struct io_uring_sqe *sqe = kg_loop_sqe(w);
@@ -186,6 +218,7 @@ static void kg_dispatch(struct kg_worker *w, uint64_t ck, int res, unsigned flag
 		break;
 	case KG_OP_TICK:
 		kg_conn_tick(w);
+		kg_heap_tick(w);
 		kg_tick_arm(w);
 		break;
 	case KG_OP_EVENT:

@@ -17,6 +17,8 @@
 #include "worker.h"
 
 #define KG_TICK_MS 100
+#define KG_TRIM_QUIET_MS 1000	/* no open or close for this long: trim the heap */
+#define KG_TRIM_MAX_MS 60000	/* accepts never pause: trim this often */
 #define KG_PUMP_BUDGET 16		/* buffer-fulls per direction per pump */
 #define KG_LINGER_MS 3000		/* wait for the peer to read our alert (a loaded client is slow) */
 
@@ -103,6 +105,11 @@ struct kg_worker {
 	unsigned n_kill_reqs;
 
 	struct kg_stats stats;
+
+	/* heap trim after a burst of handshakes (loop.c, kg_heap_tick) */
+	uint64_t trim_accepted, trim_quiet_ms, trim_first_ms;
+	uint32_t trim_live;
+	bool trim_due;
 
 	/* handshake_rate: one token bucket per listener, this worker's share */
 	double *tokens;

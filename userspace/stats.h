@@ -33,6 +33,11 @@ struct kg_stats {
 	uint64_t accept_errors;
 	uint64_t tag_errors;		/* sockets that could not be tagged for revocation */
 	uint64_t conn_snapshots;	/* connection lists built (`conn list`), never for a kill */
+	uint64_t heap_trims;		/* free heap returned to the kernel after a burst */
+	uint64_t heap_trim_conns;	/* conns_total when the last trim ran, */
+	uint64_t heap_trim_live;	/* and the connections open then (summed over
+					 * workers: conns_total and 0 when every worker's
+					 * last trim came after its last open and close) */
 	uint64_t paths[KG_PATH__COUNT][2][KG_STAT_CIPHERS];
 	uint64_t closes[KG_CLOSES_MAX];	/* by enum kg_close_reason */
 };
