@@ -367,8 +367,8 @@ static char *kg_metrics_text(struct kg_gw *gw)
 	KG_COUNTER("ktlsgw_conn_snapshots_total", "Connection lists a worker built for `conn list` "
 		   "(a kill or a revocation cut finds its connection by ID and builds none).",
 		   conn_snapshots);
-	KG_COUNTER("ktlsgw_heap_trims_total", "Times a worker returned free heap to the kernel "
-		   "after a burst of handshakes (one quiet second after the last accept).",
+	KG_COUNTER("ktlsgw_heap_trims_total", "Times a worker returned free heap to the kernel: "
+		   "one second after a burst of connections ended, or at most once a minute.",
 		   heap_trims);
 	kg_metric_head(&b, "ktlsgw_connections_closed_total", "counter",
 		       "Connections ended, by the reason the access log gives.");

@@ -157,30 +157,37 @@ void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
  * burst is over: a handshake's peak (OpenSSL's session, the peer chain,
  * transcript buffers) is far above what a connection keeps, and glibc holds
  * freed chunks for reuse, so after a storm of N handshakes the process stays
- * at the storm's peak. After one second with no connection opened or closed
- * (or at most every minute while they keep coming), malloc_trim() gives back
- * the free pages of every arena; live memory is untouched.
+ * at the storm's peak. malloc_trim() gives back the free pages of every
+ * arena (live memory is untouched) after one second in which no connection
+ * opened or closed, if at least KG_TRIM_MIN_CHURN opens and closes came
+ * since the last trim; and at most a minute apart otherwise, so that
+ * steady traffic or a health check every few seconds costs one trim a
+ * minute, not one a second.
  */
 static void kg_heap_tick(struct kg_worker *w)
 {
-	uint64_t accepted = __atomic_load_n(&w->stats.conns_total, __ATOMIC_RELAXED);
+	uint64_t churn = w->churn - w->trim_churn;	/* opens and closes since the last trim */
+	bool quiet, overdue;
 
-	if (accepted != w->trim_accepted || w->n_live != w->trim_live) {
-		w->trim_accepted = accepted;
-		w->trim_live = w->n_live;
+	if (!w->trim_last_ms)
+		w->trim_last_ms = w->now_ms;
+	if (w->churn != w->quiet_churn) {
+		w->quiet_churn = w->churn;
 		w->trim_quiet_ms = w->now_ms;
-		if (!w->trim_due)
-			w->trim_first_ms = w->now_ms;
-		w->trim_due = true;
 	}
-	if (w->trim_due && (w->now_ms - w->trim_quiet_ms >= KG_TRIM_QUIET_MS ||
-			    w->now_ms - w->trim_first_ms >= KG_TRIM_MAX_MS)) {
-		malloc_trim(0);
-		w->trim_due = false;
-		KG_STAT_ADD(&w->stats, heap_trims, 1);
-		__atomic_store_n(&w->stats.heap_trim_conns, accepted, __ATOMIC_RELAXED);
-		__atomic_store_n(&w->stats.heap_trim_live, (uint64_t)w->n_live, __ATOMIC_RELAXED);
-	}
+	if (!churn)
+		return;
+	quiet = w->now_ms - w->trim_quiet_ms >= KG_TRIM_QUIET_MS;
+	overdue = w->now_ms - w->trim_last_ms >= KG_TRIM_MAX_MS;
+	if (!(quiet && churn >= KG_TRIM_MIN_CHURN) && !overdue)
+		return;
+	malloc_trim(0);
+	w->trim_churn = w->churn;
+	w->trim_last_ms = w->now_ms;
+	KG_STAT_ADD(&w->stats, heap_trims, 1);
+	__atomic_store_n(&w->stats.heap_trim_conns,
+			 __atomic_load_n(&w->stats.conns_total, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&w->stats.heap_trim_live, (uint64_t)w->n_live, __ATOMIC_RELAXED);
 }
 
 static void kg_tick_arm(struct kg_worker *w)

@@ -17,8 +17,9 @@
 #include "worker.h"
 
 #define KG_TICK_MS 100
-#define KG_TRIM_QUIET_MS 1000	/* no open or close for this long: trim the heap */
-#define KG_TRIM_MAX_MS 60000	/* accepts never pause: trim this often */
+#define KG_TRIM_QUIET_MS 1000	/* no open or close for this long: trim the heap, */
+#define KG_TRIM_MIN_CHURN 64	/* if this many opens + closes came since the last */
+#define KG_TRIM_MAX_MS 60000	/* otherwise (or never quiet): at most this often */
 #define KG_PUMP_BUDGET 16		/* buffer-fulls per direction per pump */
 #define KG_LINGER_MS 3000		/* wait for the peer to read our alert (a loaded client is slow) */
 
@@ -107,9 +108,9 @@ struct kg_worker {
 	struct kg_stats stats;
 
 	/* heap trim after a burst of handshakes (loop.c, kg_heap_tick) */
-	uint64_t trim_accepted, trim_quiet_ms, trim_first_ms;
-	uint32_t trim_live;
-	bool trim_due;
+	uint64_t churn;			/* connections opened + closed */
+	uint64_t trim_churn, trim_last_ms;	/* at the last trim */
+	uint64_t quiet_churn, trim_quiet_ms;	/* since when churn has not moved */
 
 	/* handshake_rate: one token bucket per listener, this worker's share */
 	double *tokens;
