@@ -174,25 +174,34 @@ stop_gw
 
 # --- idle memory per connection, offloaded and not (a size, not a timing) -----
 N_IDLE=${KG_IDLE_CONNS:-300}
-# a guard against growth, not the 1 KiB goal: measured 0.63 KiB on a quiet
-# host, 0.76 with another test run beside it, 1.03-1.07 with two runs and
-# four VMs on two cores (handshakes overlap more, and the heap keeps their
-# peak); struct kg_conn is 512 bytes of it (README, "The kTLS test VM")
-IDLE_MAX_KIB=2
-bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
+# the goal: 1 KiB. Measured 0.60-0.64 KiB quiet and beside stress-ng, 0.75
+# with another VM and four CPU hogs on the two cores (the worker trims its
+# heap after the batch of handshakes; before it trimmed, the kept heap peak
+# gave 1.03-1.07 under load). The error is one-sided (a heap kept by the
+# allocator only adds), so a figure above the bound is measured once more
+# and the lower one counts; both are printed.
+IDLE_MAX_KIB=1
 # the marginal cost in private pages: with 2N connections open minus with N,
 # / N (PSS falls while the client maps the same libraries, and the first
 # batch can see the allocator return memory)
 kib() { grep "\"path\":\"$1\"" "$T/idle.jsonl" | grep -o '"marginal_private_kib_per_conn":-\?[0-9.]*' | cut -d: -f2; }
-kt=$(kib ktls) us=$(kib userspace)
+idle_mem() { bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"; }
+idle_mem
+kt=$(kib ktls) us=$(kib userspace) first=
+if [ -n "$kt" ] && [ "$(echo "$kt > $IDLE_MAX_KIB" | bc -l)" = 1 ]; then
+	first="; first measurement $kt KiB"
+	idle_mem
+	kt2=$(kib ktls) us=$(kib userspace)
+	[ -n "$kt2" ] && [ "$(echo "$kt2 < $kt" | bc -l)" = 1 ] && kt=$kt2
+fi
 # the userspace figure shows the method sees connections at all
 # both runs must have held every connection (each loadgen says ok)
 okruns=$(grep -c '"ok":true.*"ok":true' "$T/idle.jsonl")
 if [ -n "$kt" ] && [ -n "$us" ] && [ "$okruns" = 2 ] &&
    [ "$(echo "$kt <= $IDLE_MAX_KIB" | bc -l)" = 1 ] && [ "$(echo "$us >= 5" | bc -l)" = 1 ]; then
-	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's private memory with $((2 * N_IDLE)) open minus with $N_IDLE, / $N_IDLE; the bound is $IDLE_MAX_KIB KiB offloaded)"
+	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's private memory with $((2 * N_IDLE)) open minus with $N_IDLE, / $N_IDLE; the bound is $IDLE_MAX_KIB KiB offloaded$first)"
 else
-	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound $IDLE_MAX_KIB KiB); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
+	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound $IDLE_MAX_KIB KiB$first); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
 fi
 rm -rf "$T" "$PINS"
 [ "$FAIL" -eq 0 ]
