@@ -368,7 +368,8 @@ static char *kg_metrics_text(struct kg_gw *gw)
 		   "(a kill or a revocation cut finds its connection by ID and builds none).",
 		   conn_snapshots);
 	KG_COUNTER("ktlsgw_heap_trims_total", "Times a worker returned free heap to the kernel: "
-		   "one second after a burst of connections ended, or at most once a minute.",
+		   "one second after at least 64 connection opens and closes stopped coming, or a "
+		   "minute after the first open or close since the last trim.",
 		   heap_trims);
 	kg_metric_head(&b, "ktlsgw_connections_closed_total", "counter",
 		       "Connections ended, by the reason the access log gives.");

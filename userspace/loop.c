@@ -160,23 +160,25 @@ void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
  * at the storm's peak. malloc_trim() gives back the free pages of every
  * arena (live memory is untouched) after one second in which no connection
  * opened or closed, if at least KG_TRIM_MIN_CHURN opens and closes came
- * since the last trim; and at most a minute apart otherwise, so that
- * steady traffic or a health check every few seconds costs one trim a
- * minute, not one a second.
+ * since the last trim; otherwise a minute after the first open or close
+ * since the last trim, so that steady traffic or a health check every few
+ * seconds costs one trim a minute, not one a second.
  */
 static void kg_heap_tick(struct kg_worker *w)
 {
 	uint64_t churn = w->churn - w->trim_churn;	/* opens and closes since the last trim */
 	bool quiet, overdue;
 
-	if (!w->trim_last_ms)
-		w->trim_last_ms = w->now_ms;
 	if (w->churn != w->quiet_churn) {
 		w->quiet_churn = w->churn;
 		w->trim_quiet_ms = w->now_ms;
 	}
-	if (!churn)
+	/* the minute counts from the first open or close after a trim, so a
+	 * connection after a long idle spell is not trimmed mid-handshake */
+	if (!churn) {
+		w->trim_last_ms = w->now_ms;
 		return;
+	}
 	quiet = w->now_ms - w->trim_quiet_ms >= KG_TRIM_QUIET_MS;
 	overdue = w->now_ms - w->trim_last_ms >= KG_TRIM_MAX_MS;
 	if (!(quiet && churn >= KG_TRIM_MIN_CHURN) && !overdue)

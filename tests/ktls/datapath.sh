@@ -174,34 +174,33 @@ stop_gw
 
 # --- idle memory per connection, offloaded and not (a size, not a timing) -----
 N_IDLE=${KG_IDLE_CONNS:-300}
-# the goal: 1 KiB. Measured 0.60-0.64 KiB quiet and beside stress-ng, 0.75
-# with another VM and four CPU hogs on the two cores (the worker trims its
-# heap after the batch of handshakes; before it trimmed, the kept heap peak
-# gave 1.03-1.07 under load). The error is one-sided (a heap kept by the
-# allocator only adds), so a figure above the bound is measured once more
-# and the lower one counts; both are printed.
-IDLE_MAX_KIB=1
+# The goal: 1 KiB. Measured with the worker's heap trim after each batch
+# of handshakes, on 6.1: 0.55-0.64 KiB quiet and beside stress-ng, 0.75 with
+# another VM and four CPU hogs on the two cores (before the trim, the kept
+# heap peak gave 1.03-1.07 under load). A kernel that can rekey (6.14 and
+# later) keeps each connection's two traffic secrets for its KeyUpdates
+# (struct kg_ktls_keys, ~150 bytes with the allocator's header): 0.91 KiB
+# measured on 7.3 beside another test run, 1.28 at N = 100 beside two; its
+# bound is 2 KiB, a guard against growth.
+if "$B/ktlsgw" -j features | grep -q '"rekey":{"kernel":true'; then
+	IDLE_MAX_KIB=2
+else
+	IDLE_MAX_KIB=1
+fi
+bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
 # the marginal cost in private pages: with 2N connections open minus with N,
 # / N (PSS falls while the client maps the same libraries, and the first
 # batch can see the allocator return memory)
 kib() { grep "\"path\":\"$1\"" "$T/idle.jsonl" | grep -o '"marginal_private_kib_per_conn":-\?[0-9.]*' | cut -d: -f2; }
-idle_mem() { bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"; }
-idle_mem
-kt=$(kib ktls) us=$(kib userspace) first=
-if [ -n "$kt" ] && [ "$(echo "$kt > $IDLE_MAX_KIB" | bc -l)" = 1 ]; then
-	first="; first measurement $kt KiB"
-	idle_mem
-	kt2=$(kib ktls) us=$(kib userspace)
-	[ -n "$kt2" ] && [ "$(echo "$kt2 < $kt" | bc -l)" = 1 ] && kt=$kt2
-fi
+kt=$(kib ktls) us=$(kib userspace)
 # the userspace figure shows the method sees connections at all
 # both runs must have held every connection (each loadgen says ok)
 okruns=$(grep -c '"ok":true.*"ok":true' "$T/idle.jsonl")
 if [ -n "$kt" ] && [ -n "$us" ] && [ "$okruns" = 2 ] &&
    [ "$(echo "$kt <= $IDLE_MAX_KIB" | bc -l)" = 1 ] && [ "$(echo "$us >= 5" | bc -l)" = 1 ]; then
-	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's private memory with $((2 * N_IDLE)) open minus with $N_IDLE, / $N_IDLE; the bound is $IDLE_MAX_KIB KiB offloaded$first)"
+	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's private memory with $((2 * N_IDLE)) open minus with $N_IDLE, / $N_IDLE; the bound is $IDLE_MAX_KIB KiB offloaded on this kernel)"
 else
-	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound $IDLE_MAX_KIB KiB$first); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
+	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound $IDLE_MAX_KIB KiB on this kernel); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
 fi
 rm -rf "$T" "$PINS"
 [ "$FAIL" -eq 0 ]
