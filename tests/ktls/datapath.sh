@@ -174,10 +174,10 @@ stop_gw
 
 # --- idle memory per connection, offloaded and not (a size, not a timing) -----
 N_IDLE=${KG_IDLE_CONNS:-300}
-# The goal: 1 KiB. Measured with the worker's heap trim after each batch
-# of handshakes, on 6.1: 0.55-0.64 KiB quiet and beside stress-ng, 0.75 with
-# another VM and four CPU hogs on the two cores (before the trim, the kept
-# heap peak gave 1.03-1.07 under load). A kernel that can rekey (6.14 and
+# The goal: 1 KiB. Measured on 6.1: 0.55-0.63 KiB quiet; with the worker's
+# heap trim after each batch of handshakes, 0.64 beside stress-ng and 0.75
+# with another VM and four CPU hogs on the two cores (before the trim, the
+# kept heap peak gave 1.03-1.07 under load). A kernel that can rekey (6.14 and
 # later) keeps each connection's two traffic secrets for its KeyUpdates
 # (struct kg_ktls_keys, ~150 bytes with the allocator's header): 0.91 KiB
 # measured on 7.3 beside another test run, 1.28 at N = 100 beside two; its
