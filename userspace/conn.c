@@ -140,7 +140,6 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 	c->server_name = "";
 	w->conns[c->slot] = c;
 	w->n_live++;
-	w->churn++;
 	__atomic_add_fetch(&l->active, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&w->gw->active, 1, __ATOMIC_RELAXED);
 	KG_STAT_ADD(&w->stats, conns_total, 1);
@@ -291,7 +290,6 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	w->gens[c->slot]++;
 	w->free_slots[w->n_free++] = c->slot;
 	w->n_live--;
-	w->churn++;
 	free(c);
 }
 

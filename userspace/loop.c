@@ -166,11 +166,14 @@ void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
  */
 static void kg_heap_tick(struct kg_worker *w)
 {
-	uint64_t churn = w->churn - w->trim_churn;	/* opens and closes since the last trim */
+	/* opens + closes: every open counts in conns_total, and the closes are
+	 * the opens no longer live */
+	uint64_t all = 2 * __atomic_load_n(&w->stats.conns_total, __ATOMIC_RELAXED) - w->n_live;
+	uint64_t churn = all - w->trim_churn;	/* since the last trim */
 	bool quiet, overdue;
 
-	if (w->churn != w->quiet_churn) {
-		w->quiet_churn = w->churn;
+	if (all != w->quiet_churn) {
+		w->quiet_churn = all;
 		w->trim_quiet_ms = w->now_ms;
 	}
 	/* the minute counts from the first open or close after a trim, so a
@@ -184,7 +187,7 @@ static void kg_heap_tick(struct kg_worker *w)
 	if (!(quiet && churn >= KG_TRIM_MIN_CHURN) && !overdue)
 		return;
 	malloc_trim(0);
-	w->trim_churn = w->churn;
+	w->trim_churn = all;
 	w->trim_last_ms = w->now_ms;
 	KG_STAT_ADD(&w->stats, heap_trims, 1);
 	__atomic_store_n(&w->stats.heap_trim_conns,

@@ -108,9 +108,8 @@ struct kg_worker {
 	struct kg_stats stats;
 
 	/* heap trim after a burst of handshakes (loop.c, kg_heap_tick) */
-	uint64_t churn;			/* connections opened + closed */
-	uint64_t trim_churn, trim_last_ms;	/* at the last trim */
-	uint64_t quiet_churn, trim_quiet_ms;	/* since when churn has not moved */
+	uint64_t trim_churn, trim_last_ms;	/* opens + closes and time at the last trim */
+	uint64_t quiet_churn, trim_quiet_ms;	/* since when opens + closes have not moved */
 
 	/* handshake_rate: one token bucket per listener, this worker's share */
 	double *tokens;
