@@ -22,9 +22,15 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
-LIB_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+LIB_SRCS := $(filter-out userspace/main.c userspace/front.c,$(wildcard userspace/*.c))
 LIB_OBJS := $(patsubst userspace/%.c,$(B)/obj/%.o,$(LIB_SRCS))
+# ktlsgw is a front linked with libc only (userspace/front.c): it does
+# `revoke add|del` on the pins itself and execs the full binary, CORE, for
+# everything else. CORE is found next to it: $(B)/libexec/ktlsgw here,
+# $(PREFIX)/libexec/ktlsgw/ktlsgw installed.
 BIN      := $(B)/ktlsgw
+CORE     := $(B)/libexec/ktlsgw
+FRONT_OBJS := $(patsubst %,$(B)/obj/%.o,front revoke revstate ebpf_pin log ini hex)
 TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
@@ -62,9 +68,14 @@ $(B)/libkg.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(B)/obj/main.o $(B)/libkg.a
+$(CORE): $(B)/obj/main.o $(B)/libkg.a | $(B)/libexec
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# libc only, on purpose: a library added here is loaded by every revoke.
+$(BIN): $(FRONT_OBJS) | $(CORE)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^
 
 $(B)/kg-backend: tests/tools/kg_backend.c bench/loadgen/stream.h | $(B)
 	$(call msg,CC,$@)
@@ -83,7 +94,7 @@ $(B)/unit/%: tests/unit/%.c tests/unit/kg_test.h $(B)/libkg.a | $(B)/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(KG_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(B)/libkg.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-$(B) $(B)/obj $(B)/unit $(B)/bpf:
+$(B) $(B)/obj $(B)/unit $(B)/bpf $(B)/libexec:
 	$(Q)mkdir -p $@
 
 tools: $(TOOLS)
@@ -135,10 +146,12 @@ bench: all
 device-bundle: all $(B)/ktls_ab
 	$(Q)bash bench/device/bundle.sh $(B)
 
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+install: $(BIN) $(CORE)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/ktlsgw \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/ktlsgw
+	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/libexec/ktlsgw/ktlsgw
 	install -m 0644 userspace/dist/ktlsgw.8 $(DESTDIR)$(PREFIX)/share/man/man8/ktlsgw.8
 	install -m 0644 userspace/dist/ktlsgw.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/ktlsgw.conf.5
 	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' userspace/dist/ktlsgw.service > \

@@ -45,16 +45,7 @@ int kg_rev_add_args(const struct kg_cli *cli, int argc, char **argv, struct kg_r
 					    "fingerprint CERT`)", argv[0], cli->prog);
 		a->have_fp = true;
 	}
-	if (reason) {
-		char word[64];
-
-		/* "keyCompromise: laptop stolen": the code is the first word */
-		snprintf(word, sizeof(word), "%s", reason);
-		word[strcspn(word, " :;,")] = '\0';
-		a->code = kg_reason_code(word);
-		if (a->code < 0)
-			a->code = 0;
-	}
+	a->code = (int)kg_reason_of_text(reason);
 	return 0;
 }
 
@@ -149,10 +140,7 @@ static int kg_cmd_revoke_add(struct kg_cli *cli, int argc, char **argv)
 							"cut_by", kernel ? "kernel" : "gateway",
 							"fleet", fmsg));
 	else
-		printf("revoked %s (%s); %d live socket%s %s\n%s%s", hex,
-		       kg_reason_name((uint32_t)a.code), cut, cut == 1 ? "" : "s",
-		       kernel ? "aborted by the kernel" : "found; the gateway closes them at its next scan",
-		       fmsg, fmsg[0] ? "\n" : "");
+		kg_revoke_print_added(stdout, hex, (uint32_t)a.code, cut, kernel, fmsg);
 	return fleet < 0 ? KG_EXIT_RUNTIME : rc;
 }
 
@@ -187,8 +175,7 @@ static int kg_cmd_revoke_del(struct kg_cli *cli, int argc, char **argv)
 	if (cli->json)
 		return kg_cli_print_json(cli, kg_json_obj("sbs", "sha256", hex, "revoked", false,
 							  "fleet", fmsg));
-	printf("%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fmsg,
-	       fmsg[0] ? "\n" : "");
+	kg_revoke_print_removed(stdout, hex, fmsg);
 	return KG_EXIT_OK;
 }
 

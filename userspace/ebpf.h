@@ -29,6 +29,13 @@ struct kg_ebpf_hit {
  */
 int kg_ebpf_open(const char *pin_root, bool prefer_pinned, struct kg_ebpf **out, char *err,
 		 size_t errlen) __attribute__((warn_unused_result));
+/*
+ * The pins only, never a load (ebpf_pin.c: no libbpf): the `revoked` map
+ * under @pin_root and, with @with_iter, the pinned iterator that checks it.
+ * -ENOENT (or another -errno from bpf(2)) when they are not there.
+ */
+int kg_ebpf_open_pins(const char *pin_root, bool with_iter, struct kg_ebpf **out)
+	__attribute__((warn_unused_result));
 /* Pin the iterator link under the pin root (the gateway does, for the CLI). */
 int kg_ebpf_pin_iter(struct kg_ebpf *b) __attribute__((warn_unused_result));
 void kg_ebpf_close(struct kg_ebpf *b);

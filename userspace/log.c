@@ -1,29 +1,27 @@
 /*
- * Log lines on stderr, text or JSON, with quoting; the only writer of the
- * process's log output.
+ * Log lines on stderr, with quoting; the only writer of the process's log
+ * output. libc only: the JSON form and OpenSSL's error queue are
+ * log_ext.c's, so the front binary (front.c) logs as the gateway does.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/uio.h>
-#include <openssl/err.h>
 
-#include "json.h"
 #include "log.h"
+#include "log_int.h"
 
 static enum kg_log_level kg_level = KG_LOG_INFO;
-static bool kg_json;
+
+kg_log_writer_fn kg_log_writer;
 
 void kg_log_set_level(enum kg_log_level lvl) { kg_level = lvl; }
-void kg_log_set_json(bool json) { kg_json = json; }
-bool kg_log_json(void) { return kg_json; }
 bool kg_log_enabled(enum kg_log_level lvl) { return lvl <= kg_level; }
 
 static const char *const kg_level_names[] = { "error", "warning", "info", "debug" };
 
-static void kg_emit(enum kg_log_level lvl, const char *msg)
+void kg_log_emit(enum kg_log_level lvl, const char *msg)
 {
 	char ts[40], line[4608];
 	struct timespec now;
@@ -34,21 +32,8 @@ static void kg_emit(enum kg_log_level lvl, const char *msg)
 	gmtime_r(&now.tv_sec, &tm);
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
-	if (kg_json) {
-		struct json_object *o = kg_json_obj("sss", "ts", ts, "level", kg_level_names[lvl],
-						    "msg", msg);
-		const char *t = o ? kg_json_text(o) : NULL;
-
-		if (t) {
-			/* escaping may make it longer than any fixed line: one writev(2), uncut */
-			struct iovec iov[2] = { { (void *)t, strlen(t) }, { "\n", 1 } };
-
-			(void)!writev(STDERR_FILENO, iov, 2);
-			json_object_put(o);
-			return;
-		}
-		json_object_put(o);	/* out of memory: a text line says it still */
-	}
+	if (kg_log_writer && kg_log_writer(ts, kg_level_names[lvl], msg))
+		return;
 	n = snprintf(line, sizeof(line), "%s %s: %s\n", ts, kg_level_names[lvl], msg);
 	if (n > (int)sizeof(line) - 1) {
 		n = sizeof(line) - 1;
@@ -104,23 +89,7 @@ void kg_log(enum kg_log_level lvl, const char *fmt, ...)
 	for (i = 0; msg[i]; i++)
 		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			msg[i] = '?';
-	kg_emit(lvl, msg);
-}
-
-void kg_log_ssl(enum kg_log_level lvl, const char *what)
-{
-	char msg[4096], buf[256];
-	size_t o;
-	unsigned long e;
-
-	o = (size_t)snprintf(msg, sizeof(msg), "%s", what);
-	while ((e = ERR_get_error()) != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		if (o < sizeof(msg))
-			o += (size_t)snprintf(msg + o, sizeof(msg) - o, ": %s", buf);
-	}
-	if (lvl <= kg_level)
-		kg_emit(lvl, msg);
+	kg_log_emit(lvl, msg);
 }
 
 void kg_log_raw(const char *line)

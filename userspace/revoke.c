@@ -71,8 +71,7 @@ void kg_revoker_close(struct kg_revoker *r)
 	free(r);
 }
 
-int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
-		    struct kg_revoker **out, char *err, size_t errlen)
+int kg_revoker_open_state(const char *state_dir, struct kg_revoker **out, char *err, size_t errlen)
 {
 	struct kg_revoker *r;
 	int rc;
@@ -102,11 +101,6 @@ int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
 			 r->lock_path, strerror(errno));
 		goto fail;
 	}
-	rc = kg_ebpf_open(pin_root, cli, &r->bpf, err, errlen);
-	if (!rc && !cli && kg_ebpf_pin_iter(r->bpf))
-		kg_warn("cannot pin the revocation iterator under %s", pin_root);
-	if (rc)
-		goto fail;
 	*out = r;
 	return 0;
 fail:
@@ -340,4 +334,19 @@ int kg_revoker_list(struct kg_revoker *r, struct kg_revstate *st, char *err, siz
 	rc = kg_revstate_load(r->state_path, st, err, errlen);
 	kg_unlock(r);
 	return rc;
+}
+
+void kg_revoke_print_added(FILE *f, const char *hex, uint32_t reason, int cut, bool kernel,
+			   const char *fleet)
+{
+	fprintf(f, "revoked %s (%s); %d live socket%s %s\n%s%s", hex, kg_reason_name(reason), cut,
+		cut == 1 ? "" : "s",
+		kernel ? "aborted by the kernel" : "found; the gateway closes them at its next scan",
+		fleet, fleet[0] ? "\n" : "");
+}
+
+void kg_revoke_print_removed(FILE *f, const char *hex, const char *fleet)
+{
+	fprintf(f, "%s is no longer revoked (new handshakes are accepted)\n%s%s", hex, fleet,
+		fleet[0] ? "\n" : "");
 }

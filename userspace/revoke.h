@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ebpf.h"
 #include "revstate.h"
@@ -39,9 +40,13 @@ struct kg_rev_hook {
 	int (*lookup)(const struct kg_rev_hook *h, const uint8_t fp[KG_FP_LEN]);
 };
 
-/* Open the BPF side under @pin_root and the state in @state_dir (created). */
+/* Open the BPF side under @pin_root and the state in @state_dir (created).
+ * (ebpf.c: it may load the programs.) */
 int kg_revoker_open(const char *pin_root, const char *state_dir, bool cli,
 		    struct kg_revoker **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* The state in @state_dir only (created); the caller sets @out->bpf. */
+int kg_revoker_open_state(const char *state_dir, struct kg_revoker **out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 void kg_revoker_close(struct kg_revoker *r);
 
@@ -66,6 +71,11 @@ int kg_revoker_del(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], char *err,
 /* The current list (state file after sync), caller releases @st. */
 int kg_revoker_list(struct kg_revoker *r, struct kg_revstate *st, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* What `revoke add` and `revoke del` say (text), @fleet the fleet's line or "". */
+void kg_revoke_print_added(FILE *f, const char *hex, uint32_t reason, int cut, bool kernel,
+			   const char *fleet);
+void kg_revoke_print_removed(FILE *f, const char *hex, const char *fleet);
+
 /* Mark @fp as having had live connections cut (map and state). */
 void kg_revoker_mark_cut(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN]);
 

@@ -29,6 +29,20 @@ int kg_reason_code(const char *name)
 	return -1;
 }
 
+uint32_t kg_reason_of_text(const char *text)
+{
+	char word[64];
+	int code;
+
+	if (!text)
+		return 0;
+	/* "keyCompromise: laptop stolen": the code is the first word */
+	snprintf(word, sizeof(word), "%s", text);
+	word[strcspn(word, " :;,")] = '\0';
+	code = kg_reason_code(word);
+	return code < 0 ? 0 : (uint32_t)code;
+}
+
 const char *kg_reason_name(uint32_t code)
 {
 	if (code < sizeof(kg_reasons) / sizeof(kg_reasons[0]) && code != 7)

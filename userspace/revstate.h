@@ -63,5 +63,8 @@ void kg_revstate_release(struct kg_revstate *st);
 /* RFC 5280 CRLReason names: "keyCompromise" ↔ 1 …; -1 if unknown. */
 int kg_reason_code(const char *name);
 const char *kg_reason_name(uint32_t code);
+/* The code of an operator's --reason: its first word if that is a reason's
+ * name ("keyCompromise: laptop stolen"), else 0 (unspecified). */
+uint32_t kg_reason_of_text(const char *text);
 
 #endif

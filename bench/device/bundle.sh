@@ -6,7 +6,7 @@
 #                            proxies' configuration templates (bench/peers.sh)
 #     bin/NAME               wrappers: run libexec/NAME through the bundled
 #                            dynamic loader with --library-path lib
-#     libexec/               ktlsgw kg-loadgen kg-backend ktls_ab nginx haproxy
+#     libexec/               ktlsgw (the full binary, not the front) kg-loadgen kg-backend ktls_ab nginx haproxy
 #                            stunnel openssl bpftool taskset (ELF, as built or
 #                            as Debian ships them)
 #     lib/                   every shared library they load (ldd), the loader
@@ -28,7 +28,7 @@ D=$STAGE/kg-device
 OUT_TGZ=$B/device-bundle.tar.gz
 say() { printf '  %-8s %s\n' "$1" "$2"; }
 
-for f in ktlsgw kg-loadgen kg-backend ktls_ab; do
+for f in libexec/ktlsgw kg-loadgen kg-backend ktls_ab; do
 	[ -x "$B/$f" ] || { echo "device-bundle: $B/$f missing (make all $B/ktls_ab first)" >&2; exit 1; }
 done
 
@@ -55,7 +55,7 @@ mkdir -p "$D/bin" "$D/libexec" "$D/lib/nginx" "$D/etc"
 
 # --- binaries -----------------------------------------------------------------
 declare -A SRC=(
-	[ktlsgw]=$B/ktlsgw [kg-loadgen]=$B/kg-loadgen [kg-backend]=$B/kg-backend [ktls_ab]=$B/ktls_ab
+	[ktlsgw]=$B/libexec/ktlsgw [kg-loadgen]=$B/kg-loadgen [kg-backend]=$B/kg-backend [ktls_ab]=$B/ktls_ab
 	[nginx]=$(command -v nginx) [haproxy]=$(command -v haproxy) [stunnel]=$(command -v stunnel4)
 	[openssl]=$(command -v openssl) [bpftool]=$(command -v bpftool) [taskset]=$(command -v taskset)
 )

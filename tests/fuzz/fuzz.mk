@@ -26,12 +26,12 @@ FUZZ_OBJ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recove
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(filter-out -Werror,$(KG_CFLAGS))
 
 # userspace files each target links (besides its own file and unreachable.c)
-FUZZ_LINK_config      := config config_check ini confval fleet_conf log json
-FUZZ_LINK_fingerprint := verify
+FUZZ_LINK_config      := config config_check ini confval fleet_conf log log_ext json
+FUZZ_LINK_fingerprint := verify hex
 FUZZ_LINK_proxy_v2    := proxy_proto
-FUZZ_LINK_admin       := admin stats log json
+FUZZ_LINK_admin       := admin stats log log_ext json
 FUZZ_LINK_cli_args    := cli cli_run cli_fingerprint cli_pki cli_revoke cli_conn cli_stats \
-                         cli_fleet config config_check ini confval fleet_conf log verify revstate admin stats json
+                         cli_fleet config config_check ini confval fleet_conf log log_ext verify hex revstate admin stats json
 # config: host names are never resolved (see fuzz_config.c)
 FUZZ_LDFLAGS_config   := -Wl,--wrap=getaddrinfo
 

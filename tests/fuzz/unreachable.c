@@ -105,6 +105,18 @@ KG_UNREACHABLE bool kg_ebpf_can_destroy(const struct kg_ebpf *b)
 	abort();
 }
 
+/* revoke.c: only after a revocation was made */
+KG_UNREACHABLE void kg_revoke_print_added(FILE *f, const char *hex, uint32_t reason, int cut,
+					  bool kernel, const char *fleet)
+{
+	abort();
+}
+
+KG_UNREACHABLE void kg_revoke_print_removed(FILE *f, const char *hex, const char *fleet)
+{
+	abort();
+}
+
 /* cli_features.c (it probes the kernel) */
 KG_UNREACHABLE int kg_cmd_features(struct kg_cli *cli, int argc, char **argv)
 {

@@ -5,11 +5,18 @@ set -u
 . "$(dirname "$0")/lib.sh"
 D=$T/dest
 if make -s install DESTDIR="$D" PREFIX=/usr/local B="$B" >"$T/install.log" 2>&1 &&
-   [ -x "$D/usr/local/sbin/ktlsgw" ] && [ -f "$D/usr/local/share/man/man8/ktlsgw.8" ] &&
+   [ -x "$D/usr/local/sbin/ktlsgw" ] && [ -x "$D/usr/local/libexec/ktlsgw/ktlsgw" ] &&
+   [ -f "$D/usr/local/share/man/man8/ktlsgw.8" ] &&
    [ -f "$D/usr/local/share/man/man5/ktlsgw.conf.5" ] && [ -f "$D/usr/local/lib/systemd/system/ktlsgw.service" ]; then
 	ok "make install DESTDIR=… PREFIX=/usr/local installs the binary, man pages and unit"
 else
 	nok "make install: $(tail -3 "$T/install.log")"
+fi
+# the installed front finds the installed full binary (../libexec/ktlsgw/ktlsgw)
+if out=$("$D/usr/local/sbin/ktlsgw" version 2>&1) && [ "$out" = "$("$B/libexec/ktlsgw" version)" ]; then
+	ok "the installed ktlsgw runs the installed full binary: $out"
+else
+	nok "installed ktlsgw version: $out"
 fi
 for page in ktlsgw.8 ktlsgw.conf.5; do
 	out=$(MANWIDTH=80 man --warnings -l "userspace/dist/$page" 2>"$T/man.err")

@@ -182,21 +182,90 @@ else
 
 	# Durable first, in one flush: the entry is appended to the state file
 	# and fdatasynced before the map is touched (no rewrite, no rename).
-	strace -qq -e trace=openat,write,fsync,fdatasync,rename,bpf -o "$T/strace" \
-		$REV add --cert "$P/carol.pem" $RC >/dev/null 2>"$T/e"; rc=$?
-	if [ $rc = 0 ] && awk -v state="$T/state/revoked" '
+	durable_first() { # STRACE_FILE (strace without -f: no pid column)
+		awk -v state="$T/state/revoked" '
 		/BPF_MAP_UPDATE_ELEM/ { if (!u) u = NR }
 		u { next }
 		index($0, "openat(") && index($0, "\"" state "\"") && /O_APPEND/ { o = NR }
 		/^write\(/ && o && !w { w = NR }
 		/^fdatasync\(/ { n++; if (w && !s) s = NR }
 		/^(fsync|rename)\(/ { bad = 1 }
-		END { exit !(o && w && s && u && n == 1 && !bad && s < u) }' "$T/strace"; then
+		END { exit !(o && w && s && u && n == 1 && !bad && s < u) }' "$1"
+	}
+	strace -qq -e trace=openat,write,fsync,fdatasync,rename,bpf -o "$T/strace" \
+		$REV add --cert "$P/carol.pem" $RC >/dev/null 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && durable_first "$T/strace"; then
 		ok "revoke add: one line appended to the state file and fdatasynced (one flush), then the map updated"
 	else
 		nok "revoke add order: rc=$rc $(cat "$T/e") $(tr '\n' ';' <"$T/strace")"
 	fi
 	$REV del "$CAROL" $RC >/dev/null || nok "revoke del carol"
+
+	# `revoke add|del FINGERPRINT` is done by the front itself
+	# (userspace/front.c): no exec of the full binary, no library but libc
+	# (what makes it quick to start), the same durable-first order and the
+	# same output as the full binary.
+	strace -qq -e trace=execve,openat,write,fsync,fdatasync,rename,bpf -o "$T/strace" \
+		$REV add "$CAROL" $RC --reason "keyCompromise: front test" >"$T/out" 2>"$T/e"; rc=$?
+	libs=$(grep -o '"[^"]*\.so[.0-9]*"' "$T/strace" | sort -u | tr -d '"' | tr '\n' ' ')
+	execs=$(grep -c '^execve(' "$T/strace")
+	if [ $rc = 0 ] && [ "$execs" = 1 ] && [ "$libs" = "/lib/x86_64-linux-gnu/libc.so.6 " ] &&
+	   durable_first "$T/strace" && grep -q "^revoked $CAROL (keyCompromise); 0 live sockets" "$T/out"; then
+		ok "revoke add FINGERPRINT: done by the front (1 execve, only libc loaded), durable first: $(cat "$T/out")"
+	else
+		nok "revoke add by the front: rc=$rc $(cat "$T/out" "$T/e"); $execs execve, libraries: $libs"
+	fi
+	strace -qq -e trace=execve -o "$T/strace" $REV del "$CAROL" $RC >"$T/out" 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && [ "$(grep -c '^execve(' "$T/strace")" = 1 ] &&
+	   grep -q "^$CAROL is no longer revoked" "$T/out" &&
+	   [ -z "$($REV list $RC | grep "^$CAROL")" ]; then
+		ok "revoke del FINGERPRINT: done by the front: $(cat "$T/out")"
+	else
+		nok "revoke del by the front: rc=$rc $(cat "$T/out" "$T/e"); $(grep -c '^execve(' "$T/strace") execve"
+	fi
+	# what the front does not do is handed over, arguments intact: -j (JSON)
+	strace -qq -e trace=execve -o "$T/strace" $REV add "$CAROL" $RC -j >"$T/out" 2>"$T/e"; rc=$?
+	if [ $rc = 0 ] && grep -q "^execve(\"[^\"]*/libexec/ktlsgw\", \[\"$KTLSGW\", \"revoke\", \"add\"" "$T/strace" &&
+	   python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); sys.exit(not d["revoked"])' "$T/out"; then
+		ok "revoke add -j: the front hands it to the full binary (execve libexec/ktlsgw, same argv), JSON answer"
+	else
+		nok "revoke add -j: rc=$rc $(cat "$T/out" "$T/e"); $(grep '^execve' "$T/strace" | tr '\n' ';')"
+	fi
+	$REV del "$CAROL" $RC >/dev/null || nok "revoke del carol"
+
+	# Which command lines the front does and which it hands over. A handed
+	# over command shows as a second execve, made to fail here (strace
+	# inject: the first execve it counts is the front's) so that nothing
+	# runs behind it.
+	front_does() { # ARGS...: 0 if the front did it without an exec
+		strace -qq -e trace=execve -e inject=execve:error=ENOENT:when=1+ -o "$T/strace" \
+			"$KTLSGW" "$@" >"$T/out" 2>"$T/e"
+		[ "$(grep -c '^execve(' "$T/strace")" = 1 ]
+	}
+	{ cat "$T/gw.conf"; printf '[fleet]\nservers = nats://127.0.0.1:9\n'; } > "$T/fleet.conf"
+	bad=""
+	for args in "-c $T/gw.conf revoke add $CAROL" "revoke del --config=$T/gw.conf $CAROL" \
+		    "revoke add $CAROL --reason=superseded --state-dir $T/state --pin-root $PINS" \
+		    "revoke del $CAROL --state-dir=$T/state --pin-root=$PINS"; do
+		# shellcheck disable=SC2086
+		front_does $args || bad="$bad [$args: $(cat "$T/e")]"
+	done
+	for args in "revoke add $CAROL -c $T/fleet.conf" "revoke add $CAROL -c $T/gw.conf -j" \
+		    "revoke add --cert $P/carol.pem -c $T/gw.conf" "rev add $CAROL -c $T/gw.conf" \
+		    "revoke add $CAROL -c $T/gw.conf --reas x" "revoke add $CAROL -c $T/none.conf" \
+		    "revoke add $CAROL --state-dir $T/state --pin-root $PINS-none" "revoke list -c $T/gw.conf" \
+		    "revoke add $CAROL -c $T/gw.conf extra" "version"; do
+		# shellcheck disable=SC2086
+		if front_does $args || ! grep -q "cannot run the gateway binary" "$T/e"; then
+			bad="$bad [handed over? $args: $(cat "$T/e")]"
+		fi
+	done
+	if [ -z "$bad" ] && ! $REV list $RC | grep -q "^$CAROL"; then
+		ok "the front does revoke add|del FINGERPRINT with -c, --config=, --state-dir, --pin-root" \
+			"anywhere; hands over [fleet], -j, --cert, prefixes, unknown options, no pins, other commands"
+	else
+		nok "front or full binary:$bad; list: $($REV list $RC | grep "^$CAROL")"
+	fi
 fi
 
 # --- no gateway has ever run on these pins -----------------------------------------

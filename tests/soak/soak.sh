@@ -33,7 +33,8 @@ asan)
 	SLACK=$((36 * 1024))
 	HS_TIMEOUT=5s
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$T/ubsan
-	RUN=("$GB/ktlsgw")
+	# the full binary itself (build/ktlsgw is the libc-only front that execs it)
+	RUN=("$GB/libexec/ktlsgw")
 	;;
 valgrind)
 	command -v valgrind >/dev/null || { bad "valgrind missing (sh tests/deps.sh)"; exit 1; }
@@ -45,7 +46,7 @@ valgrind)
 	# does not know to be blocking (it would stall every other thread)
 	export KTLSGW_WAIT_POLL=1
 	RUN=(valgrind --quiet --error-exitcode=23 --suppressions=tests/soak/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect
-	     --errors-for-leak-kinds=definite,indirect --track-fds=no --log-file="$T/valgrind.%p" "$B/ktlsgw")
+	     --errors-for-leak-kinds=definite,indirect --track-fds=no --log-file="$T/valgrind.%p" "$B/libexec/ktlsgw")
 	;;
 *)
 	echo "usage: $0 asan|valgrind SECONDS [BUILD]" >&2
