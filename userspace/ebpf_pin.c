@@ -16,6 +16,9 @@
 #include "ebpf_int.h"
 #include "log.h"
 
+/* Every caller zeroes its whole attr with memset (a "= { 0 }" may leave
+ * the union's tail beyond its first member unset, and the kernel refuses a
+ * non-zero tail with EINVAL). */
 static int kg_bpf(enum bpf_cmd cmd, union bpf_attr *a)
 {
 	return (int)syscall(__NR_bpf, cmd, a, sizeof(*a));
@@ -23,18 +26,19 @@ static int kg_bpf(enum bpf_cmd cmd, union bpf_attr *a)
 
 static int kg_bpf_obj_get(const char *path)
 {
-	union bpf_attr a = { 0 };
+	union bpf_attr a;
 
+	memset(&a, 0, sizeof(a));
 	a.pathname = (uint64_t)(uintptr_t)path;
-	a.file_flags = 0;
 	return kg_bpf(BPF_OBJ_GET, &a);
 }
 
 /* BPF_MAP_LOOKUP_ELEM, _UPDATE_ELEM, _DELETE_ELEM, _GET_NEXT_KEY: 0 or -1 with errno */
 static int kg_bpf_map_op(enum bpf_cmd cmd, int fd, const void *key, void *value, uint64_t flags)
 {
-	union bpf_attr a = { 0 };
+	union bpf_attr a;
 
+	memset(&a, 0, sizeof(a));
 	a.map_fd = (uint32_t)fd;
 	a.key = (uint64_t)(uintptr_t)key;
 	if (cmd == BPF_MAP_GET_NEXT_KEY)
@@ -47,8 +51,9 @@ static int kg_bpf_map_op(enum bpf_cmd cmd, int fd, const void *key, void *value,
 
 static int kg_bpf_info(int fd, void *info, uint32_t *len)
 {
-	union bpf_attr a = { 0 };
+	union bpf_attr a;
 
+	memset(&a, 0, sizeof(a));
 	a.info.bpf_fd = (uint32_t)fd;
 	a.info.info_len = *len;
 	a.info.info = (uint64_t)(uintptr_t)info;
@@ -81,7 +86,7 @@ static bool kg_iter_uses_map(int link_fd, int map_fd)
 {
 	struct bpf_link_info li = { 0 };
 	struct bpf_prog_info pi = { 0 };
-	union bpf_attr a = { 0 };
+	union bpf_attr a;
 	uint32_t ids[8], len, map_id, i;
 	int prog_fd;
 	bool uses = true;
@@ -90,6 +95,7 @@ static bool kg_iter_uses_map(int link_fd, int map_fd)
 	len = sizeof(li);
 	if (!map_id || kg_bpf_info(link_fd, &li, &len))
 		return true;
+	memset(&a, 0, sizeof(a));
 	a.prog_id = li.prog_id;
 	prog_fd = kg_bpf(BPF_PROG_GET_FD_BY_ID, &a);
 	if (prog_fd < 0)
@@ -250,7 +256,7 @@ int kg_ebpf_foreach(struct kg_ebpf *b,
 int kg_ebpf_scan(struct kg_ebpf *b, struct kg_ebpf_hit *hits, size_t max)
 {
 	struct kg_sk_tag tags[64];
-	union bpf_attr a = { 0 };
+	union bpf_attr a;
 	size_t n = 0, i;
 	ssize_t r;
 	int fd;
@@ -261,6 +267,7 @@ int kg_ebpf_scan(struct kg_ebpf *b, struct kg_ebpf_hit *hits, size_t max)
 		if (rc)
 			return rc;
 	}
+	memset(&a, 0, sizeof(a));
 	a.iter_create.link_fd = (uint32_t)b->iter_fd;
 	fd = kg_bpf(BPF_ITER_CREATE, &a);
 	if (fd < 0)

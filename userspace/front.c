@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "config.h"
@@ -115,23 +116,31 @@ static bool kg_front_args(int argc, char **argv, struct kg_front *f)
 
 struct kg_front_ini {
 	struct kg_front *f;
-	bool in_global, set_state, set_pins, ok;
+	bool in_section, in_global, set_state, set_pins, ok;
 };
 
-/* [global] state_dir and bpf_pin_root; any [fleet] or anything the front
- * cannot judge hands the command over. */
+/* [global] state_dir and bpf_pin_root. A [fleet] section (whose writes need
+ * libnats), a section config.c does not know (a misspelt [Fleet] among
+ * them), a key outside any section or a syntax error hands the command
+ * over: the full binary then says what is wrong. */
 static bool kg_front_ini_item(void *arg, enum kg_ini_item what, char *name, char *value)
 {
 	struct kg_front_ini *p = arg;
 	char *dst;
 	bool *seen;
 
-	if (what == KG_INI_ERROR || (what == KG_INI_SECTION && !strcmp(name, "fleet")))
+	if (what == KG_INI_ERROR)
 		return p->ok = false;
 	if (what == KG_INI_SECTION) {
+		p->in_section = true;
 		p->in_global = !strcmp(name, "global");
-		return true;
+		if (p->in_global || !strncmp(name, "sni ", 4) || !strcmp(name, "listener") ||
+		    !strncmp(name, "listener ", 9))
+			return true;
+		return p->ok = false;
 	}
+	if (!p->in_section)
+		return p->ok = false;
 	if (!p->in_global || (strcmp(name, "state_dir") && strcmp(name, "bpf_pin_root")))
 		return true;
 	seen = name[0] == 's' ? &p->set_state : &p->set_pins;
@@ -180,7 +189,9 @@ static int kg_front_revoke(int argc, char **argv)
 	uint32_t code;
 	int rc, cut = 0;
 
-	if (!kg_front_args(argc, argv, &f) || kg_fp_parse(f.fp_text, fp) || !kg_front_paths(&f))
+	/* POSIXLY_CORRECT: getopt_long stops at the first operand there */
+	if (getenv("POSIXLY_CORRECT") || !kg_front_args(argc, argv, &f) || kg_fp_parse(f.fp_text, fp) ||
+	    !kg_front_paths(&f))
 		return KG_FRONT_DECLINE;
 	kg_log_set_level(KG_LOG_WARN);
 	/* both pins, the iterator checked against the map: nothing to load */
@@ -214,31 +225,71 @@ static int kg_front_revoke(int argc, char **argv)
 	return rc ? KG_EXIT_RUNTIME : KG_EXIT_OK;
 }
 
+/* Ours to run: a regular file, and it and its directory owned by root or
+ * by us and writable by no one else (group-writable only for root's group
+ * or ours, as a umask of 002 leaves it): a build tree under /tmp must not
+ * run a binary another user put at /tmp/libexec/ktlsgw/ktlsgw. */
+static int kg_front_trusted(const char *path)
+{
+	char dir[PATH_MAX + 32], *slash;
+	struct stat st;
+	const char *p = path;
+	int i;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (i = 0; i < 2; i++) {
+		if (stat(p, &st))
+			return -errno;
+		if ((i == 0 && !S_ISREG(st.st_mode)) || (st.st_uid && st.st_uid != geteuid()) ||
+		    (st.st_mode & S_IWOTH) ||
+		    ((st.st_mode & S_IWGRP) && st.st_gid && st.st_gid != getegid()))
+			return -EPERM;
+		slash = strrchr(dir, '/');
+		if (!slash)
+			return 0;
+		*slash = '\0';
+		p = dir[0] ? dir : "/";
+	}
+	return 0;
+}
+
 static int kg_front_exec(char **argv)
 {
 	static const char *const where[] = { "libexec/ktlsgw", "../libexec/ktlsgw/ktlsgw" };
 	char self[PATH_MAX], core[PATH_MAX + 32], *slash;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int e = ENOENT;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self));
 	size_t i;
+	int rc;
 
-	if (n <= 0) {
+	if (n <= 0 || (size_t)n >= sizeof(self)) {
 		fprintf(stderr, "ktlsgw: cannot find where this binary is (/proc/self/exe: %s); "
-			"is /proc mounted?\n", strerror(errno));
+			"is /proc mounted?\n", n < 0 ? strerror(errno) : "path too long");
 		return KG_EXIT_RUNTIME;
 	}
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
+	/* the first candidate that exists is the one: never a fall-through to
+	 * the next after it failed */
 	for (i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
 		snprintf(core, sizeof(core), "%s/%s", self, where[i]);
-		execv(core, argv);
-		if (errno != ENOENT)
-			e = errno;
+		rc = kg_front_trusted(core);
+		if (rc == -ENOENT)
+			continue;
+		if (rc == -EPERM) {
+			fprintf(stderr, "ktlsgw: not running %s: it or its directory is owned by another "
+				"user or writable by others; reinstall it (make install)\n", core);
+			return KG_EXIT_RUNTIME;
+		}
+		if (!rc)
+			execv(core, argv);
+		fprintf(stderr, "ktlsgw: cannot run the gateway binary %s: %s\n", core,
+			strerror(rc ? -rc : errno));
+		return KG_EXIT_RUNTIME;
 	}
 	fprintf(stderr, "ktlsgw: cannot run the gateway binary %s/%s or %s/%s: %s; install both "
-		"(make install puts them there)\n", self, where[0], self, where[1], strerror(e));
+		"(make install puts them there)\n", self, where[0], self, where[1], strerror(ENOENT));
 	return KG_EXIT_RUNTIME;
 }
 

@@ -34,8 +34,10 @@ static int kg_lock_load(struct kg_revoker *r, struct kg_revstate *st, char *err,
 {
 	int rc = kg_lock(r);
 
-	if (rc)
+	if (rc) {
+		snprintf(err, errlen, "cannot lock %s: %s", r->lock_path, strerror(-rc));
 		return rc;
+	}
 	rc = kg_revstate_load(r->state_path, st, err, errlen);
 	if (rc) {
 		kg_revstate_release(st);
@@ -218,8 +220,10 @@ int kg_revoker_add(struct kg_revoker *r, const uint8_t fp[KG_FP_LEN], uint32_t r
 	if (kg_revstate_find(&st, fp))
 		e.flags = kg_revstate_find(&st, fp)->flags;
 	rc = kg_revstate_put(&st, &e);
-	if (rc)
+	if (rc) {
+		snprintf(err, errlen, "%s; the revocation was NOT recorded", strerror(-rc));
 		goto out;
+	}
 	/* Durable first: only a revocation on disk may be acknowledged. */
 	rc = kg_record(r, &st, &e, false);
 	if (rc) {

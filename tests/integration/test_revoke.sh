@@ -243,6 +243,9 @@ else
 		[ "$(grep -c '^execve(' "$T/strace")" = 1 ]
 	}
 	{ cat "$T/gw.conf"; printf '[fleet]\nservers = nats://127.0.0.1:9\n'; } > "$T/fleet.conf"
+	# a misspelt section and a key outside any section: config.c refuses both
+	{ cat "$T/gw.conf"; printf '[Fleet]\nservers = nats://127.0.0.1:9\n'; } > "$T/Fleet.conf"
+	{ echo "workers = 1"; cat "$T/gw.conf"; } > "$T/nosection.conf"
 	bad=""
 	for args in "-c $T/gw.conf revoke add $CAROL" "revoke del --config=$T/gw.conf $CAROL" \
 		    "revoke add $CAROL --reason=superseded --state-dir $T/state --pin-root $PINS" \
@@ -254,7 +257,8 @@ else
 		    "revoke add --cert $P/carol.pem -c $T/gw.conf" "rev add $CAROL -c $T/gw.conf" \
 		    "revoke add $CAROL -c $T/gw.conf --reas x" "revoke add $CAROL -c $T/none.conf" \
 		    "revoke add $CAROL --state-dir $T/state --pin-root $PINS-none" "revoke list -c $T/gw.conf" \
-		    "revoke add $CAROL -c $T/gw.conf extra" "version"; do
+		    "revoke add $CAROL -c $T/gw.conf extra" "version" "revoke del $CAROL -c $T/Fleet.conf" \
+		    "revoke add $CAROL -c $T/nosection.conf"; do
 		# shellcheck disable=SC2086
 		if front_does $args || ! grep -q "cannot run the gateway binary" "$T/e"; then
 			bad="$bad [handed over? $args: $(cat "$T/e")]"
@@ -262,9 +266,24 @@ else
 	done
 	if [ -z "$bad" ] && ! $REV list $RC | grep -q "^$CAROL"; then
 		ok "the front does revoke add|del FINGERPRINT with -c, --config=, --state-dir, --pin-root" \
-			"anywhere; hands over [fleet], -j, --cert, prefixes, unknown options, no pins, other commands"
+			"anywhere; hands over [fleet], [Fleet], keys outside a section, -j, --cert, prefixes," \
+			"unknown options, no pins, other commands"
 	else
 		nok "front or full binary:$bad; list: $($REV list $RC | grep "^$CAROL")"
+	fi
+	# the full binary it runs must be owned by root (or us) and writable by no one else
+	mkdir -p "$T/inst/libexec"
+	cp "$KTLSGW" "$T/inst/ktlsgw"
+	cp "$(dirname "$KTLSGW")/libexec/ktlsgw" "$T/inst/libexec/ktlsgw"
+	chmod o+w "$T/inst/libexec/ktlsgw"
+	out1=$("$T/inst/ktlsgw" version 2>&1); rc1=$?
+	chmod o-w "$T/inst/libexec/ktlsgw"
+	out2=$("$T/inst/ktlsgw" version 2>&1); rc2=$?
+	if [ $rc1 = 1 ] && echo "$out1" | grep -q "writable by others" && [ $rc2 = 0 ] &&
+	   [ "$out2" = "$("$KTLSGW" version)" ]; then
+		ok "the front refuses a world-writable full binary ($out1), runs it once fixed"
+	else
+		nok "front trust check: rc=$rc1 $out1 / rc=$rc2 $out2"
 	fi
 fi
 
