@@ -30,7 +30,7 @@ LIB_OBJS := $(patsubst userspace/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 # $(PREFIX)/libexec/ktlsgw/ktlsgw installed.
 BIN      := $(B)/ktlsgw
 CORE     := $(B)/libexec/ktlsgw
-FRONT_OBJS := $(patsubst %,$(B)/obj/%.o,front revoke revstate ebpf_pin log ini hex)
+FRONT_OBJS := $(patsubst %,$(B)/obj/%.o,front front_args revoke revstate ebpf_pin log ini hex)
 TOOLS    := $(B)/kg-backend $(B)/kg-loadgen
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
