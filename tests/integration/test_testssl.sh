@@ -16,8 +16,13 @@ if ! command -v testssl >/dev/null; then
 fi
 make_pki ""
 start_backend http http
+# its own pin root: the default one (/sys/fs/bpf/ktlsgw) belongs to the
+# machine's gateway, not to a test
+PINS=/sys/fs/bpf/ktlsgw-testssl-$$
+trap 'cleanup; rm -rf "$PINS"' EXIT
 {
 	global_conf "revocation = best-effort
+bpf_pin_root = $PINS
 admin_socket ="
 	listener_conf demo "$http_PORT"
 } > "$T/gw.conf"
