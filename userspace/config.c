@@ -397,10 +397,13 @@ static int kg_global_key(struct kg_parse *p, const char *name, const char *value
 			return kg_cfg_fail(p, "log_format = %s: must be text or json", value);
 		c->log_json = !strcmp(value, "json");
 	} else {
-		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: workers, "
-				   "max_connections, log_level, log_format, state_dir, bpf_pin_root, "
-				   "revocation, revocation_scan_interval, drain_timeout, admin_socket, "
-				   "metrics, user", name);
+		static const char *const known[] = KG_GLOBAL_KEYS;
+		char list[512];
+		size_t o = 0, i;
+
+		for (i = 0; known[i] && o < sizeof(list); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", known[i]);
+		return kg_cfg_fail(p, "unknown key '%s' in [global]; valid keys: %s", name, list);
 	}
 	return 1;
 }

@@ -96,6 +96,14 @@ enum kg_revocation_mode { KG_REV_REQUIRED, KG_REV_BEST_EFFORT, KG_REV_OFF };
 
 #define KG_STATE_DIR_DEFAULT "/var/lib/ktlsgw"
 
+/* The keys of [global], as config.c's kg_global_key() takes them; the
+ * front (front_args.c) hands a configuration with any other key in
+ * [global] to the full binary. A key added there and not here only costs
+ * the front's speed, never a wrong answer. */
+#define KG_GLOBAL_KEYS { "workers", "max_connections", "log_level", "log_format", "state_dir", \
+			 "bpf_pin_root", "revocation", "revocation_scan_interval", "drain_timeout", \
+			 "admin_socket", "metrics", "user", NULL }
+
 #define KG_WORKERS_MAX 1024	/* also the width of the worker field of a connection ID */
 
 struct kg_config {

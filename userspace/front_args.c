@@ -83,8 +83,9 @@ struct kg_front_ini {
 
 /* [global] state_dir and bpf_pin_root. A [fleet] section (whose writes need
  * libnats), a section config.c does not know (a misspelt [Fleet] among
- * them), a key outside any section or a syntax error hands the command
- * over: the full binary then says what is wrong. */
+ * them), a key outside any section, a [global] key it does not know or a
+ * syntax error hands the command over: the full binary then says what is
+ * wrong. */
 static bool kg_front_ini_item(void *arg, enum kg_ini_item what, char *name, char *value)
 {
 	struct kg_front_ini *p = arg;
@@ -103,8 +104,17 @@ static bool kg_front_ini_item(void *arg, enum kg_ini_item what, char *name, char
 	}
 	if (!p->in_section)
 		return p->ok = false;
-	if (!p->in_global || (strcmp(name, "state_dir") && strcmp(name, "bpf_pin_root")))
+	if (!p->in_global)
 		return true;
+	if (strcmp(name, "state_dir") && strcmp(name, "bpf_pin_root")) {
+		static const char *const known[] = KG_GLOBAL_KEYS;
+		size_t i;
+
+		for (i = 0; known[i]; i++)
+			if (!strcmp(name, known[i]))
+				return true;
+		return p->ok = false;	/* config.c: "unknown key" */
+	}
 	seen = name[0] == 's' ? &p->set_state : &p->set_pins;
 	dst = name[0] == 's' ? p->f->state : p->f->pins;
 	/* what config.c accepts: an absolute path with room for its files */

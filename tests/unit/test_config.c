@@ -240,6 +240,34 @@ static void test_config_errors_name_file_and_line(void **state)
 	}
 }
 
+/* KG_GLOBAL_KEYS (what the front lets through in [global]) is exactly the
+ * keys config.c knows: each one listed is parsed (a bad value is refused
+ * for its value, not as an unknown key), and the unknown-key error lists
+ * them. */
+static void test_config_global_keys_list(void **state)
+{
+	static const char *const known[] = KG_GLOBAL_KEYS;
+	struct kg_config *cfg = NULL;
+	char body[256], err[1024];
+	size_t i;
+
+	for (i = 0; known[i]; i++) {
+		snprintf(body, sizeof(body), "[global]\n%s = ?bad?\n", known[i]);
+		if (!load(body, &cfg, err, sizeof(err))) {
+			kg_config_free(cfg);
+			cfg = NULL;
+			continue;	/* a value this key takes as it is (admin_socket) */
+		}
+		if (strstr(err, "unknown key"))
+			fail_msg("%s is in KG_GLOBAL_KEYS but config.c does not know it: %s", known[i], err);
+	}
+	assert_int_not_equal(load("[global]\nbogus = 1\n", &cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "unknown key 'bogus' in [global]; valid keys: workers, "
+			       "max_connections, log_level, log_format, state_dir, bpf_pin_root, "
+			       "revocation, revocation_scan_interval, drain_timeout, admin_socket, "
+			       "metrics, user"));
+}
+
 /* The origin leg's keys, client mode and optional client certificates. */
 static void test_config_origin_tls(void **state)
 {
@@ -526,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_config_minimal_defaults),
 		cmocka_unit_test(test_config_full),
 		cmocka_unit_test(test_config_errors_name_file_and_line),
+		cmocka_unit_test(test_config_global_keys_list),
 		cmocka_unit_test(test_config_origin_tls),
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_unreadable_cert),

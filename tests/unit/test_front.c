@@ -140,6 +140,7 @@ static void test_front_paths_hand_over(void **state)
 	assert_false(paths(&f, "[global]\n[Fleet]\nservers = nats://n:4222\n", NULL, NULL));
 	assert_false(paths(&f, "[fleet ]\n", NULL, NULL));
 	assert_false(paths(&f, "state_dir = /s\n[global]\n", NULL, NULL));
+	assert_false(paths(&f, "[global]\nworker = 2\n", NULL, NULL));
 	assert_false(paths(&f, "[global]\nstate_dir = relative/s\n", NULL, NULL));
 	assert_false(paths(&f, "[global]\nstate_dir = /a\nstate_dir = /b\n", NULL, NULL));
 	assert_false(paths(&f, "[global\n", NULL, NULL));
