@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-/* A `revoke add|del` the front may do itself. */
+/* A `revoke add|del` the front may do itself; zeroed before kg_front_args. */
 struct kg_front {
 	bool add;
 	const char *config, *state_dir, *pin_root, *reason, *fp_text;
@@ -22,9 +22,10 @@ struct kg_front {
 bool kg_front_args(int argc, char **argv, struct kg_front *f);
 /* f->state and f->pins: the defaults, then -c CONFIG's [global] state_dir
  * and bpf_pin_root, then --state-dir and --pin-root. False (hand it over)
- * for a configuration that cannot be read, a [fleet] section, a section
- * config.c does not know, a key outside any section, a repeated or
- * relative path. */
+ * for a configuration that cannot be read or has a syntax error, a [fleet]
+ * section, a section name config.c does not know, a key outside any
+ * section, a [global] key not in KG_GLOBAL_KEYS, a repeated, relative or
+ * too long path. The rest of the file is not checked. */
 bool kg_front_paths(struct kg_front *f);
 
 #endif

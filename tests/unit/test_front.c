@@ -51,9 +51,15 @@ static void test_front_takes(void **state)
 	assert_string_equal(f.reason, "keyCompromise: lost");
 	assert_string_equal(f.state_dir, "/s");
 	assert_string_equal(f.pin_root, "/p");
-	/* after "--" everything is an operand */
+	/* after "--" everything is an operand; a value is taken whatever it
+	 * starts with, as getopt_long takes it */
 	assert_true(args(&f, "revoke", "add", "--", "-x", NULL));
 	assert_string_equal(f.fp_text, "-x");
+	assert_true(args(&f, "revoke", "add", FP, "-c", "-x", NULL));
+	assert_string_equal(f.config, "-x");
+	assert_true(args(&f, "revoke", "add", "-", "--config=", NULL));
+	assert_string_equal(f.fp_text, "-");
+	assert_string_equal(f.config, "");
 }
 
 static void test_front_hands_over(void **state)
@@ -71,7 +77,7 @@ static void test_front_hands_over(void **state)
 	assert_false(args(&f, "revoke", "add", FP, "-c", NULL));		/* no value */
 	assert_false(args(&f, "revoke", "add", FP, "-c", "/a", "-c", "/b", NULL));
 	assert_false(args(&f, "revoke", "add", FP, "-j", NULL));
-	assert_false(args(&f, "revoke", "add", "--cert", "/x.pem", NULL));
+	assert_false(args(&f, "revoke", "add", "--cert", "/x.pem", FP, NULL));
 	assert_false(args(&f, "revoke", "add", FP, "--help", NULL));
 	assert_false(args(&f, "revoke", "del", FP, "--reason", "x", NULL));	/* del takes none */
 }
@@ -124,7 +130,7 @@ static void test_front_paths(void **state)
 			  "[sni edge a.example]\ncert = /c.pem\n", NULL, NULL));
 	assert_string_equal(f.state, "/var/s");
 	assert_string_equal(f.pins, "/sys/fs/bpf/x");
-	/* the options win over the file, as in the full binary */
+	/* the options win over the file (kg_rev_open in cli_revoke.c does the same) */
 	assert_true(paths(&f, "[global]\nstate_dir = /var/s\n", "/opt/s", "/sys/fs/bpf/y"));
 	assert_string_equal(f.state, "/opt/s");
 	assert_string_equal(f.pins, "/sys/fs/bpf/y");
