@@ -135,6 +135,20 @@ b1=$(metric ktlsgw_bytes_in_total worker)
 	nok "bytes_in stays at $b0 -> $b1 while a connection streams"
 
 # --- slow admin and metrics clients cannot stall the main thread -------------
+# The main thread also runs the revocation pass (the only live cut for an
+# edit made with bpftool, and on kernels before 6.5 for every revocation):
+# dave's connection is held open so that a pass can be seen to cut it while
+# the slow clients are connected. hold_conn is defined below.
+SLOWREV=""
+if [ "$rev_mode" = required ] && command -v bpftool >/dev/null; then
+	mkfifo "$T/slowrev.in"
+	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/dave.pem" "$P/dave.key" \
+		< "$T/slowrev.in" > "$T/slowrev.out" 2>&1 &
+	exec {SLOWREV}>"$T/slowrev.in"
+	printf 'dave stays\n' >&"$SLOWREV"
+	n=100
+	while [ "$(metric ktlsgw_connections_active worker)" -lt 2 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+fi
 python3 tests/tools/slowclients.py "$MPORT" 100 0.8 "$T/slow.ready" 2>"$T/slow.err" &
 SLOW=$!
 PIDS="$PIDS $SLOW"
@@ -150,6 +164,24 @@ if wait_file "$T/slow.ready" 100; then
 	# "waited for the slow clients" (seconds), whatever the machine's load
 	[ "$worst" -lt 1000 ] && ok "100 clients dripping a metrics request: ktlsgw stats answered in ${worst} ms at worst (5 tries)" ||
 		nok "with 100 slow metrics clients, ktlsgw stats took ${worst} ms"
+	if [ -n "$SLOWREV" ]; then
+		# a raw map edit: only the gateway's pass (main thread, every
+		# 100 ms here) can cut it; the slow clients are dropped 2 s after
+		# they connected, so this runs while they are there
+		m=$(logmark)
+		t0=$(date +%s%N)
+		bpftool map update pinned "$PINS/revoked" key hex $(fp "$P/dave.pem" | sed 's/../& /g') \
+			value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+		if wait_since "$m" "access .*subject=\"dave\".*reason=revoked" 200; then
+			ok "with the 100 slow clients connected, the main thread's pass cut a bpftool revocation" \
+				"($(( ($(date +%s%N) - t0) / 1000000 )) ms until the log line was seen)"
+		else
+			nok "revocation pass with slow clients: $(logsince "$m" | tail -3)"
+		fi
+		exec {SLOWREV}>&-
+		"$KTLSGW" revoke del "$(fp "$P/dave.pem")" -c "$T/gw.conf" >/dev/null 2>&1 ||
+			nok "revoke del dave: $("$KTLSGW" revoke del "$(fp "$P/dave.pem")" -c "$T/gw.conf" 2>&1)"
+	fi
 else
 	nok "slow clients did not connect: $(cat "$T/slow.err")"
 fi
