@@ -25,7 +25,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "config.h"
 #include "ebpf.h"
 #include "front.h"
 #include "log.h"

@@ -134,20 +134,30 @@ b1=$(metric ktlsgw_bytes_in_total worker)
 [ "$b1" -ge $((b0 + 405)) ] && ok "bytes_in moves while the connection is open ($b0 -> $b1)" ||
 	nok "bytes_in stays at $b0 -> $b1 while a connection streams"
 
+# hold_conn NAME WHO ACTIVE: WHO's TLS connection held open through the
+# gateway (tlsprobe hold, fed through the fifo $T/NAME.in, which stays open
+# on fd $HOLD_FD until the caller closes it); then wait (bounded) until
+# ACTIVE connections are counted
+hold_conn() {
+	local n=100
+	mkfifo "$T/$1.in"
+	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/$2.pem" "$P/$2.key" \
+		< "$T/$1.in" > "$T/$1.out" 2>&1 &
+	exec {HOLD_FD}>"$T/$1.in"
+	printf '%s stays\n' "$2" >&"$HOLD_FD"
+	while [ "$(metric ktlsgw_connections_active worker)" -lt "$3" ] && [ $n -gt 0 ]; do
+		sleep 0.1; n=$((n - 1)); done
+}
+
 # --- slow admin and metrics clients cannot stall the main thread -------------
 # The main thread also runs the revocation pass (the only live cut for an
 # edit made with bpftool, and on kernels before 6.5 for every revocation):
 # dave's connection is held open so that a pass can be seen to cut it while
-# the slow clients are connected. hold_conn is defined below.
+# the slow clients are connected.
 SLOWREV=""
 if [ "$rev_mode" = required ] && command -v bpftool >/dev/null; then
-	mkfifo "$T/slowrev.in"
-	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/dave.pem" "$P/dave.key" \
-		< "$T/slowrev.in" > "$T/slowrev.out" 2>&1 &
-	exec {SLOWREV}>"$T/slowrev.in"
-	printf 'dave stays\n' >&"$SLOWREV"
-	n=100
-	while [ "$(metric ktlsgw_connections_active worker)" -lt 2 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	hold_conn slowrev dave 2
+	SLOWREV=$HOLD_FD
 fi
 python3 tests/tools/slowclients.py "$MPORT" 100 0.8 "$T/slow.ready" 2>"$T/slow.err" &
 SLOW=$!
@@ -185,21 +195,6 @@ if wait_file "$T/slow.ready" 100; then
 else
 	nok "slow clients did not connect: $(cat "$T/slow.err")"
 fi
-
-# hold_conn NAME WHO ACTIVE: WHO's TLS connection held open through the
-# gateway (tlsprobe hold, fed through the fifo $T/NAME.in, which stays open
-# on fd $HOLD_FD until the caller closes it); then wait (bounded) until
-# ACTIVE connections are counted
-hold_conn() {
-	local n=100
-	mkfifo "$T/$1.in"
-	timeout 60 python3 tests/tools/tlsprobe.py hold "$GW_edge" "$P/ca.pem" "$P/$2.pem" "$P/$2.key" \
-		< "$T/$1.in" > "$T/$1.out" 2>&1 &
-	exec {HOLD_FD}>"$T/$1.in"
-	printf '%s stays\n' "$2" >&"$HOLD_FD"
-	while [ "$(metric ktlsgw_connections_active worker)" -lt "$3" ] && [ $n -gt 0 ]; do
-		sleep 0.1; n=$((n - 1)); done
-}
 
 # --- drain: revocation and the admin socket keep working; a 2nd signal ends it --
 hold_conn hold2 carol 2

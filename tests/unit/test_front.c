@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "front.h"
+#include "kg_test.h"
 #include "kg_revoke.h"
 
 #define FP "e07599dff03e7ab7c4c62f1feab9ae667b2e2c9eab7869ed9ecacd5d56fa2099"
@@ -92,10 +93,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return kg_test_rmdir(dir);
 }
 
 /* kg_front_paths with -c a file holding @text (NULL: no -c) */
