@@ -116,7 +116,7 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 		kg_lsnap_put(snap);
 		return rc;
 	}
-	c = calloc(1, sizeof(*c));
+	c = kg_slab_alloc(&w->conn_mem);
 	if (!c) {
 		close(fd);
 		kg_lsnap_put(snap);
@@ -149,6 +149,17 @@ int kg_conn_open(struct kg_worker *w, struct kg_listener *l, struct kg_lsnap *sn
 	else
 		snprintf(c->peer, sizeof(c->peer), "?");
 	*out = c;
+	return 0;
+}
+
+int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
+{
+	size_t n = strlen(cn);
+
+	c->cn = n < KG_CN_SLAB ? kg_slab_alloc(&w->cn_mem) : malloc(n + 1);
+	if (!c->cn)
+		return -ENOMEM;
+	memcpy(c->cn, cn, n + 1);
 	return 0;
 }
 
@@ -274,12 +285,15 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->kk[i]) {
 			kg_ktls_keys_wipe(c->kk[i]);
-			free(c->kk[i]);
+			kg_slab_free(&w->keys_mem, c->kk[i]);
 		}
 	X509_free(c->hs.leaf);
 	X509_free(c->bhs.leaf);
 	free(c->pp);
-	free(c->cn);
+	if (c->cn && strlen(c->cn) < KG_CN_SLAB)
+		kg_slab_free(&w->cn_mem, c->cn);
+	else
+		free(c->cn);
 	kg_conn_detail_free(c);
 	kg_pool_put_conn(&w->pool, c);
 	kg_lsnap_put(c->snap);
@@ -290,7 +304,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	w->gens[c->slot]++;
 	w->free_slots[w->n_free++] = c->slot;
 	w->n_live--;
-	free(c);
+	kg_slab_free(&w->conn_mem, c);
 }
 
 /* A socket aborted by bpf_sock_destroy() shows up as an I/O error: name

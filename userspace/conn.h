@@ -108,7 +108,8 @@ struct kg_conn {
 	const char *origin_tls;		/* the origin leg: version and cipher, "-" for none */
 	const char *origin_cipher;
 	char *cn;			/* the client certificate's CN (owned, at most
-					 * KG_CN_MAX bytes), NULL for none, never "" */
+					 * KG_CN_MAX bytes; kg_conn_set_cn), NULL for
+					 * none, never "" */
 	char *detail;			/* why it ended (owned, KG_DETAIL_LEN bytes),
 					 * NULL until something is said */
 	uint8_t fp[KG_FP_LEN];
@@ -122,6 +123,9 @@ _Static_assert(sizeof(struct kg_conn) <= 600, "struct kg_conn grew past 600 byte
 
 /* The longest CN kept, in bytes: longer ones are cut, as they always were. */
 #define KG_CN_MAX 255
+/* A CN shorter than this (NUL included) sits in the worker's slab; a longer
+ * one comes from malloc. */
+#define KG_CN_SLAB 64
 /* The room kg_conn_detail_buf() gives, NUL included. */
 #define KG_DETAIL_LEN 256
 
@@ -154,6 +158,11 @@ void kg_conn_detail_free(struct kg_conn *c);
 const char *kg_close_reason_str(enum kg_close_reason r);
 
 struct kg_worker;
+
+/* Keep @cn (not "", at most KG_CN_MAX bytes) as the connection's CN.
+ * -ENOMEM: nothing kept. */
+int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
+	__attribute__((warn_unused_result));
 
 /* A connection for accepted socket @fd on listener @l, served with @snap
  * (the connection takes over that reference). -ENOMEM or -ENOSPC (table

@@ -151,15 +151,16 @@ void kg_hs_start(struct kg_worker *w, struct kg_conn *c)
  */
 /* Offload @ssl on @fd; on a kernel that can rekey, keep what TLS 1.3
  * KeyUpdates on this leg will need in *@kk. */
-static int kg_offload_leg(SSL *ssl, int fd, struct kg_ktls_keys **kk, char *why, size_t whylen)
+static int kg_offload_leg(struct kg_worker *w, SSL *ssl, int fd, struct kg_ktls_keys **kk,
+			  char *why, size_t whylen)
 {
-	struct kg_ktls_keys *keep = kg_ktls_rekey_supported() ? calloc(1, sizeof(*keep)) : NULL;
+	struct kg_ktls_keys *keep = kg_ktls_rekey_supported() ? kg_slab_alloc(&w->keys_mem) : NULL;
 	int done = kg_ktls_offload_keep(ssl, fd, why, whylen, keep);
 
 	if (keep && keep->len)
 		*kk = keep;
 	else
-		free(keep);
+		kg_slab_free(&w->keys_mem, keep);
 	return done;
 }
 
@@ -183,7 +184,7 @@ static int kg_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
-	c->ktls = kg_offload_leg(c->ssl, c->cfd, &c->kk[0], why, sizeof(why));
+	c->ktls = kg_offload_leg(w, c->ssl, c->cfd, &c->kk[0], why, sizeof(why));
 	if (kg_ktls_required(w, c, c->ktls, "", why))
 		return 1;
 	if (c->ktls != (KG_KTLS_TX | KG_KTLS_RX))
@@ -256,7 +257,7 @@ static void kg_hs_done(struct kg_worker *w, struct kg_conn *c)
 	c->server_name = kg_tls_server_name(c->ssl);
 	/* Without its CN the client would reach the backend (PROXY header)
 	 * and the logs nameless: end it instead. */
-	if (cn[0] && !(c->cn = strdup(cn))) {
+	if (cn[0] && kg_conn_set_cn(w, c, cn)) {
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for the client's CN");
 		kg_err("conn=%llu: %s", (unsigned long long)c->id, kg_conn_detail(c));
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
@@ -521,7 +522,7 @@ static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
 {
 	char why[96];
 
-	c->bktls = kg_offload_leg(c->bssl, c->bfd, &c->kk[1], why, sizeof(why));
+	c->bktls = kg_offload_leg(w, c->bssl, c->bfd, &c->kk[1], why, sizeof(why));
 	if (!c->bktls && c->conf->ktls == KG_KTLS_ON) {
 		/* An origin that refuses our certificate after a TLS 1.3
 		 * handshake may have closed already (the ULP then fails with

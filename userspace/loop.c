@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "ktls.h"
 #include "log.h"
 #include "loop.h"
 
@@ -158,7 +159,8 @@ void kg_loop_ready_drop(struct kg_worker *w, struct kg_conn *c)
  * transcript buffers) is far above what a connection keeps, and glibc holds
  * freed chunks for reuse, so after a storm of N handshakes the process stays
  * at the storm's peak. malloc_trim() gives back the free pages of every
- * arena (live memory is untouched) after one second in which no connection
+ * arena (live memory is untouched), and kg_slab_trim() the connections'
+ * empty slab pages, after one second in which no connection
  * opened or closed, if at least KG_TRIM_MIN_CHURN opens and closes came
  * since the last trim; otherwise a minute after the first open or close
  * since the last trim, so that steady traffic or a health check every few
@@ -187,6 +189,11 @@ static void kg_heap_tick(struct kg_worker *w)
 	if (!(quiet && churn >= KG_TRIM_MIN_CHURN) && !overdue)
 		return;
 	malloc_trim(0);
+	/* and the pages of the connections' own objects that the burst
+	 * left empty (slab.h) */
+	kg_slab_trim(&w->conn_mem);
+	kg_slab_trim(&w->cn_mem);
+	kg_slab_trim(&w->keys_mem);
 	w->trim_churn = all;
 	w->trim_last_ms = w->now_ms;
 	KG_STAT_ADD(&w->stats, heap_trims, 1);
@@ -385,6 +392,9 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	w->efd = -1;
 	w->ring.ring_fd = -1;
 	kg_pool_init(&w->pool, NULL);
+	kg_slab_init(&w->conn_mem, sizeof(struct kg_conn));
+	kg_slab_init(&w->cn_mem, KG_CN_SLAB);
+	kg_slab_init(&w->keys_mem, sizeof(struct kg_ktls_keys));
 	pthread_mutex_init(&w->mbox_lock, NULL);
 	w->tick_ts.tv_nsec = KG_TICK_MS * 1000000LL;
 	w->retry_ts.tv_nsec = 100 * 1000000LL;
@@ -472,6 +482,9 @@ void kg_worker_join_free(struct kg_worker *w)
 	if (w->efd >= 0)
 		close(w->efd);
 	kg_pool_release(&w->pool);
+	kg_slab_release(&w->conn_mem);
+	kg_slab_release(&w->cn_mem);
+	kg_slab_release(&w->keys_mem);
 	free(w->conns);
 	free(w->gens);
 	free(w->free_slots);

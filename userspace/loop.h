@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "pump.h"
+#include "slab.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -92,6 +93,10 @@ struct kg_worker {
 	bool loop_done;			/* the loop has ended (under mbox_lock) */
 
 	struct kg_pool pool;
+	/* What a connection keeps for its whole life, packed apart from the
+	 * handshakes' garbage (slab.h): struct kg_conn, its CN when shorter
+	 * than KG_CN_SLAB, its rekey secrets. */
+	struct kg_slab conn_mem, cn_mem, keys_mem;
 
 	uint64_t drain_deadline;
 	bool draining;

@@ -1,0 +1,228 @@
+/* cmocka tests for the worker's slab (slab.c): objects come zeroed and
+ * packed, N objects touch about N objects' worth of pages whatever came
+ * before, freed objects are reused before a block is added, and emptied
+ * blocks go back to the kernel but one; a trim leaves only the live
+ * objects' pages resident. And the connection's CN: short ones
+ * in the slab, long ones from malloc, both released the same way. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conn.h"
+#include "loop.h"
+#include "slab.h"
+
+#define SZ 600	/* about struct kg_conn */
+
+static void *block_of(void *p)
+{
+	return (void *)((uintptr_t)p & ~(uintptr_t)(KG_SLAB_BLOCK - 1));
+}
+
+/* Resident bytes of the distinct blocks holding objs[0..n). */
+static size_t resident(void **objs, size_t n)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char vec[KG_SLAB_BLOCK / 4096];
+	void *seen[64];
+	size_t nseen = 0, bytes = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		void *b = block_of(objs[i]);
+		size_t j;
+
+		for (j = 0; j < nseen && seen[j] != b; j++)
+			;
+		if (j < nseen)
+			continue;
+		assert_true(nseen < 64);
+		seen[nseen++] = b;
+		assert_int_equal(mincore(b, KG_SLAB_BLOCK, vec), 0);
+		for (size_t k = 0; k < (size_t)(KG_SLAB_BLOCK / pg); k++)
+			bytes += (vec[k] & 1) ? (size_t)pg : 0;
+	}
+	return bytes;
+}
+
+static void test_slab_objects_zeroed_aligned_distinct(void **state)
+{
+	struct kg_slab s;
+	unsigned char *a, *b;
+
+	kg_slab_init(&s, SZ);
+	assert_int_equal(s.size % 16, 0);
+	assert_true(s.size >= SZ);
+	a = kg_slab_alloc(&s);
+	b = kg_slab_alloc(&s);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a != b);
+	assert_int_equal((uintptr_t)a % 16, 0);
+	for (size_t i = 0; i < SZ; i++)
+		assert_int_equal(a[i] | b[i], 0);
+	memset(a, 0xa5, SZ);
+	kg_slab_free(&s, a);
+	a = kg_slab_alloc(&s);	/* the same object again, zeroed again */
+	for (size_t i = 0; i < SZ; i++)
+		assert_int_equal(a[i], 0);
+	assert_int_equal(s.live, 2);
+	kg_slab_free(&s, a);
+	kg_slab_free(&s, b);
+	kg_slab_free(&s, NULL);
+	assert_int_equal(s.live, 0);
+	kg_slab_release(&s);
+}
+
+/* What the idle-memory figure depends on: 300 objects cost about 300
+ * objects of memory, even after a burst of 2,000 came and went. */
+static void test_slab_objects_packed_after_a_burst(void **state)
+{
+	enum { BURST = 2000, HELD = 300 };
+	static void *objs[BURST];
+	struct kg_slab s;
+	size_t held_blocks, res;
+
+	kg_slab_init(&s, SZ);
+	for (size_t i = 0; i < BURST; i++) {
+		objs[i] = kg_slab_alloc(&s);
+		assert_non_null(objs[i]);
+		memset(objs[i], 1, SZ);	/* touch it, as a connection would */
+	}
+	assert_int_equal(s.blocks, (BURST + s.per_block - 1) / s.per_block);
+	for (size_t i = 0; i < BURST; i++)
+		kg_slab_free(&s, objs[i]);
+	/* every block emptied: all gone but the spare */
+	assert_int_equal(s.blocks, 1);
+	for (size_t i = 0; i < HELD; i++)
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+	held_blocks = (HELD + s.per_block - 1) / s.per_block;
+	assert_int_equal(s.blocks, held_blocks);
+	res = resident(objs, HELD);
+	/* the objects, plus at most one partly used page per block (its
+	 * header and the page its last object ends in) */
+	assert_true(res <= (size_t)HELD * s.size + held_blocks * 2 * 4096);
+	for (size_t i = 0; i < HELD; i++)
+		kg_slab_free(&s, objs[i]);
+	kg_slab_release(&s);
+}
+
+/* Freed objects are reused before any block is added, wherever they are. */
+static void test_slab_reuses_before_growing(void **state)
+{
+	enum { N = 1000 };
+	static void *objs[N];
+	struct kg_slab s;
+	size_t blocks;
+
+	kg_slab_init(&s, 144);
+	for (size_t i = 0; i < N; i++)
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+	blocks = s.blocks;
+	for (size_t i = 0; i < N; i += 2)
+		kg_slab_free(&s, objs[i]);
+	for (size_t i = 0; i < N; i += 2)
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+	assert_int_equal(s.blocks, blocks);
+	assert_int_equal(s.live, N);
+	for (size_t i = 0; i < N; i++)
+		kg_slab_free(&s, objs[i]);
+	assert_int_equal(s.live, 0);
+	assert_int_equal(s.blocks, 1);
+	kg_slab_release(&s);
+	assert_int_equal(s.blocks, 0);
+}
+
+/* After a burst, what stays live gathers at the front of the blocks (the
+ * lowest free object goes first) and a trim gives back every page with no
+ * live object on it: the live objects' pages are all that stay resident. */
+static void test_slab_trim_keeps_only_live_pages(void **state)
+{
+	enum { BURST = 2000 };
+	static void *objs[BURST];
+	void *keep[64];
+	size_t nkeep = 0, blocks, res;
+	struct kg_slab s;
+
+	kg_slab_init(&s, SZ);
+	for (size_t i = 0; i < BURST; i++) {
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+		memset(objs[i], 1, SZ);
+	}
+	/* keep every 40th: 50 objects spread over all the blocks */
+	for (size_t i = 0; i < BURST; i++)
+		if (i % 40 == 0)
+			keep[nkeep++] = objs[i];
+		else
+			kg_slab_free(&s, objs[i]);
+	blocks = s.blocks;
+	assert_true(kg_slab_trim(&s) > 0);
+	res = resident(keep, nkeep);
+	/* each live object spans at most 2 pages, each block keeps its header
+	 * page */
+	assert_true(res <= nkeep * 2 * 4096 + blocks * 4096);
+	assert_true(res < blocks * (size_t)KG_SLAB_BLOCK / 4);
+	/* the freed objects are handed out again, lowest first, zeroed */
+	for (size_t i = 0; i < BURST; i++)
+		if (i % 40) {
+			unsigned char *p = kg_slab_alloc(&s);
+
+			assert_non_null(p);
+			for (size_t k = 0; k < SZ; k++)
+				assert_int_equal(p[k], 0);
+			objs[i] = p;
+		}
+	assert_int_equal(s.blocks, blocks);
+	for (size_t i = 0; i < BURST; i++)
+		kg_slab_free(&s, objs[i]);
+	assert_int_equal(s.live, 0);
+	kg_slab_release(&s);
+}
+
+/* A CN shorter than KG_CN_SLAB sits in the worker's slab, a longer one
+ * (up to KG_CN_MAX) comes from malloc; each is kept whole. */
+static void test_slab_conn_cn_short_and_long(void **state)
+{
+	struct kg_worker w;
+	struct kg_conn c = { .cfd = -1, .bfd = -1 };
+	char long_cn[KG_CN_MAX + 1];
+
+	memset(&w, 0, sizeof(w));
+	kg_slab_init(&w.cn_mem, KG_CN_SLAB);
+	assert_int_equal(kg_conn_set_cn(&w, &c, "alice"), 0);
+	assert_string_equal(kg_conn_cn(&c), "alice");
+	assert_int_equal(w.cn_mem.live, 1);
+	memset(long_cn, 'x', KG_CN_MAX);
+	long_cn[KG_CN_MAX] = '\0';
+	{
+		struct kg_conn d = { .cfd = -1, .bfd = -1 };
+
+		assert_int_equal(kg_conn_set_cn(&w, &d, long_cn), 0);
+		assert_string_equal(kg_conn_cn(&d), long_cn);
+		assert_int_equal(w.cn_mem.live, 1);
+		assert_true(block_of(d.cn) != block_of(c.cn));
+		free(d.cn);
+	}
+	kg_slab_free(&w.cn_mem, c.cn);
+	assert_int_equal(w.cn_mem.live, 0);
+	kg_slab_release(&w.cn_mem);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slab_objects_zeroed_aligned_distinct),
+		cmocka_unit_test(test_slab_objects_packed_after_a_burst),
+		cmocka_unit_test(test_slab_reuses_before_growing),
+		cmocka_unit_test(test_slab_trim_keeps_only_live_pages),
+		cmocka_unit_test(test_slab_conn_cn_short_and_long),
+	};
+
+	return cmocka_run_group_tests_name("slab", tests, NULL, NULL);
+}

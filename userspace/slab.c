@@ -1,0 +1,235 @@
+/*
+ * Fixed-size objects in 64 KiB blocks of their own (slab.h says why). Each
+ * block starts with its header, whose bitmap says which objects are handed
+ * out; objects follow. The lowest free object goes first, so the live ones
+ * gather at the front of a block and kg_slab_trim() can give back the pages
+ * behind them.
+ */
+#include <assert.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "slab.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define KG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define KG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define KG_POISON(p, n) ((void)(p), (void)(n))
+#define KG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Described to memcheck as a custom allocator, so the valgrind soak checks
+ * these objects as it checks malloc's (no-ops outside valgrind). */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define KG_HAVE_MEMCHECK 1
+#endif
+#endif
+#ifndef KG_HAVE_MEMCHECK
+#define VALGRIND_MALLOCLIKE_BLOCK(p, n, rz, z) ((void)0)
+#define VALGRIND_FREELIKE_BLOCK(p, rz) ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)0)
+#endif
+
+#define KG_SLAB_MIN 64
+#define KG_SLAB_PAGE 4096
+/* 64-byte objects at most: (64 KiB - header) / 64 < 1024 */
+#define KG_SLAB_WORDS 16
+
+struct kg_slab_block {
+	struct kg_slab_block *next, *prev;	/* the slab's partial list */
+	unsigned used;				/* objects handed out */
+	bool partial;				/* on the partial list */
+	uint64_t busy[KG_SLAB_WORDS];		/* bit set: handed out (or past the end) */
+};
+
+#define KG_SLAB_HDR ((sizeof(struct kg_slab_block) + 15) & ~(size_t)15)
+
+void kg_slab_init(struct kg_slab *s, size_t size)
+{
+	assert(size > 0 && size <= KG_SLAB_BLOCK / 4);
+	memset(s, 0, sizeof(*s));
+	s->size = size < KG_SLAB_MIN ? KG_SLAB_MIN : (size + 15) & ~(size_t)15;
+	s->per_block = (unsigned)((KG_SLAB_BLOCK - KG_SLAB_HDR) / s->size);
+	assert(s->per_block <= KG_SLAB_WORDS * 64);
+}
+
+static char *kg_slab_objs(struct kg_slab_block *b)
+{
+	return (char *)b + KG_SLAB_HDR;
+}
+
+static struct kg_slab_block *kg_slab_block_of(void *p)
+{
+	return (struct kg_slab_block *)((uintptr_t)p & ~(uintptr_t)(KG_SLAB_BLOCK - 1));
+}
+
+/* A block aligned to KG_SLAB_BLOCK: map twice the size, unmap the slack.
+ * The bits past the last object are set, so they are never handed out. */
+static struct kg_slab_block *kg_slab_map(const struct kg_slab *s)
+{
+	char *raw = mmap(NULL, 2 * KG_SLAB_BLOCK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t start;
+	struct kg_slab_block *b;
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	start = ((uintptr_t)raw + KG_SLAB_BLOCK - 1) & ~(uintptr_t)(KG_SLAB_BLOCK - 1);
+	if (start > (uintptr_t)raw)
+		munmap(raw, start - (uintptr_t)raw);
+	munmap((char *)start + KG_SLAB_BLOCK, (uintptr_t)raw + KG_SLAB_BLOCK - start);
+	b = (struct kg_slab_block *)start;
+	for (unsigned i = s->per_block; i < KG_SLAB_WORDS * 64; i++)
+		b->busy[i / 64] |= 1ULL << (i % 64);
+	VALGRIND_MAKE_MEM_NOACCESS(kg_slab_objs(b), (size_t)s->per_block * s->size);
+	KG_POISON(kg_slab_objs(b), (size_t)s->per_block * s->size);
+	return b;
+}
+
+static void kg_slab_link(struct kg_slab *s, struct kg_slab_block *b)
+{
+	b->prev = NULL;
+	b->next = s->partial;
+	if (s->partial)
+		s->partial->prev = b;
+	s->partial = b;
+	b->partial = true;
+}
+
+static void kg_slab_unlink(struct kg_slab *s, struct kg_slab_block *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		s->partial = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->next = b->prev = NULL;
+	b->partial = false;
+}
+
+void *kg_slab_alloc(struct kg_slab *s)
+{
+	struct kg_slab_block *b = s->partial;
+	unsigned w, i;
+	char *p;
+
+	if (!b) {
+		if (s->spare) {
+			b = s->spare;
+			s->spare = NULL;
+		} else {
+			b = kg_slab_map(s);
+			if (!b)
+				return NULL;
+			s->blocks++;
+		}
+		kg_slab_link(s, b);
+	}
+	for (w = 0; b->busy[w] == ~0ULL; w++)
+		;	/* a partial block has a clear bit */
+	i = w * 64 + (unsigned)__builtin_ctzll(~b->busy[w]);
+	b->busy[w] |= 1ULL << (i % 64);
+	if (++b->used == s->per_block)
+		kg_slab_unlink(s, b);
+	s->live++;
+	p = kg_slab_objs(b) + (size_t)i * s->size;
+	KG_UNPOISON(p, s->size);
+	VALGRIND_MALLOCLIKE_BLOCK(p, s->size, 0, 1);
+	memset(p, 0, s->size);
+	return p;
+}
+
+void kg_slab_free(struct kg_slab *s, void *p)
+{
+	struct kg_slab_block *b;
+	size_t i;
+
+	if (!p)
+		return;
+	b = kg_slab_block_of(p);
+	i = (size_t)((char *)p - kg_slab_objs(b)) / s->size;
+	assert(b->busy[i / 64] & (1ULL << (i % 64)));
+	b->busy[i / 64] &= ~(1ULL << (i % 64));
+	VALGRIND_FREELIKE_BLOCK(p, 0);
+	KG_POISON(p, s->size);
+	s->live--;
+	if (!b->partial)
+		kg_slab_link(s, b);
+	if (--b->used)
+		return;
+	/* empty: keep one block for the next connection, unmap the rest */
+	kg_slab_unlink(s, b);
+	if (!s->spare) {
+		s->spare = b;
+		return;
+	}
+	munmap(b, KG_SLAB_BLOCK);
+	s->blocks--;
+}
+
+/* Is any object in [first, last] handed out? */
+static bool kg_slab_any_busy(const struct kg_slab_block *b, size_t first, size_t last)
+{
+	for (size_t i = first; i <= last; i++)
+		if (b->busy[i / 64] & (1ULL << (i % 64)))
+			return true;
+	return false;
+}
+
+size_t kg_slab_trim(struct kg_slab *s)
+{
+	size_t given = 0;
+
+	if (s->spare) {
+		munmap(s->spare, KG_SLAB_BLOCK);
+		s->spare = NULL;
+		s->blocks--;
+		given += KG_SLAB_BLOCK;
+	}
+	for (struct kg_slab_block *b = s->partial; b; b = b->next) {
+		uintptr_t objs = (uintptr_t)kg_slab_objs(b), end = objs + (size_t)s->per_block * s->size;
+		size_t run = 0;
+
+		/* page 0 holds the header; a page goes when no object on it is live */
+		for (uintptr_t pg = (uintptr_t)b + KG_SLAB_PAGE; pg <= (uintptr_t)b + KG_SLAB_BLOCK; pg += KG_SLAB_PAGE) {
+			bool free_pg = false;
+
+			if (pg < (uintptr_t)b + KG_SLAB_BLOCK) {
+				size_t first = (pg - objs) / s->size;
+				size_t last = (pg + KG_SLAB_PAGE - 1 < end ? pg + KG_SLAB_PAGE - 1 : end - 1) - objs;
+
+				free_pg = pg >= end || !kg_slab_any_busy(b, first, last / s->size);
+			}
+			if (free_pg) {
+				run++;
+				continue;
+			}
+			if (run && madvise((void *)(pg - run * KG_SLAB_PAGE), run * KG_SLAB_PAGE, MADV_DONTNEED) == 0)
+				given += run * KG_SLAB_PAGE;
+			run = 0;
+		}
+	}
+	return given;
+}
+
+void kg_slab_release(struct kg_slab *s)
+{
+	while (s->partial) {
+		struct kg_slab_block *b = s->partial;
+
+		kg_slab_unlink(s, b);
+		munmap(b, KG_SLAB_BLOCK);
+	}
+	if (s->spare)
+		munmap(s->spare, KG_SLAB_BLOCK);
+	s->spare = NULL;
+	s->blocks = 0;
+	s->live = 0;
+}
