@@ -72,6 +72,7 @@ struct kg_worker {
 	pthread_t th;
 	bool started;
 	struct io_uring ring;
+	bool ring_deferred;		/* DEFER_TASKRUN: only this thread submits */
 	int *lfd;			/* per listener; -1 once closed */
 	bool *accepting;		/* multishot accept armed */
 	int efd;

@@ -526,11 +526,20 @@ int main(int argc, char **argv)
 		printf(",\"handshakes\":%llu,\"rate\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f", ops,
 		       (double)ops / secs, pct(all, nall, 0.50), pct(all, nall, 0.99));
 		break;
-	case M_RR:
+	case M_RR: {
+		/* fairness: requests served per connection, fewest and most */
+		unsigned long long lo = ~0ULL, hi = 0;
+
+		for (i = 0; i < nthreads; i++) {
+			lo = ws[i].ops < lo ? ws[i].ops : lo;
+			hi = ws[i].ops > hi ? ws[i].ops : hi;
+		}
 		printf(",\"requests\":%llu,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-		       "\"p999_us\":%.1f", ops, (double)ops / secs, pct(all, nall, 0.50),
-		       pct(all, nall, 0.99), pct(all, nall, 0.999));
+		       "\"p999_us\":%.1f,\"max_us\":%.1f,\"per_conn_min\":%llu,\"per_conn_max\":%llu",
+		       ops, (double)ops / secs, pct(all, nall, 0.50), pct(all, nall, 0.99),
+		       pct(all, nall, 0.999), nall ? all[nall - 1] : 0.0, nthreads ? lo : 0, hi);
 		break;
+	}
 	case M_IDLE:
 		printf(",\"opened\":%llu", ops);
 		break;
