@@ -156,11 +156,22 @@ int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
 {
 	size_t n = strlen(cn);
 
-	c->cn = n < KG_CN_SLAB ? kg_slab_alloc(&w->cn_mem) : malloc(n + 1);
+	c->cn_slab = n < KG_CN_SLAB;
+	c->cn = c->cn_slab ? kg_slab_alloc(&w->cn_mem) : malloc(n + 1);
 	if (!c->cn)
 		return -ENOMEM;
 	memcpy(c->cn, cn, n + 1);
 	return 0;
+}
+
+void kg_conn_drop_cn(struct kg_worker *w, struct kg_conn *c)
+{
+	if (c->cn_slab)
+		kg_slab_free(&w->cn_mem, c->cn);
+	else
+		free(c->cn);
+	c->cn = NULL;
+	c->cn_slab = false;
 }
 
 /* Out of memory, c->detail borrows this, so the line that follows still
@@ -290,10 +301,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	X509_free(c->hs.leaf);
 	X509_free(c->bhs.leaf);
 	free(c->pp);
-	if (c->cn && strlen(c->cn) < KG_CN_SLAB)
-		kg_slab_free(&w->cn_mem, c->cn);
-	else
-		free(c->cn);
+	kg_conn_drop_cn(w, c);
 	kg_conn_detail_free(c);
 	kg_pool_put_conn(&w->pool, c);
 	kg_lsnap_put(c->snap);

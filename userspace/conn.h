@@ -77,6 +77,7 @@ struct kg_conn {
 	int cfd, bfd;
 	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
 	bool detail_scratch;		/* detail is the per-thread scratch, not ours to free */
+	bool cn_slab;			/* cn is in the worker's slab, not from malloc */
 	SSL *ssl;			/* the client leg's TLS; NULL with tls = off or kTLS both ways */
 	SSL *bssl;			/* the origin leg's TLS (backend_tls = on), NULL otherwise */
 	struct kg_lsnap *snap;		/* reference: what it started with (reload-safe) */
@@ -159,10 +160,13 @@ const char *kg_close_reason_str(enum kg_close_reason r);
 
 struct kg_worker;
 
-/* Keep @cn (not "", at most KG_CN_MAX bytes) as the connection's CN.
+/* Keep @cn (not "", at most KG_CN_MAX bytes) as the connection's CN, in
+ * the worker's slab when shorter than KG_CN_SLAB, else from malloc.
  * -ENOMEM: nothing kept. */
 int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
 	__attribute__((warn_unused_result));
+/* Release c->cn to where it came from; c->cn is NULL after. */
+void kg_conn_drop_cn(struct kg_worker *w, struct kg_conn *c);
 
 /* A connection for accepted socket @fd on listener @l, served with @snap
  * (the connection takes over that reference). -ENOMEM or -ENOSPC (table

@@ -304,7 +304,8 @@ static void *kg_worker_main(void *arg)
 	int stop_seen = 0, rc;
 
 	w->now_ms = kg_now_ms();
-	/* the single issuer is this thread (liburing 2.3 lacks the wrapper) */
+	/* the single issuer is this thread (Debian 12's liburing 2.3 declares
+	 * io_uring_enable_rings() but its library does not export it) */
 	if (w->ring_deferred &&
 	    syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
 		kg_loop_fatal(w, "io_uring_register(ENABLE_RINGS)", -errno);
@@ -428,6 +429,8 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	p.flags = IORING_SETUP_SUBMIT_ALL;
 	if (!gw->wait_poll)
 		p.flags |= IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED;
+	else
+		p.flags |= IORING_SETUP_COOP_TASKRUN;
 	rc = io_uring_queue_init_params(KG_RING_ENTRIES, &w->ring, &p);
 	if (rc == -EINVAL && (p.flags & IORING_SETUP_DEFER_TASKRUN)) {	/* before 6.1 */
 		memset(&p, 0, sizeof(p));

@@ -4,40 +4,32 @@
  * out; objects follow. The lowest free object goes first, so the live ones
  * gather at the front of a block and kg_slab_trim() can give back the pages
  * behind them.
+ *
+ * Under AddressSanitizer or valgrind every object comes from calloc() and
+ * goes back with free(): their allocators hold freed memory back before
+ * reusing it, so a stale pointer is caught, where a slab hands the same
+ * object out again at once and would hide it.
  */
 #include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "slab.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define KG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define KG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define KG_POISON(p, n) ((void)(p), (void)(n))
-#define KG_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
-/* Described to memcheck as a custom allocator, so the valgrind soak checks
- * these objects as it checks malloc's (no-ops outside valgrind). */
 #if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define KG_HAVE_MEMCHECK 1
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
 #endif
 #endif
-#ifndef KG_HAVE_MEMCHECK
-#define VALGRIND_MALLOCLIKE_BLOCK(p, n, rz, z) ((void)0)
-#define VALGRIND_FREELIKE_BLOCK(p, rz) ((void)0)
-#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)0)
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
 #endif
 
 #define KG_SLAB_MIN 64
-#define KG_SLAB_PAGE 4096
 /* 64-byte objects at most: (64 KiB - header) / 64 < 1024 */
 #define KG_SLAB_WORDS 16
 
@@ -50,13 +42,28 @@ struct kg_slab_block {
 
 #define KG_SLAB_HDR ((sizeof(struct kg_slab_block) + 15) & ~(size_t)15)
 
+static bool kg_slab_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return true;
+#else
+	return RUNNING_ON_VALGRIND;
+#endif
+}
+
 void kg_slab_init(struct kg_slab *s, size_t size)
 {
+	long pg = sysconf(_SC_PAGESIZE);
+
 	assert(size > 0 && size <= KG_SLAB_BLOCK / 4);
 	memset(s, 0, sizeof(*s));
 	s->size = size < KG_SLAB_MIN ? KG_SLAB_MIN : (size + 15) & ~(size_t)15;
 	s->per_block = (unsigned)((KG_SLAB_BLOCK - KG_SLAB_HDR) / s->size);
 	assert(s->per_block <= KG_SLAB_WORDS * 64);
+	/* pages of a quarter block or less can be given back one by one;
+	 * with larger ones (64 KiB on some arm64 kernels) only whole blocks */
+	s->page = pg > 0 && (size_t)pg <= KG_SLAB_BLOCK / 4 ? (size_t)pg : 0;
+	s->system = kg_slab_sanitized();
 }
 
 static char *kg_slab_objs(struct kg_slab_block *b)
@@ -87,8 +94,6 @@ static struct kg_slab_block *kg_slab_map(const struct kg_slab *s)
 	b = (struct kg_slab_block *)start;
 	for (unsigned i = s->per_block; i < KG_SLAB_WORDS * 64; i++)
 		b->busy[i / 64] |= 1ULL << (i % 64);
-	VALGRIND_MAKE_MEM_NOACCESS(kg_slab_objs(b), (size_t)s->per_block * s->size);
-	KG_POISON(kg_slab_objs(b), (size_t)s->per_block * s->size);
 	return b;
 }
 
@@ -120,6 +125,11 @@ void *kg_slab_alloc(struct kg_slab *s)
 	unsigned w, i;
 	char *p;
 
+	if (s->system) {
+		p = calloc(1, s->size);
+		s->live += p != NULL;
+		return p;
+	}
 	if (!b) {
 		if (s->spare) {
 			b = s->spare;
@@ -140,8 +150,6 @@ void *kg_slab_alloc(struct kg_slab *s)
 		kg_slab_unlink(s, b);
 	s->live++;
 	p = kg_slab_objs(b) + (size_t)i * s->size;
-	KG_UNPOISON(p, s->size);
-	VALGRIND_MALLOCLIKE_BLOCK(p, s->size, 0, 1);
 	memset(p, 0, s->size);
 	return p;
 }
@@ -153,13 +161,15 @@ void kg_slab_free(struct kg_slab *s, void *p)
 
 	if (!p)
 		return;
+	s->live--;
+	if (s->system) {
+		free(p);
+		return;
+	}
 	b = kg_slab_block_of(p);
 	i = (size_t)((char *)p - kg_slab_objs(b)) / s->size;
 	assert(b->busy[i / 64] & (1ULL << (i % 64)));
 	b->busy[i / 64] &= ~(1ULL << (i % 64));
-	VALGRIND_FREELIKE_BLOCK(p, 0);
-	KG_POISON(p, s->size);
-	s->live--;
 	if (!b->partial)
 		kg_slab_link(s, b);
 	if (--b->used)
@@ -183,6 +193,34 @@ static bool kg_slab_any_busy(const struct kg_slab_block *b, size_t first, size_t
 	return false;
 }
 
+/* The pages of @b after its header page on which no object is live, in
+ * runs, to the kernel. */
+static size_t kg_slab_trim_block(const struct kg_slab *s, struct kg_slab_block *b)
+{
+	uintptr_t base = (uintptr_t)b, objs = (uintptr_t)kg_slab_objs(b);
+	uintptr_t end = objs + (size_t)s->per_block * s->size;
+	size_t given = 0, run = 0;
+
+	for (uintptr_t pg = base + s->page; pg <= base + KG_SLAB_BLOCK; pg += s->page) {
+		bool free_pg = false;
+
+		if (pg < base + KG_SLAB_BLOCK) {
+			uintptr_t last = pg + s->page - 1 < end ? pg + s->page - 1 : end - 1;
+
+			free_pg = pg >= end ||
+				  !kg_slab_any_busy(b, (pg - objs) / s->size, (last - objs) / s->size);
+		}
+		if (free_pg) {
+			run++;
+			continue;
+		}
+		if (run && madvise((void *)(pg - run * s->page), run * s->page, MADV_DONTNEED) == 0)
+			given += run * s->page;
+		run = 0;
+	}
+	return given;
+}
+
 size_t kg_slab_trim(struct kg_slab *s)
 {
 	size_t given = 0;
@@ -193,29 +231,8 @@ size_t kg_slab_trim(struct kg_slab *s)
 		s->blocks--;
 		given += KG_SLAB_BLOCK;
 	}
-	for (struct kg_slab_block *b = s->partial; b; b = b->next) {
-		uintptr_t objs = (uintptr_t)kg_slab_objs(b), end = objs + (size_t)s->per_block * s->size;
-		size_t run = 0;
-
-		/* page 0 holds the header; a page goes when no object on it is live */
-		for (uintptr_t pg = (uintptr_t)b + KG_SLAB_PAGE; pg <= (uintptr_t)b + KG_SLAB_BLOCK; pg += KG_SLAB_PAGE) {
-			bool free_pg = false;
-
-			if (pg < (uintptr_t)b + KG_SLAB_BLOCK) {
-				size_t first = (pg - objs) / s->size;
-				size_t last = (pg + KG_SLAB_PAGE - 1 < end ? pg + KG_SLAB_PAGE - 1 : end - 1) - objs;
-
-				free_pg = pg >= end || !kg_slab_any_busy(b, first, last / s->size);
-			}
-			if (free_pg) {
-				run++;
-				continue;
-			}
-			if (run && madvise((void *)(pg - run * KG_SLAB_PAGE), run * KG_SLAB_PAGE, MADV_DONTNEED) == 0)
-				given += run * KG_SLAB_PAGE;
-			run = 0;
-		}
-	}
+	for (struct kg_slab_block *b = s->partial; b && s->page; b = b->next)
+		given += kg_slab_trim_block(s, b);
 	return given;
 }
 

@@ -10,12 +10,13 @@
  * Here they sit side by side: N connections cost N objects and no more.
  *
  * Not thread-safe: one slab belongs to one worker. Objects are zeroed when
- * handed out. Freed objects are poisoned for AddressSanitizer and described
- * to valgrind's memcheck, so the soaks still see a use after free.
+ * handed out. Under AddressSanitizer or valgrind the slab passes every
+ * object to calloc() and free(), so the soaks still see a use after free.
  */
 #ifndef KG_SLAB_H
 #define KG_SLAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One block: 64 KiB, aligned to its size, so an object finds its block by
@@ -31,6 +32,8 @@ struct kg_slab {
 	struct kg_slab_block *spare;	/* one empty block kept mapped, or NULL */
 	size_t live;			/* objects handed out */
 	size_t blocks;			/* blocks mapped, the spare included */
+	size_t page;			/* the page size trims work in; 0: whole blocks only */
+	bool system;			/* objects from calloc()/free() (sanitizers) */
 };
 
 /* @size: 1 .. KG_SLAB_BLOCK / 4 bytes (larger objects belong to malloc;

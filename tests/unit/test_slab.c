@@ -2,7 +2,7 @@
  * packed, N objects touch about N objects' worth of pages whatever came
  * before, freed objects are reused before a block is added, and emptied
  * blocks go back to the kernel but one; a trim leaves only the live
- * objects' pages resident. And the connection's CN: short ones
+ * objects' pages resident and every live byte intact. And the connection's CN: short ones
  * in the slab, long ones from malloc, both released the same way. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +113,34 @@ static void test_slab_objects_packed_after_a_burst(void **state)
 	kg_slab_release(&s);
 }
 
+/* Within a block the lowest free object goes first: after frees, the next
+ * objects fill the lowest holes, in address order. */
+static void test_slab_lowest_free_first(void **state)
+{
+	enum { N = 50 };
+	char *objs[N];
+	struct kg_slab s;
+
+	kg_slab_init(&s, SZ);
+	for (size_t i = 0; i < N; i++) {
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+		if (i)
+			assert_ptr_equal(objs[i], objs[i - 1] + s.size);
+	}
+	kg_slab_free(&s, objs[30]);
+	kg_slab_free(&s, objs[7]);
+	kg_slab_free(&s, objs[19]);
+	assert_ptr_equal(kg_slab_alloc(&s), objs[7]);
+	assert_ptr_equal(kg_slab_alloc(&s), objs[19]);
+	assert_ptr_equal(kg_slab_alloc(&s), objs[30]);
+	assert_ptr_equal(kg_slab_alloc(&s), objs[N - 1] + s.size);
+	for (size_t i = 0; i < N; i++)
+		kg_slab_free(&s, objs[i]);
+	kg_slab_free(&s, objs[N - 1] + s.size);
+	assert_int_equal(s.live, 0);
+	kg_slab_release(&s);
+}
+
 /* Freed objects are reused before any block is added, wherever they are. */
 static void test_slab_reuses_before_growing(void **state)
 {
@@ -163,6 +191,11 @@ static void test_slab_trim_keeps_only_live_pages(void **state)
 			kg_slab_free(&s, objs[i]);
 	blocks = s.blocks;
 	assert_true(kg_slab_trim(&s) > 0);
+	/* what was kept is intact, every byte (a trim of a page with a live
+	 * object on it, even one that only ends there, would zero it) */
+	for (size_t k = 0; k < nkeep; k++)
+		for (size_t b = 0; b < SZ; b++)
+			assert_int_equal(((unsigned char *)keep[k])[b], 1);
 	res = resident(keep, nkeep);
 	/* each live object spans at most 2 pages, each block keeps its header
 	 * page */
@@ -186,41 +219,56 @@ static void test_slab_trim_keeps_only_live_pages(void **state)
 }
 
 /* A CN shorter than KG_CN_SLAB sits in the worker's slab, a longer one
- * (up to KG_CN_MAX) comes from malloc; each is kept whole. */
+ * (up to KG_CN_MAX) comes from malloc, on both sides of the boundary; each
+ * is kept whole, and kg_conn_drop_cn() gives it back to where it came from
+ * (a slab object freed with free(), or the reverse, would crash here or
+ * leave the slab's count wrong). */
 static void test_slab_conn_cn_short_and_long(void **state)
 {
+	static const size_t lens[] = { 1, 5, KG_CN_SLAB - 1, KG_CN_SLAB, KG_CN_MAX };
 	struct kg_worker w;
-	struct kg_conn c = { .cfd = -1, .bfd = -1 };
-	char long_cn[KG_CN_MAX + 1];
+	char cn[KG_CN_MAX + 1];
 
 	memset(&w, 0, sizeof(w));
 	kg_slab_init(&w.cn_mem, KG_CN_SLAB);
-	assert_int_equal(kg_conn_set_cn(&w, &c, "alice"), 0);
-	assert_string_equal(kg_conn_cn(&c), "alice");
-	assert_int_equal(w.cn_mem.live, 1);
-	memset(long_cn, 'x', KG_CN_MAX);
-	long_cn[KG_CN_MAX] = '\0';
-	{
-		struct kg_conn d = { .cfd = -1, .bfd = -1 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct kg_conn c = { .cfd = -1, .bfd = -1 };
+		bool in_slab = lens[i] < KG_CN_SLAB;
 
-		assert_int_equal(kg_conn_set_cn(&w, &d, long_cn), 0);
-		assert_string_equal(kg_conn_cn(&d), long_cn);
-		assert_int_equal(w.cn_mem.live, 1);
-		assert_true(block_of(d.cn) != block_of(c.cn));
-		free(d.cn);
+		memset(cn, 'a' + (int)i, lens[i]);
+		cn[lens[i]] = '\0';
+		assert_int_equal(kg_conn_set_cn(&w, &c, cn), 0);
+		assert_string_equal(kg_conn_cn(&c), cn);
+		assert_int_equal(c.cn_slab, in_slab);
+		assert_int_equal(w.cn_mem.live, in_slab ? 1 : 0);
+		kg_conn_drop_cn(&w, &c);
+		assert_null(c.cn);
+		assert_int_equal(w.cn_mem.live, 0);
+		assert_string_equal(kg_conn_cn(&c), "");
 	}
-	kg_slab_free(&w.cn_mem, c.cn);
-	assert_int_equal(w.cn_mem.live, 0);
 	kg_slab_release(&w.cn_mem);
+}
+
+/* Under AddressSanitizer or valgrind the slab hands out calloc()'s memory
+ * (slab.c): the layout cases do not apply there. */
+static int skip_if_sanitized(void **state)
+{
+	struct kg_slab s;
+
+	kg_slab_init(&s, SZ);
+	if (s.system)
+		skip();
+	return 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_objects_zeroed_aligned_distinct),
-		cmocka_unit_test(test_slab_objects_packed_after_a_burst),
-		cmocka_unit_test(test_slab_reuses_before_growing),
-		cmocka_unit_test(test_slab_trim_keeps_only_live_pages),
+		cmocka_unit_test_setup(test_slab_objects_packed_after_a_burst, skip_if_sanitized),
+		cmocka_unit_test_setup(test_slab_lowest_free_first, skip_if_sanitized),
+		cmocka_unit_test_setup(test_slab_reuses_before_growing, skip_if_sanitized),
+		cmocka_unit_test_setup(test_slab_trim_keeps_only_live_pages, skip_if_sanitized),
 		cmocka_unit_test(test_slab_conn_cn_short_and_long),
 	};
 
