@@ -419,9 +419,9 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	/*
 	 * DEFER_TASKRUN (6.1+): completions are run only when this worker asks
 	 * for them, once per loop, not whenever it enters the kernel. Measured
-	 * with 64 request/response clients on 2 cores: p99 63 -> 30 ms and the
-	 * requests served per connection 208-1536 -> 495-991 in 5 s (README,
-	 * "Tail latency"). It wants a single issuer: the ring starts disabled
+	 * with 64 request/response clients on 2 cores: p99 37.5 -> 17.1 ms and
+	 * the requests served per connection 400-3,105 -> 799-1,776 in 5 s
+	 * (README, "Tail latency, profiled"). It wants a single issuer: the ring starts disabled
 	 * and the worker thread enables it (kg_worker_main), so no other thread
 	 * may submit to it. Not under KTLSGW_WAIT_POLL (valgrind), whose
 	 * poll(2) on the ring would see deferred work and never run it.
