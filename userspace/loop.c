@@ -107,7 +107,14 @@ void kg_loop_poll_cancel(struct kg_worker *w, struct kg_conn *c, bool client)
 	if (!(client ? c->cpoll_armed : c->bpoll_armed))
 		return;
 	sqe = kg_loop_sqe(w);
-	io_uring_prep_poll_remove(sqe, kg_cookie(client ? KG_OP_CPOLL : KG_OP_BPOLL, c->slot, c->gen));
+	/* ASYNC_CANCEL, not POLL_REMOVE: a poll remove finding the poll busy
+	 * with an event (its completion queued, not yet run) fails with
+	 * -EALREADY and the multishot poll lives on, holding the socket open
+	 * after our close(): no RST, no FIN. A cancel marks it cancelled
+	 * whoever holds it. Seen with DEFER_TASKRUN on 6.1, where queued
+	 * completions wait for the next loop: a revoked connection's client
+	 * never got its RST. */
+	io_uring_prep_cancel64(sqe, kg_cookie(client ? KG_OP_CPOLL : KG_OP_BPOLL, c->slot, c->gen), 0);
 	io_uring_sqe_set_data64(sqe, kg_cookie(KG_OP_IGNORE, 0, 0));
 	if (client)
 		c->cpoll_armed = false;
