@@ -467,6 +467,8 @@ int kg_gw_run(struct kg_config *cfg, const char *ready_file)
 		const char *wp = getenv("KTLSGW_WAIT_POLL");
 
 		gw.wait_poll = wp && !strcmp(wp, "1");
+		wp = getenv("KTLSGW_DEFER_TASKRUN");
+		gw.defer_taskrun = wp && !strcmp(wp, "1");
 	}
 	gw.n_lst = cfg->n_listeners;
 	gw.lst = calloc(gw.n_lst, sizeof(*gw.lst));

@@ -66,6 +66,7 @@ struct kg_gw {
 	unsigned active;		/* connections, all listeners and workers */
 	uint64_t keyupdate_ends;	/* connections ended by a KeyUpdate (no rekey) */
 	bool wait_poll;			/* workers wait in poll(2) (KTLSGW_WAIT_POLL=1) */
+	bool defer_taskrun;		/* rings with DEFER_TASKRUN (KTLSGW_DEFER_TASKRUN=1) */
 	unsigned workers_done;		/* workers whose loop has ended (atomic) */
 	int done_fd;			/* eventfd: a worker ended */
 };
