@@ -156,22 +156,24 @@ int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
 {
 	size_t n = strlen(cn);
 
-	c->cn_slab = n < KG_CN_SLAB;
-	c->cn = c->cn_slab ? kg_slab_alloc(&w->cn_mem) : malloc(n + 1);
-	if (!c->cn)
+	c->cn_class = n < KG_CN_SLAB_SMALL ? 1 : n < KG_CN_SLAB ? 2 : 0;
+	c->cn = c->cn_class ? kg_slab_alloc(&w->cn_mem[c->cn_class - 1]) : malloc(n + 1);
+	if (!c->cn) {
+		c->cn_class = 0;
 		return -ENOMEM;
+	}
 	memcpy(c->cn, cn, n + 1);
 	return 0;
 }
 
 void kg_conn_drop_cn(struct kg_worker *w, struct kg_conn *c)
 {
-	if (c->cn_slab)
-		kg_slab_free(&w->cn_mem, c->cn);
+	if (c->cn_class)
+		kg_slab_free(&w->cn_mem[c->cn_class - 1], c->cn);
 	else
 		free(c->cn);
 	c->cn = NULL;
-	c->cn_slab = false;
+	c->cn_class = 0;
 }
 
 /* Out of memory, c->detail borrows this, so the line that follows still
@@ -299,7 +301,10 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 			kg_slab_free(&w->keys_mem, c->kk[i]);
 		}
 	X509_free(c->hs.leaf);
-	X509_free(c->bhs.leaf);
+	if (c->bhs) {
+		X509_free(c->bhs->leaf);
+		free(c->bhs);
+	}
 	free(c->pp);
 	kg_conn_drop_cn(w, c);
 	kg_conn_detail_free(c);

@@ -77,7 +77,7 @@ struct kg_conn {
 	int cfd, bfd;
 	bool cpoll_armed, bpoll_armed, on_ready, logged_reject, has_fp;
 	bool detail_scratch;		/* detail is the per-thread scratch, not ours to free */
-	bool cn_slab;			/* cn is in the worker's slab, not from malloc */
+	uint8_t cn_class;		/* where cn lives: 1, 2 the worker's cn_mem[0], [1]; 0 malloc */
 	SSL *ssl;			/* the client leg's TLS; NULL with tls = off or kTLS both ways */
 	SSL *bssl;			/* the origin leg's TLS (backend_tls = on), NULL otherwise */
 	struct kg_lsnap *snap;		/* reference: what it started with (reload-safe) */
@@ -85,7 +85,8 @@ struct kg_conn {
 	struct kg_listener *lst;
 	const struct kg_listener_conf *conf;	/* snap->conf */
 	struct kg_hs_info hs;
-	struct kg_hs_info bhs;		/* the origin handshake: the alerts each way */
+	struct kg_hs_info *bhs;		/* the origin handshake: the alerts each way (owned;
+					 * NULL until the origin leg starts TLS) */
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel: the client leg */
 	int bktls;			/* the same for the origin leg (backend_tls = on) */
@@ -114,8 +115,7 @@ struct kg_conn {
 	char *detail;			/* why it ended (owned, KG_DETAIL_LEN bytes),
 					 * NULL until something is said */
 	uint8_t fp[KG_FP_LEN];
-	char peer[64];
-	char pathbuf[48];		/* path naming both legs, when the origin leg is TLS */
+	char peer[56];			/* "[v6 address]:port" */
 };
 
 /* An idle offloaded connection costs little more than this struct (the
@@ -124,8 +124,10 @@ _Static_assert(sizeof(struct kg_conn) <= 600, "struct kg_conn grew past 600 byte
 
 /* The longest CN kept, in bytes: longer ones are cut, as they always were. */
 #define KG_CN_MAX 255
-/* A CN shorter than this (NUL included) sits in the worker's slab; a longer
+/* A CN shorter than KG_CN_SLAB_SMALL (NUL included) sits in the worker's
+ * 32-byte slab, one shorter than KG_CN_SLAB in its 64-byte slab; a longer
  * one comes from malloc. */
+#define KG_CN_SLAB_SMALL 32
 #define KG_CN_SLAB 64
 /* The room kg_conn_detail_buf() gives, NUL included. */
 #define KG_DETAIL_LEN 256
@@ -161,7 +163,7 @@ const char *kg_close_reason_str(enum kg_close_reason r);
 struct kg_worker;
 
 /* Keep @cn (not "", at most KG_CN_MAX bytes) as the connection's CN, in
- * the worker's slab when shorter than KG_CN_SLAB, else from malloc.
+ * one of the worker's slabs when shorter than KG_CN_SLAB, else from malloc.
  * -ENOMEM: nothing kept. */
 int kg_conn_set_cn(struct kg_worker *w, struct kg_conn *c, const char *cn)
 	__attribute__((warn_unused_result));

@@ -456,31 +456,31 @@ static void kg_origin_describe(struct kg_conn *c, unsigned long ec)
 	const struct kg_origin_conf *o = &c->conf->origin;
 	char who[96] = "";
 
-	if (c->bhs.leaf) {
+	if (c->bhs->leaf) {
 		char cn[256];
 
-		kg_cert_cn(c->bhs.leaf, cn, sizeof(cn));
+		kg_cert_cn(c->bhs->leaf, cn, sizeof(cn));
 		snprintf(who, sizeof(who), " (certificate of \"%.64s\")", cn);
 	}
-	if (c->bhs.verify_err != X509_V_OK) {
-		if (c->bhs.verify_err == X509_V_ERR_HOSTNAME_MISMATCH ||
-		    c->bhs.verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
+	if (c->bhs->verify_err != X509_V_OK) {
+		if (c->bhs->verify_err == X509_V_ERR_HOSTNAME_MISMATCH ||
+		    c->bhs->verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
 				 "origin certificate does not name '%.100s'%s",
 				 o->name[0] ? o->name : o->ip, who);
 		else
 			snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN,
 				 "origin certificate refused (%s): %s%s",
-				 kg_verify_reason(c->bhs.verify_err),
-				 X509_verify_cert_error_string(c->bhs.verify_err), who);
-	} else if (c->bhs.alert_rcvd >= 0) {
+				 kg_verify_reason(c->bhs->verify_err),
+				 X509_verify_cert_error_string(c->bhs->verify_err), who);
+	} else if (c->bhs->alert_rcvd >= 0) {
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "origin sent alert %s%s",
-			 kg_alert_name(c->bhs.alert_rcvd),
-			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_REQUIRED ||
-			 c->bhs.alert_rcvd == SSL_AD_HANDSHAKE_FAILURE ?
+			 kg_alert_name(c->bhs->alert_rcvd),
+			 c->bhs->alert_rcvd == SSL_AD_CERTIFICATE_REQUIRED ||
+			 c->bhs->alert_rcvd == SSL_AD_HANDSHAKE_FAILURE ?
 			 (o->cert ? " (it refused backend_cert)" : " (no backend_cert configured)") :
-			 c->bhs.alert_rcvd == SSL_AD_UNKNOWN_CA || c->bhs.alert_rcvd == SSL_AD_BAD_CERTIFICATE ||
-			 c->bhs.alert_rcvd == SSL_AD_CERTIFICATE_UNKNOWN ? " (it refused backend_cert)" : "");
+			 c->bhs->alert_rcvd == SSL_AD_UNKNOWN_CA || c->bhs->alert_rcvd == SSL_AD_BAD_CERTIFICATE ||
+			 c->bhs->alert_rcvd == SSL_AD_CERTIFICATE_UNKNOWN ? " (it refused backend_cert)" : "");
 	} else if (ec) {
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "origin handshake: %s",
 			 ERR_reason_error_string(ec) ? ERR_reason_error_string(ec) : "?");
@@ -499,12 +499,12 @@ bool kg_origin_refused(struct kg_worker *w, struct kg_conn *c)
 
 	if ((!c->bssl && !c->bktls) || (c->flags & KG_CF_B_DATA))
 		return false;
-	if (c->bhs.alert_rcvd < 0 && c->bssl && !(c->bktls & KG_KTLS_RX)) {
+	if (c->bhs->alert_rcvd < 0 && c->bssl && !(c->bktls & KG_KTLS_RX)) {
 		/* the alert may still wait in the socket, behind a failed send */
 		(void)SSL_read(c->bssl, b, sizeof(b));
 		ERR_clear_error();
 	}
-	if (c->bhs.alert_rcvd < 0 || c->bhs.alert_rcvd == SSL_AD_CLOSE_NOTIFY)
+	if (c->bhs->alert_rcvd < 0 || c->bhs->alert_rcvd == SSL_AD_CLOSE_NOTIFY)
 		return false;
 	kg_origin_describe(c, 0);
 	kg_origin_failed(w, c);
@@ -531,7 +531,7 @@ static int kg_origin_offload(struct kg_worker *w, struct kg_conn *c)
 
 		(void)SSL_read(c->bssl, b, sizeof(b));
 		ERR_clear_error();
-		if (c->bhs.alert_rcvd >= 0 && c->bhs.alert_rcvd != SSL_AD_CLOSE_NOTIFY) {
+		if (c->bhs->alert_rcvd >= 0 && c->bhs->alert_rcvd != SSL_AD_CLOSE_NOTIFY) {
 			kg_origin_describe(c, 0);
 			kg_origin_failed(w, c);
 			return 1;
@@ -558,8 +558,8 @@ void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
 	if (rc == 1) {
 		c->origin_tls = kg_tls_version_short(c->bssl);
 		c->origin_cipher = SSL_get_cipher_name(c->bssl);
-		X509_free(c->bhs.leaf);
-		c->bhs.leaf = NULL;
+		X509_free(c->bhs->leaf);
+		c->bhs->leaf = NULL;
 		if (w->gw->ktls && c->conf->ktls != KG_KTLS_OFF && kg_origin_offload(w, c))
 			return;
 		kg_proxy_start(w, c);
@@ -578,7 +578,9 @@ void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
  * toward the origin, in the same ring, under handshake_timeout. */
 static void kg_origin_start(struct kg_worker *w, struct kg_conn *c)
 {
-	c->bssl = kg_tls_origin_new(c->tls, c->bfd, &c->bhs);
+	if (!c->bhs)
+		c->bhs = calloc(1, sizeof(*c->bhs));
+	c->bssl = c->bhs ? kg_tls_origin_new(c->tls, c->bfd, c->bhs) : NULL;
 	if (!c->bssl) {
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for a TLS session");
 		kg_conn_end(w, c, KG_CLOSE_INTERNAL);
@@ -605,13 +607,11 @@ static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c)
 		/* name both legs: the client's, then the origin's */
 		int b = c->bktls;
 
-		snprintf(c->pathbuf, sizeof(c->pathbuf), "client-%s,origin-%s",
-			 c->conf->tls_off ? "plain" : c->path,
-			 !c->conf->origin.on ? "plain" :
-			 kg_path_name(b == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
-				      b == KG_KTLS_TX ? KG_PATH_KTLS_TX :
-				      b == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER));
-		c->path = c->pathbuf;
+		c->path = kg_path_pair(c->conf->tls_off ? -1 : (int)pk,
+				       !c->conf->origin.on ? -1 :
+				       b == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
+				       b == KG_KTLS_TX ? KG_PATH_KTLS_TX :
+				       b == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER);
 	}
 	KG_STAT_ADD(&w->stats, paths[pk][strcmp(c->tls_version, "1.3") == 0]
 		    [kg_stat_cipher_of(c->cipher)], 1);

@@ -200,7 +200,8 @@ static void kg_heap_tick(struct kg_worker *w)
 	/* and the pages of the connections' own objects that the burst
 	 * left empty (slab.h) */
 	kg_slab_trim(&w->conn_mem);
-	kg_slab_trim(&w->cn_mem);
+	kg_slab_trim(&w->cn_mem[0]);
+	kg_slab_trim(&w->cn_mem[1]);
 	kg_slab_trim(&w->keys_mem);
 	w->trim_churn = all;
 	w->trim_last_ms = w->now_ms;
@@ -408,7 +409,8 @@ int kg_worker_new(struct kg_gw *gw, unsigned idx, struct kg_worker **out)
 	w->ring.ring_fd = -1;
 	kg_pool_init(&w->pool, NULL);
 	kg_slab_init(&w->conn_mem, sizeof(struct kg_conn));
-	kg_slab_init(&w->cn_mem, KG_CN_SLAB);
+	kg_slab_init(&w->cn_mem[0], KG_CN_SLAB_SMALL);
+	kg_slab_init(&w->cn_mem[1], KG_CN_SLAB);
 	kg_slab_init(&w->keys_mem, sizeof(struct kg_ktls_keys));
 	pthread_mutex_init(&w->mbox_lock, NULL);
 	w->tick_ts.tv_nsec = KG_TICK_MS * 1000000LL;
@@ -521,7 +523,8 @@ void kg_worker_join_free(struct kg_worker *w)
 		close(w->efd);
 	kg_pool_release(&w->pool);
 	kg_slab_release(&w->conn_mem);
-	kg_slab_release(&w->cn_mem);
+	kg_slab_release(&w->cn_mem[0]);
+	kg_slab_release(&w->cn_mem[1]);
 	kg_slab_release(&w->keys_mem);
 	free(w->conns);
 	free(w->gens);

@@ -29,9 +29,9 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#define KG_SLAB_MIN 64
-/* 64-byte objects at most: (64 KiB - header) / 64 < 1024 */
-#define KG_SLAB_WORDS 16
+#define KG_SLAB_MIN 32
+/* 32-byte objects at most: (64 KiB - header) / 32 < 2048 */
+#define KG_SLAB_WORDS 32
 
 struct kg_slab_block {
 	struct kg_slab_block *next, *prev;	/* the slab's partial list */

@@ -26,7 +26,7 @@
 struct kg_slab_block;
 
 struct kg_slab {
-	size_t size;			/* object size, rounded up to 16, at least 64 */
+	size_t size;			/* object size, rounded up to 16, at least 32 */
 	unsigned per_block;
 	struct kg_slab_block *partial;	/* blocks with a free object */
 	struct kg_slab_block *spare;	/* one empty block kept mapped, or NULL */
@@ -37,7 +37,7 @@ struct kg_slab {
 };
 
 /* @size: 1 .. KG_SLAB_BLOCK / 4 bytes (larger objects belong to malloc;
- * smaller ones take 64). */
+ * smaller ones take 32). */
 void kg_slab_init(struct kg_slab *s, size_t size);
 /* A zeroed object, or NULL when no block can be mapped (ENOMEM). A block
  * hands out its lowest free object first, so what stays live gathers at

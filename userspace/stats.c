@@ -49,6 +49,23 @@ const char *kg_path_name(enum kg_path_kind p)
 	return p < KG_PATH__COUNT ? n[p] : "?";
 }
 
+const char *kg_path_pair(int client, int origin)
+{
+	/* every pair spelt out: a connection points at its path for life,
+	 * so no per-connection buffer holds the text */
+#define KG_PP(c) "client-" c ",origin-plain", "client-" c ",origin-ktls", "client-" c ",origin-ktls-tx", \
+		 "client-" c ",origin-ktls-rx", "client-" c ",origin-userspace"
+	static const char *const n[KG_PATH__COUNT + 1][KG_PATH__COUNT + 1] = {
+		{ KG_PP("plain") }, { KG_PP("ktls") }, { KG_PP("ktls-tx") }, { KG_PP("ktls-rx") },
+		{ KG_PP("userspace") },
+	};
+#undef KG_PP
+
+	if (client < -1 || client >= KG_PATH__COUNT || origin < -1 || origin >= KG_PATH__COUNT)
+		return "?";
+	return n[client + 1][origin + 1];
+}
+
 const char *kg_stat_cipher_name(int i)
 {
 	static const char *const n[KG_STAT_CIPHERS] = {

@@ -48,6 +48,9 @@ struct kg_stats {
 enum kg_rej kg_rej_of(const char *reason);
 const char *kg_rej_name(enum kg_rej r);
 const char *kg_path_name(enum kg_path_kind p);
+/* "client-C,origin-O" for a path kind of each leg, -1 for a plain (no TLS)
+ * leg: a static string. */
+const char *kg_path_pair(int client, int origin);
 const char *kg_stat_cipher_name(int i);
 int kg_stat_cipher_of(const char *openssl_name);
 /* Sum @n worker sets into @out (relaxed loads). */

@@ -42,6 +42,7 @@ struct rig {
 	SSL *cssl;		/* the client's TLS session, NULL for a plain client */
 	SSL *osrv;		/* a TLS origin's session (the backend's side), or NULL */
 	struct kg_conn c;	/* the gateway's side: cfd, bfd, SSL, bssl */
+	struct kg_hs_info bhs;	/* c.bhs */
 	struct kg_pool pool;
 };
 
@@ -147,6 +148,7 @@ static void rig_up_legs(struct rig *r, const struct kg_pump_sys *sys, bool plain
 	r->c.bfd = bfd;
 	r->c.pc2b[0] = r->c.pc2b[1] = r->c.pb2c[0] = r->c.pb2c[1] = -1;
 	r->c.state = KG_ST_PROXY;
+	r->c.bhs = &r->bhs;
 	kg_pool_init(&r->pool, sys);
 	if (!plain_client)
 		tls_pair(&r->cssl, r->client, &r->c.ssl, cfd);
@@ -1274,7 +1276,7 @@ static void test_pump_ktls_origin_alert(void **state)
 	send_plain(r.backend, (const unsigned char *)"x", 1);
 	assert_int_equal(pump_until_failed(&r, &why), KG_PUMP_FAILED);
 	assert_int_equal(why, KG_CLOSE_BACKEND_ERROR);
-	assert_int_equal(r.c.bhs.alert_rcvd, 116);
+	assert_int_equal(r.c.bhs->alert_rcvd, 116);
 	assert_false(r.c.flags & KG_CF_B_DATA);
 	rig_down(&r);
 }

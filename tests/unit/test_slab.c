@@ -218,35 +218,40 @@ static void test_slab_trim_keeps_only_live_pages(void **state)
 	kg_slab_release(&s);
 }
 
-/* A CN shorter than KG_CN_SLAB sits in the worker's slab, a longer one
- * (up to KG_CN_MAX) comes from malloc, on both sides of the boundary; each
+/* A CN shorter than KG_CN_SLAB_SMALL sits in the worker's small slab, one
+ * shorter than KG_CN_SLAB in its larger one, a longer one (up to
+ * KG_CN_MAX) comes from malloc, on both sides of each boundary; each
  * is kept whole, and kg_conn_drop_cn() gives it back to where it came from
  * (a slab object freed with free(), or the reverse, would crash here or
  * leave the slab's count wrong). */
 static void test_slab_conn_cn_short_and_long(void **state)
 {
-	static const size_t lens[] = { 1, 5, KG_CN_SLAB - 1, KG_CN_SLAB, KG_CN_MAX };
+	static const size_t lens[] = { 1, 5, KG_CN_SLAB_SMALL - 1, KG_CN_SLAB_SMALL,
+				       KG_CN_SLAB - 1, KG_CN_SLAB, KG_CN_MAX };
 	struct kg_worker w;
 	char cn[KG_CN_MAX + 1];
 
 	memset(&w, 0, sizeof(w));
-	kg_slab_init(&w.cn_mem, KG_CN_SLAB);
+	kg_slab_init(&w.cn_mem[0], KG_CN_SLAB_SMALL);
+	kg_slab_init(&w.cn_mem[1], KG_CN_SLAB);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		struct kg_conn c = { .cfd = -1, .bfd = -1 };
-		bool in_slab = lens[i] < KG_CN_SLAB;
+		int class = lens[i] < KG_CN_SLAB_SMALL ? 1 : lens[i] < KG_CN_SLAB ? 2 : 0;
 
 		memset(cn, 'a' + (int)i, lens[i]);
 		cn[lens[i]] = '\0';
 		assert_int_equal(kg_conn_set_cn(&w, &c, cn), 0);
 		assert_string_equal(kg_conn_cn(&c), cn);
-		assert_int_equal(c.cn_slab, in_slab);
-		assert_int_equal(w.cn_mem.live, in_slab ? 1 : 0);
+		assert_int_equal(c.cn_class, class);
+		assert_int_equal(w.cn_mem[0].live, class == 1);
+		assert_int_equal(w.cn_mem[1].live, class == 2);
 		kg_conn_drop_cn(&w, &c);
 		assert_null(c.cn);
-		assert_int_equal(w.cn_mem.live, 0);
+		assert_int_equal(w.cn_mem[0].live + w.cn_mem[1].live, 0);
 		assert_string_equal(kg_conn_cn(&c), "");
 	}
-	kg_slab_release(&w.cn_mem);
+	kg_slab_release(&w.cn_mem[0]);
+	kg_slab_release(&w.cn_mem[1]);
 }
 
 /* Under AddressSanitizer or valgrind the slab hands out calloc()'s memory
