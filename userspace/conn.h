@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
 
 #include "gateway.h"
 #include "tls.h"
@@ -120,7 +121,9 @@ struct kg_conn {
 
 /* An idle offloaded connection costs little more than this struct (the
  * kernel holds its TLS state): text it may never need lives on the heap. */
-_Static_assert(sizeof(struct kg_conn) <= 600, "struct kg_conn grew past 600 bytes");
+_Static_assert(sizeof(struct kg_conn) <= 448, "struct kg_conn grew past 448 bytes");
+/* kg_fmt_peer: "[" INET6_ADDRSTRLEN - 1 "]:65535" and the NUL */
+_Static_assert(sizeof(((struct kg_conn *)0)->peer) >= INET6_ADDRSTRLEN + 8, "peer too short");
 
 /* The longest CN kept, in bytes: longer ones are cut, as they always were. */
 #define KG_CN_MAX 255
