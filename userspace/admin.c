@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
@@ -181,6 +182,14 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "heap_trims", st.heap_trims);
 	rc |= kg_json_add_u64(o, "heap_trim_conns", st.heap_trim_conns);
 	rc |= kg_json_add_u64(o, "heap_trim_live", st.heap_trim_live);
+	{
+		/* malloc's own account, every arena: what is handed out
+		 * (mmapped chunks included) and what it holds free */
+		struct mallinfo2 mi = mallinfo2();
+
+		rc |= kg_json_add_u64(o, "malloc_in_use_bytes", mi.uordblks + mi.hblkhd);
+		rc |= kg_json_add_u64(o, "malloc_free_bytes", mi.fordblks);
+	}
 	rc |= kg_json_add_bool(o, "ktls", gw->ktls);
 	if (gw->fleet)
 		rc |= kg_json_object_add(o, "fleet", kg_fleet_status_json(gw->fleet));

@@ -80,6 +80,16 @@ s0=$(snaps)
 js=$("$KTLSGW" -j stats $A | python3 -c 'import json, sys; print(json.load(sys.stdin)["conn_snapshots"])')
 [ "$js" = "$s0" ] && ok "stats conn_snapshots = metric ktlsgw_conn_snapshots_total = $s0" ||
 	nok "stats conn_snapshots $js, metric $s0"
+# malloc's account is there, and plausible: something handed out, and
+# less than the process's whole resident memory
+mem=$("$KTLSGW" -j stats $A | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["malloc_in_use_bytes"], j["malloc_free_bytes"])')
+rss=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$GW_PID/status" 2>/dev/null)
+set -- $mem
+if [ -n "${1:-}" ] && [ "$1" -gt 100000 ] && [ -n "$rss" ] && [ "$1" -lt "$rss" ] && [ "${2:-x}" -ge 0 ] 2>/dev/null; then
+	ok "stats malloc_in_use_bytes $1 (VmRSS $rss), malloc_free_bytes $2"
+else
+	nok "stats malloc_in_use_bytes/malloc_free_bytes: '$mem' (VmRSS '${rss:-?}')"
+fi
 "$KTLSGW" -j conn list $A >"$T/list.json"
 kid=$(id_of alice <"$T/list.json"); cid=$(id_of carol <"$T/list.json")
 s1=$(snaps)
