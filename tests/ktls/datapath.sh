@@ -4,8 +4,8 @@
 # each direction, a client KeyUpdate ends cleanly and is counted, a flood of
 # control records costs no CPU once it stops, and revoking a certificate cuts
 # an offloaded connection (kernel without bpf_sock_destroy: the gateway does),
-# and an idle offloaded connection costs at most 1.5 KiB of the gateway's
-# anonymous memory (300 more with 300 open).
+# and an idle offloaded connection costs at most 1 KiB of the gateway's
+# anonymous memory (600 more with 600 open).
 set -u
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -174,33 +174,36 @@ fi
 stop_gw
 
 # --- idle memory per connection, offloaded and not (a size, not a timing) -----
-N_IDLE=${KG_IDLE_CONNS:-300}
-# A guard against growth; the 1 KiB goal is measured with more connections
-# (README). What an offloaded connection keeps is in the worker's slab
-# (slab.h): struct kg_conn (512 bytes), its CN (64) and, on a kernel that
-# can rekey (6.14 and later), its two traffic secrets (128). 300 more with
-# 300 open, in anonymous pages: 0.96 KiB on 6.1 and 0.84 on 7.3; 1,000 more
-# with 1,000 open: 0.75 and 0.74 (2026-11-29). What moves from run to run is
-# not per connection (the connection table doubling at 512 slots, the top of
-# the malloc heap), so it weighs more with fewer connections.
-IDLE_MAX_KIB=1.5
-bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
+# The 1 KiB goal itself, offloaded. What an offloaded connection keeps is in
+# the worker's slab (slab.h): struct kg_conn (432 bytes), its CN (32 when
+# shorter than that) and, on a kernel that can rekey (6.14 and later), its
+# two traffic secrets (128). What moves from run to run is not per
+# connection (the connection table doubling at 512 slots, what the malloc
+# heap keeps after the handshakes: up to 100 KiB between two batches of 300
+# in the 7.3 VM, 2026-11-29), so the offloaded figure is taken over 600
+# connections; the userspace one only shows the method sees connections,
+# and 100 do for that.
+N_IDLE=${KG_IDLE_CONNS:-600}
+N_IDLE_US=${KG_IDLE_CONNS_US:-100}
+IDLE_MAX_KIB=1.0
+KG_IDLE_MODES=on bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE" >"$T/idle.jsonl" 2>"$T/idle.err"
+KG_IDLE_MODES=off bash "$(dirname "$0")/../../bench/ktls-idle-mem" "$B" "$N_IDLE_US" >>"$T/idle.jsonl" 2>>"$T/idle.err"
 # the marginal cost in anonymous pages: with 2N connections open minus with
 # N, / N (PSS and private clean pages fall while the client maps the same
 # libraries, and the first batch can see the allocator return memory)
 kib() { grep "\"path\":\"$1\"" "$T/idle.jsonl" | grep -o '"marginal_anon_kib_per_conn":-\?[0-9.]*' | cut -d: -f2; }
 kt=$(kib ktls) us=$(kib userspace)
 # the userspace figure shows the method sees connections at all; the
-# offloaded one must not be under 0.3 KiB either, well below what the slab
-# alone holds for each (0.56 KiB on 6.1: struct kg_conn and the CN)
+# offloaded one must not be under 0.3 KiB either, below what the slab alone
+# holds for each (0.45 KiB on 6.1: struct kg_conn and the CN)
 # both runs must have held every connection (each loadgen says ok)
 okruns=$(grep -c '"ok":true.*"ok":true' "$T/idle.jsonl")
 if [ -n "$kt" ] && [ -n "$us" ] && [ "$okruns" = 2 ] &&
    [ "$(echo "$kt <= $IDLE_MAX_KIB" | bc -l)" = 1 ] && [ "$(echo "$kt >= 0.3" | bc -l)" = 1 ] &&
    [ "$(echo "$us >= 5" | bc -l)" = 1 ]; then
-	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded, $us KiB on the userspace path (the gateway's anonymous memory with $((2 * N_IDLE)) open minus with $N_IDLE, / $N_IDLE; the bound is $IDLE_MAX_KIB KiB offloaded)"
+	ok "idle memory: $N_IDLE more idle connections cost $kt KiB each offloaded ($N_IDLE_US more: $us KiB each on the userspace path; the gateway's anonymous memory with 2N open minus with N, / N; the bound is $IDLE_MAX_KIB KiB offloaded)"
 else
-	nok "idle memory offloaded: ktls=${kt:-?} KiB userspace=${us:-?} KiB per connection (bound $IDLE_MAX_KIB KiB); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
+	nok "idle memory offloaded: ktls=${kt:-?} KiB ($N_IDLE) userspace=${us:-?} KiB ($N_IDLE_US) per connection (bound $IDLE_MAX_KIB KiB); $(tail -c 400 "$T/idle.jsonl" "$T/idle.err")"
 fi
 rm -rf "$T" "$PINS"
 [ "$FAIL" -eq 0 ]
