@@ -303,7 +303,7 @@ static void kg_conn_free(struct kg_worker *w, struct kg_conn *c)
 	X509_free(c->hs.leaf);
 	if (c->bhs) {
 		X509_free(c->bhs->leaf);
-		free(c->bhs);
+		kg_slab_free(&w->cn_mem[0], c->bhs);
 	}
 	free(c->pp);
 	kg_conn_drop_cn(w, c);

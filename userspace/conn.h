@@ -86,8 +86,9 @@ struct kg_conn {
 	struct kg_listener *lst;
 	const struct kg_listener_conf *conf;	/* snap->conf */
 	struct kg_hs_info hs;
-	struct kg_hs_info *bhs;		/* the origin handshake: the alerts each way (owned;
-					 * NULL until the origin leg starts TLS) */
+	struct kg_hs_info *bhs;		/* the origin handshake: the alerts each way (in the
+					 * worker's cn_mem[0]; NULL until the origin leg
+					 * starts TLS) */
 	struct kg_buf *c2b, *b2c;	/* NULL while empty */
 	int ktls;			/* KG_KTLS_TX | KG_KTLS_RX in the kernel: the client leg */
 	int bktls;			/* the same for the origin leg (backend_tls = on) */
@@ -132,6 +133,8 @@ _Static_assert(sizeof(((struct kg_conn *)0)->peer) >= INET6_ADDRSTRLEN + 8, "pee
  * one comes from malloc. */
 #define KG_CN_SLAB_SMALL 32
 #define KG_CN_SLAB 64
+/* The origin leg's struct kg_hs_info shares the 32-byte slab. */
+_Static_assert(sizeof(struct kg_hs_info) <= KG_CN_SLAB_SMALL, "kg_hs_info outgrew cn_mem[0]");
 /* The room kg_conn_detail_buf() gives, NUL included. */
 #define KG_DETAIL_LEN 256
 

@@ -578,8 +578,10 @@ void kg_origin_event(struct kg_worker *w, struct kg_conn *c)
  * toward the origin, in the same ring, under handshake_timeout. */
 static void kg_origin_start(struct kg_worker *w, struct kg_conn *c)
 {
-	if (!c->bhs)
-		c->bhs = calloc(1, sizeof(*c->bhs));
+	/* kept for the connection's life (an origin's alert after the
+	 * handshake is read into it), so from the worker's slab */
+	if (!c->bhs && (c->bhs = kg_slab_alloc(&w->cn_mem[0])) != NULL)
+		c->bhs->alert_sent = c->bhs->alert_rcvd = -1;
 	c->bssl = c->bhs ? kg_tls_origin_new(c->tls, c->bfd, c->bhs) : NULL;
 	if (!c->bssl) {
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "out of memory for a TLS session");

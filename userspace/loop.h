@@ -96,7 +96,8 @@ struct kg_worker {
 	struct kg_pool pool;
 	/* What a connection keeps for its whole life, packed apart from the
 	 * handshakes' garbage (slab.h): struct kg_conn, its CN when shorter
-	 * than KG_CN_SLAB (cn_mem[0]: 32 bytes, [1]: 64), its rekey secrets. */
+	 * than KG_CN_SLAB (cn_mem[0]: 32 bytes, [1]: 64), its origin leg's
+	 * handshake info (cn_mem[0]), its rekey secrets. */
 	struct kg_slab conn_mem, cn_mem[2], keys_mem;
 
 	uint64_t drain_deadline;

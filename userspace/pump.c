@@ -420,7 +420,8 @@ static int kg_ktls_control(struct kg_pool *pool, struct kg_conn *c, bool client)
 			return 1;
 		if (got >= 2 && rec[1] == 90)
 			return 0;	/* user_canceled: a close_notify follows */
-		if (!client && got >= 2 && c->bhs)
+		/* an origin leg in the kernel had a TLS handshake: bhs is there */
+		if (!client && got >= 2)
 			c->bhs->alert_rcvd = rec[1];	/* the origin refusing us (conn.c) */
 		snprintf(kg_conn_detail_buf(c), KG_DETAIL_LEN, "%s alert %s", who,
 			 got >= 2 ? SSL_alert_desc_string_long(rec[1]) : "?");

@@ -60,6 +60,7 @@ const char *kg_path_pair(int client, int origin)
 		{ KG_PP("userspace") },
 	};
 #undef KG_PP
+	_Static_assert(KG_PATH__COUNT == 4, "kg_path_pair's table names 4 path kinds and plain");
 
 	if (client < -1 || client >= KG_PATH__COUNT || origin < -1 || origin >= KG_PATH__COUNT)
 		return "?";

@@ -7,7 +7,8 @@
 
 #include "config.h"
 
-/* What the handshake learned; lives inside each connection (SSL app data). */
+/* What the handshake learned (SSL app data): inside each connection for the
+ * client leg, from the worker's slab for the origin leg (conn.h). */
 struct kg_hs_info {
 	int verify_err;		/* first X509_V_ERR_* seen, X509_V_OK if none */
 	int alert_sent;		/* TLS alert description we sent, -1 if none */

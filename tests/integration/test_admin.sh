@@ -84,9 +84,10 @@ js=$("$KTLSGW" -j stats $A | python3 -c 'import json, sys; print(json.load(sys.s
 # less than the process's whole resident memory
 mem=$("$KTLSGW" -j stats $A | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["malloc_in_use_bytes"], j["malloc_free_bytes"])')
 rss=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$GW_PID/status" 2>/dev/null)
-set -- $mem
-if [ -n "${1:-}" ] && [ "$1" -gt 100000 ] && [ -n "$rss" ] && [ "$1" -lt "$rss" ] && [ "${2:-x}" -ge 0 ] 2>/dev/null; then
-	ok "stats malloc_in_use_bytes $1 (VmRSS $rss), malloc_free_bytes $2"
+read -r inuse mfree <<<"$mem"
+if [ -n "${inuse:-}" ] && [ "$inuse" -gt 100000 ] 2>/dev/null && [ -n "$rss" ] && [ "$inuse" -lt "$rss" ] &&
+   [ "${mfree:-x}" -ge 0 ] 2>/dev/null; then
+	ok "stats malloc_in_use_bytes $inuse (VmRSS $rss), malloc_free_bytes $mfree"
 else
 	nok "stats malloc_in_use_bytes/malloc_free_bytes: '$mem' (VmRSS '${rss:-?}')"
 fi

@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "loop.h"
+#include "stats.h"
 
 static void test_conn_id_names_worker_and_slot(void **state)
 {
@@ -73,12 +74,32 @@ static void test_conn_text_only_when_said(void **state)
 	kg_conn_detail_free(&c);			/* twice is harmless */
 }
 
+/* A connection with an origin leg names both legs' paths: a static string
+ * for every pair, spelt as the two names would be (-1: plain). */
+static void test_conn_path_pair_names_both_legs(void **state)
+{
+	char want[64];
+
+	(void)state;
+	for (int cl = -1; cl < KG_PATH__COUNT; cl++)
+		for (int ol = -1; ol < KG_PATH__COUNT; ol++) {
+			snprintf(want, sizeof(want), "client-%s,origin-%s",
+				 cl < 0 ? "plain" : kg_path_name((enum kg_path_kind)cl),
+				 ol < 0 ? "plain" : kg_path_name((enum kg_path_kind)ol));
+			assert_non_null(kg_path_pair(cl, ol));
+			assert_string_equal(kg_path_pair(cl, ol), want);
+		}
+	assert_string_equal(kg_path_pair(KG_PATH__COUNT, 0), "?");
+	assert_string_equal(kg_path_pair(0, -2), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conn_id_names_worker_and_slot),
 		cmocka_unit_test(test_conn_id_survives_a_billion_connections),
 		cmocka_unit_test(test_conn_text_only_when_said),
+		cmocka_unit_test(test_conn_path_pair_names_both_legs),
 	};
 
 	return cmocka_run_group_tests_name("conn", tests, NULL, NULL);

@@ -254,6 +254,49 @@ static void test_slab_conn_cn_short_and_long(void **state)
 	kg_slab_release(&w.cn_mem[1]);
 }
 
+/* 32-byte objects (short CNs): more than a block holds, so every word of
+ * the bitmap is used; each is handed out once, freed in a scattered order
+ * and handed out again before a new block is mapped. */
+static void test_slab_small_objects_fill_the_bitmap(void **state)
+{
+	struct kg_slab s;
+	size_t n, blocks;
+	void **objs;
+
+	(void)state;
+	kg_slab_init(&s, KG_CN_SLAB_SMALL);
+	assert_true(s.per_block > 1024);
+	n = s.per_block + 1;
+	assert_non_null(objs = calloc(n, sizeof(*objs)));
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+		memset(objs[i], 0xa5, KG_CN_SLAB_SMALL);
+	}
+	assert_int_equal(s.blocks, 2);
+	/* no two overlap: each still holds its own index */
+	for (size_t i = 0; i < n; i++)
+		snprintf(objs[i], KG_CN_SLAB_SMALL, "%zu", i);
+	for (size_t i = 0; i < n; i++) {
+		char want[KG_CN_SLAB_SMALL];
+
+		snprintf(want, sizeof(want), "%zu", i);
+		assert_string_equal(objs[i], want);
+	}
+	/* free every 7th, from the end of the first block too */
+	for (size_t i = 0; i < n; i += 7)
+		kg_slab_free(&s, objs[i]);
+	blocks = s.blocks;
+	for (size_t i = 0; i < n; i += 7)
+		assert_non_null(objs[i] = kg_slab_alloc(&s));
+	assert_int_equal(s.blocks, blocks);
+	for (size_t i = 0; i < n; i++)
+		kg_slab_free(&s, objs[i]);
+	assert_int_equal(s.live, 0);
+	kg_slab_trim(&s);
+	kg_slab_release(&s);
+	free(objs);
+}
+
 /* Under AddressSanitizer or valgrind the slab hands out calloc()'s memory
  * (slab.c): the layout cases do not apply there. */
 static int skip_if_sanitized(void **state)
@@ -275,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup(test_slab_reuses_before_growing, skip_if_sanitized),
 		cmocka_unit_test_setup(test_slab_trim_keeps_only_live_pages, skip_if_sanitized),
 		cmocka_unit_test(test_slab_conn_cn_short_and_long),
+		cmocka_unit_test_setup(test_slab_small_objects_fill_the_bitmap, skip_if_sanitized),
 	};
 
 	return cmocka_run_group_tests_name("slab", tests, NULL, NULL);
