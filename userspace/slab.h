@@ -4,7 +4,7 @@
  *
  * Why: a connection's long-lived objects (struct kg_conn, its CN, its rekey
  * secrets) used to come from malloc, in among each handshake's short-lived
- * OpenSSL memory. After the handshakes end, a page holding one live 512-byte
+ * OpenSSL memory. After the handshakes end, a page holding one live 432-byte
  * object among freed ones cannot be returned, so what an idle offloaded
  * connection cost depended on how the handshakes happened to interleave.
  * Here they sit side by side: N connections cost N objects and no more.
