@@ -595,26 +595,25 @@ static void kg_origin_start(struct kg_worker *w, struct kg_conn *c)
 	kg_origin_event(w, c);
 }
 
+/* The path kind of a leg with @ktls (KG_KTLS_TX | KG_KTLS_RX) in the kernel. */
+static enum kg_path_kind kg_path_of(int ktls)
+{
+	return ktls == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
+	       ktls == KG_KTLS_TX ? KG_PATH_KTLS_TX :
+	       ktls == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER;
+}
+
 /* Both legs are up: count the data path, then move bytes. */
 static void kg_proxy_start(struct kg_worker *w, struct kg_conn *c)
 {
 	enum kg_path_kind pk;
 
 	c->state = KG_ST_PROXY;
-	pk = c->ktls == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
-	     c->ktls == KG_KTLS_TX ? KG_PATH_KTLS_TX :
-	     c->ktls == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER;
-	c->path = pk == KG_PATH_USER ? "userspace" : kg_path_name(pk);
-	if (c->conf->origin.on || c->conf->tls_off) {
-		/* name both legs: the client's, then the origin's */
-		int b = c->bktls;
-
+	pk = kg_path_of(c->ktls);
+	c->path = kg_path_name(pk);
+	if (c->conf->origin.on || c->conf->tls_off)	/* name both legs, client's first */
 		c->path = kg_path_pair(c->conf->tls_off ? -1 : (int)pk,
-				       !c->conf->origin.on ? -1 :
-				       b == (KG_KTLS_TX | KG_KTLS_RX) ? KG_PATH_KTLS :
-				       b == KG_KTLS_TX ? KG_PATH_KTLS_TX :
-				       b == KG_KTLS_RX ? KG_PATH_KTLS_RX : KG_PATH_USER);
-	}
+				       c->conf->origin.on ? (int)kg_path_of(c->bktls) : -1);
 	KG_STAT_ADD(&w->stats, paths[pk][strcmp(c->tls_version, "1.3") == 0]
 		    [kg_stat_cipher_of(c->cipher)], 1);
 	c->deadline_ms = w->now_ms + c->conf->idle_timeout_ms;
