@@ -182,7 +182,7 @@ static struct json_object *kg_stats_obj(struct kg_gw *gw)
 	rc |= kg_json_add_u64(o, "heap_trims", st.heap_trims);
 	rc |= kg_json_add_u64(o, "heap_trim_conns", st.heap_trim_conns);
 	rc |= kg_json_add_u64(o, "heap_trim_live", st.heap_trim_live);
-	{
+	if (!KG_SANITIZER_MALLOC) {
 		/* malloc's own account, every arena: what is handed out
 		 * (mmapped chunks included) and what it holds free */
 		struct mallinfo2 mi = mallinfo2();

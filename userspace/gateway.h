@@ -11,6 +11,17 @@
 #include "revstate.h"
 #include "tls.h"
 
+/* 1 when a sanitizer, not glibc, is the process's malloc. glibc's own
+ * calls (malloc_trim, mallinfo2) then set up glibc's unused heap on first
+ * use, unlocked: two threads doing it at once both count as attached to
+ * its main arena, and glibc aborts when the second exits ("malloc assertion
+ * failure in __malloc_arena_thread_freeres"). Seen in the ASan soak. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KG_SANITIZER_MALLOC 1
+#else
+#define KG_SANITIZER_MALLOC 0
+#endif
+
 struct kg_revoker;
 struct kg_fleet;
 

@@ -196,7 +196,8 @@ static void kg_heap_tick(struct kg_worker *w)
 	overdue = w->now_ms - w->trim_last_ms >= KG_TRIM_MAX_MS;
 	if (!(quiet && churn >= KG_TRIM_MIN_CHURN) && !overdue)
 		return;
-	malloc_trim(0);
+	if (!KG_SANITIZER_MALLOC)
+		malloc_trim(0);
 	/* and the pages of the connections' own objects that the burst
 	 * left empty (slab.h) */
 	kg_slab_trim(&w->conn_mem);
